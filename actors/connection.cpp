@@ -1,0 +1,196 @@
+#include "actors/connection.hpp"
+
+#include <chrono>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/codec.hpp"
+
+namespace aw {
+
+namespace {
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+struct connection_state {
+  connection_context ctx;
+  std::weak_ptr<outlet> out;
+  caf::actor directory;
+  caf::actor session;
+  protocol_limits limits;
+  connection_phase phase = connection_phase::joining;
+  std::int64_t last_activity_ms = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  static inline const char* name = "connection";
+};
+
+using connection_actor = caf::stateful_actor<connection_state>;
+
+void push(connection_actor* self, frame_ptr frame) {
+  auto& st = self->state;
+  if (st.phase == connection_phase::closed)
+    return;
+  auto out = st.out.lock();
+  if (!out) {
+    // The socket is gone without telling us: nothing left to serve.
+    st.phase = connection_phase::closed;
+    self->quit();
+    return;
+  }
+  if (out->push(std::move(frame)))
+    ++st.frames_out;
+}
+
+void push_text(connection_actor* self, std::string text) {
+  push(self, std::make_shared<const std::string>(std::move(text)));
+}
+
+void push_error(connection_actor* self, const protocol_error& err) {
+  push_text(self, codec::encode_error(err));
+}
+
+void close_socket(connection_actor* self, close_code code) {
+  auto& st = self->state;
+  if (st.phase == connection_phase::closing || st.phase == connection_phase::closed)
+    return;
+  st.phase = connection_phase::closing;
+  if (auto out = st.out.lock())
+    out->close(code);
+  else
+    self->quit();
+}
+
+void internal_error(connection_actor* self, std::optional<std::string> request_id) {
+  push_error(self, codec::make_error(error_code::internal,
+                                     "the request could not be processed",
+                                     std::move(request_id)));
+}
+
+void handle(connection_actor* self, user_message& msg) {
+  auto request_id = msg.request_id;
+  self->request(self->state.session, caf::infinite, start_atom::value, std::move(msg))
+    .then(
+      [self](const request_outcome& out) {
+        if (out.error)
+          push_error(self, *out.error);
+      },
+      [self, request_id](caf::error&) { internal_error(self, request_id); });
+}
+
+void handle(connection_actor* self, cancel_run& msg) {
+  auto request_id = msg.request_id;
+  self->request(self->state.session, caf::infinite, cancel_atom::value, msg.run_id,
+                msg.request_id)
+    .then(
+      [self](const request_outcome& out) {
+        if (out.error)
+          push_error(self, *out.error);
+      },
+      [self, request_id](caf::error&) { internal_error(self, request_id); });
+}
+
+void handle(connection_actor* self, resume_request& msg) {
+  auto request_id = msg.request_id;
+  self->request(self->state.session, caf::infinite, resume_atom::value, std::move(msg),
+                caf::actor_cast<caf::actor>(self))
+    .then(
+      [self](const resume_outcome& out) {
+        if (out.error)
+          push_error(self, *out.error);
+        else
+          push_text(self, codec::encode_resumed(out.from_seq, out.to_seq));
+      },
+      [self, request_id](caf::error&) { internal_error(self, request_id); });
+}
+
+void handle(connection_actor* self, ping& msg) {
+  push_text(self, codec::encode_pong(msg.id));
+}
+
+caf::behavior connection(connection_actor* self, connection_context ctx,
+                         std::weak_ptr<outlet> out, caf::actor directory,
+                         protocol_limits limits) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.out = std::move(out);
+  st.directory = std::move(directory);
+  st.limits = limits;
+  st.last_activity_ms = now_ms();
+  // Join before anything else: await holds back every other message, so no
+  // client frame is handled before the session is known.
+  self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
+    .await(
+      [self](const caf::actor& session) {
+        self->state.session = session;
+        self->request(session, caf::infinite, attach_atom::value,
+                      caf::actor_cast<caf::actor>(self))
+          .await(
+            [self](const std::string& epoch, std::uint64_t last_seq) {
+              auto& st = self->state;
+              if (st.phase != connection_phase::joining)
+                return; // closed meanwhile
+              st.phase = connection_phase::open;
+              push_text(self, codec::encode_connection_established(
+                                st.ctx.connection_id, st.ctx.user_id, epoch, last_seq));
+            },
+            [self](caf::error&) { close_socket(self, close_code::internal); });
+      },
+      [self](caf::error&) { close_socket(self, close_code::internal); });
+  return {
+    [self](inbound_atom, const std::string& text) -> caf::result<void> {
+      auto& st = self->state;
+      if (st.phase != connection_phase::open)
+        return connection_not_open_error();
+      st.last_activity_ms = now_ms();
+      ++st.frames_in;
+      auto decoded = codec::decode_client_frame(text, st.limits);
+      if (auto err = std::get_if<protocol_error>(&decoded)) {
+        push_error(self, *err);
+        return caf::unit;
+      }
+      std::visit([self](auto& frame) { handle(self, frame); },
+                 std::get<client_frame>(decoded));
+      return caf::unit;
+    },
+    [self](binary_atom) -> caf::result<void> {
+      auto& st = self->state;
+      if (st.phase != connection_phase::open)
+        return connection_not_open_error();
+      st.last_activity_ms = now_ms();
+      ++st.frames_in;
+      push_error(self, codec::binary_frame_error());
+      return caf::unit;
+    },
+    [self](deliver_atom, const event_ptr& ev) {
+      auto phase = self->state.phase;
+      if (phase == connection_phase::open || phase == connection_phase::joining)
+        push(self, frame_of(ev));
+    },
+    [self](kick_atom, close_code code) { close_socket(self, code); },
+    [self](closed_atom) {
+      self->state.phase = connection_phase::closed;
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+caf::error connection_not_open_error() {
+  return caf::error{1, caf::atom("aw_conn")};
+}
+
+caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
+                            std::weak_ptr<outlet> out, caf::actor directory,
+                            protocol_limits limits) {
+  return sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
+                   limits);
+}
+
+} // namespace aw

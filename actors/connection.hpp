@@ -1,0 +1,41 @@
+// The connection actor: one per WebSocket, holding that connection's honest
+// context. It joins the directory, attaches to the user's session, validates
+// every client frame (answering errors itself), and writes the user's events
+// to its socket through an outlet. Its state goes open -> closing -> closed;
+// once not open it refuses every request with an error.
+//
+//   (inbound_atom, std::string text)  -> void or conn_error::not_open
+//   (binary_atom)                     a binary frame arrived
+//   (deliver_atom, event_ptr)         from the emitter
+//   (kick_atom, close_code)           close the socket (server side)
+//   (closed_atom)                     the socket is gone: quit
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/outlet.hpp"
+#include "messages/protocol.hpp"
+
+namespace aw {
+
+struct connection_context {
+  std::string connection_id;
+  std::string user_id;
+  std::string peer;
+  std::int64_t connected_at_ms = 0;
+};
+
+enum class connection_phase { joining, open, closing, closed };
+
+// The error a connection answers once it is no longer open.
+caf::error connection_not_open_error();
+
+caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
+                            std::weak_ptr<outlet> out, caf::actor directory,
+                            protocol_limits limits);
+
+} // namespace aw

@@ -1,0 +1,160 @@
+#include "actors/directory.hpp"
+
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "actors/user_session.hpp"
+#include "messages/actor_messages.hpp"
+
+namespace aw {
+
+namespace {
+
+struct user_entry {
+  caf::actor session;         // null until the first join
+  std::size_t reserved = 0;   // admitted, socket not yet joined
+  std::size_t joined = 0;     // live connection actors
+  std::size_t total() const { return reserved + joined; }
+};
+
+struct directory_state {
+  env_ptr env;
+  std::unordered_map<std::string, user_entry> users;
+  std::unordered_map<caf::actor_addr, std::string> connection_user;
+  std::unordered_map<caf::actor_addr, std::string> session_user;
+  std::size_t connections = 0; // reserved + joined, all users
+  std::size_t sessions = 0;
+  static inline const char* name = "directory";
+};
+
+using directory_actor = caf::stateful_actor<directory_state>;
+
+void release(directory_actor* self, const std::string& user, bool joined) {
+  auto& st = self->state;
+  auto i = st.users.find(user);
+  if (i == st.users.end())
+    return;
+  auto& n = joined ? i->second.joined : i->second.reserved;
+  if (n == 0)
+    return;
+  --n;
+  --st.connections;
+  // A user with neither connections nor session is forgotten; one with a
+  // session stays until that session retires.
+  if (i->second.total() == 0 && !i->second.session)
+    st.users.erase(i);
+}
+
+caf::behavior directory(directory_actor* self, env_ptr env) {
+  self->state.env = std::move(env);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    auto i = st.connection_user.find(msg.source);
+    if (i == st.connection_user.end())
+      return;
+    auto user = std::move(i->second);
+    st.connection_user.erase(i);
+    release(self, user, true);
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    auto i = st.session_user.find(msg.source);
+    if (i == st.session_user.end()) {
+      // Not one of our sessions: the node is shutting down.
+      self->quit(msg.reason);
+      return;
+    }
+    auto user = std::move(i->second);
+    st.session_user.erase(i);
+    --st.sessions;
+    if (msg.reason)
+      log::error("directory", "user session died",
+                 {{"user", user}, {"reason", caf::to_string(msg.reason)}});
+    auto u = st.users.find(user);
+    if (u != st.users.end() && u->second.session.address() == msg.source) {
+      u->second.session = nullptr;
+      if (u->second.total() == 0)
+        st.users.erase(u);
+    }
+  });
+  return {
+    [self](reserve_atom, const std::string& user, const admission_callback& done) {
+      auto& st = self->state;
+      const auto& s = st.env->settings;
+      if (st.connections >= s.max_connections) {
+        done(admission::global_limit);
+        return;
+      }
+      auto& entry = st.users[user];
+      if (entry.total() >= s.max_connections_per_user) {
+        if (entry.total() == 0 && !entry.session)
+          st.users.erase(user);
+        done(admission::user_limit);
+        return;
+      }
+      ++entry.reserved;
+      ++st.connections;
+      done(admission::admitted);
+    },
+    [self](unreserve_atom, const std::string& user) { release(self, user, false); },
+    [self](join_atom, const std::string& user) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      if (i == st.users.end() || i->second.reserved == 0)
+        return caf::make_error(caf::sec::invalid_argument); // no reservation
+      auto& entry = i->second;
+      --entry.reserved;
+      ++entry.joined;
+      auto conn = caf::actor_cast<caf::actor>(self->current_sender());
+      self->monitor(conn);
+      st.connection_user.emplace(conn.address(), user);
+      if (!entry.session) {
+        entry.session = spawn_user_session(self, user, st.env);
+        st.session_user.emplace(entry.session.address(), user);
+        ++st.sessions;
+      }
+      return entry.session;
+    },
+    [self](retire_atom, const std::string& user) {
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      auto sender = self->current_sender();
+      if (i == st.users.end() || i->second.total() > 0
+          || caf::actor_cast<caf::actor_addr>(sender) != i->second.session.address())
+        return false;
+      st.users.erase(i); // the session quits; the next join spawns a new one
+      return true;
+    },
+    [self](stats_atom) {
+      auto& st = self->state;
+      return caf::make_message(static_cast<std::uint64_t>(st.sessions),
+                               static_cast<std::uint64_t>(st.connections));
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_directory(caf::actor_system& sys, env_ptr env) {
+  return sys.spawn(directory, std::move(env));
+}
+
+void query_stats(caf::actor_system& sys, const caf::actor& dir,
+                 std::function<void(std::optional<directory_stats>)> done) {
+  sys.spawn([dir, done](caf::event_based_actor* self) {
+    self->request(dir, std::chrono::seconds{1}, stats_atom::value)
+      .then(
+        [self, done](std::uint64_t users, std::uint64_t connections) {
+          done(directory_stats{users, connections});
+          self->quit();
+        },
+        [self, done](caf::error&) {
+          done(std::nullopt);
+          self->quit();
+        });
+  });
+}
+
+} // namespace aw

@@ -1,0 +1,38 @@
+// The directory: one per node. Maps user ids to user sessions (spawned on a
+// user's first connection), enforces the per-user and global connection
+// limits, and counts. Connections reserve a slot before any actor exists for
+// them, then join once their socket is open.
+//
+//   (reserve_atom, std::string user, admission_callback)  one-way; the
+//        callback is invoked with the outcome
+//   (unreserve_atom, std::string user)       a reserved socket never opened
+//   (join_atom, std::string user)            from the connection actor
+//                                            -> actor session
+//   (retire_atom, std::string user)          from an idle session -> bool
+//   (stats_atom) -> (uint64_t users, uint64_t connections)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include <caf/fwd.hpp>
+
+#include "actors/settings.hpp"
+
+namespace aw {
+
+caf::actor spawn_directory(caf::actor_system& sys, env_ptr env);
+
+struct directory_stats {
+  std::uint64_t users = 0;       // users with a live session
+  std::uint64_t connections = 0; // admitted connections, all users
+};
+
+// Asks the directory for its counts from outside the actor system (e.g. an
+// HTTP handler) without blocking: `done` runs on a CAF thread, with nullopt
+// when the directory did not answer within a second.
+void query_stats(caf::actor_system& sys, const caf::actor& directory,
+                 std::function<void(std::optional<directory_stats>)> done);
+
+} // namespace aw

@@ -1,0 +1,105 @@
+#include "actors/emitter.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "messages/actor_messages.hpp"
+#include "messages/codec.hpp"
+
+namespace aw {
+
+namespace {
+
+struct emitter_state {
+  std::string user_id;
+  std::string epoch;
+  std::uint64_t last_seq = 0;
+  std::size_t capacity = 1024;
+  std::deque<event_ptr> buffer; // seq ascending, at most `capacity`
+  std::vector<caf::actor> subscribers;
+  static inline const char* name = "emitter";
+};
+
+using emitter_actor = caf::stateful_actor<emitter_state>;
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity) {
+  auto& st = self->state;
+  st.user_id = std::move(user_id);
+  st.capacity = std::max<std::size_t>(capacity, 1);
+  st.epoch = random_id("e");
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](const caf::actor& a) { return a.address() == msg.source; }),
+               subs.end());
+  });
+  return {
+    [self](publish_atom, const run_event& ev) {
+      auto& st = self->state;
+      auto stamped = std::make_shared<stamped_event>();
+      stamped->seq = ++st.last_seq;
+      stamped->type = ev.type;
+      stamped->run_id = ev.run.run_id;
+      stamped->frame = codec::encode_event(ev, stamped->seq, now_ms());
+      event_ptr ptr = std::move(stamped);
+      st.buffer.push_back(ptr);
+      if (st.buffer.size() > st.capacity)
+        st.buffer.pop_front();
+      // One message for all recipients: CAF shares it copy-on-write.
+      auto msg = caf::make_message(deliver_atom::value, std::move(ptr));
+      for (auto& sub : st.subscribers)
+        self->send(sub, msg);
+    },
+    [self](subscribe_atom, const caf::actor& sub) {
+      auto& st = self->state;
+      if (std::find(st.subscribers.begin(), st.subscribers.end(), sub)
+          == st.subscribers.end()) {
+        self->monitor(sub);
+        st.subscribers.push_back(sub);
+      }
+      return caf::make_message(st.epoch, st.last_seq);
+    },
+    [self](resume_atom, const resume_request& req,
+           const caf::actor& target) {
+      auto& st = self->state;
+      std::uint64_t oldest = st.buffer.empty() ? st.last_seq + 1 : st.buffer.front()->seq;
+      bool same_epoch = req.epoch == st.epoch;
+      // Everything after after_seq must still be held.
+      bool covered = req.after_seq <= st.last_seq && req.after_seq + 1 >= oldest;
+      resume_outcome out;
+      if (!same_epoch || !covered) {
+        out.error = codec::make_replay_gap(st.epoch, oldest, req.request_id);
+        return out;
+      }
+      for (auto& ev : st.buffer)
+        if (ev->seq > req.after_seq)
+          self->send(target, deliver_atom::value, ev);
+      out.from_seq = req.after_seq + 1;
+      out.to_seq = st.last_seq;
+      return out;
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
+                         std::size_t replay_capacity) {
+  return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity);
+}
+
+caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
+                         std::size_t replay_capacity) {
+  return sys.spawn(emitter, std::move(user_id), replay_capacity);
+}
+
+} // namespace aw

@@ -1,0 +1,28 @@
+// The per-user emitter: the single writer of the user's event sequence. It
+// stamps seq and ts, keeps a bounded replay buffer, and fans each event out
+// to every subscriber (connections, SSE streams), which it monitors.
+//
+//   (publish_atom, run_event)                 one-way, from supervisors
+//   (subscribe_atom, actor)   -> (std::string epoch, uint64_t last_seq)
+//   (resume_atom, resume_request, actor target) -> resume_outcome
+//        sends the replayed events to `target` as (deliver_atom, event_ptr)
+//        before answering; an epoch or range it no longer holds is a
+//        replay_gap error in the outcome
+// Subscribers receive (deliver_atom, event_ptr).
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+namespace aw {
+
+caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
+                         std::size_t replay_capacity);
+
+// Unlinked, for tests that drive an emitter on its own.
+caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
+                         std::size_t replay_capacity);
+
+} // namespace aw

@@ -1,0 +1,15 @@
+#include "actors/demo_agent.hpp"
+#include "actors/settings.hpp"
+#include "actors/tools.hpp"
+
+namespace aw {
+
+env_ptr make_default_environment(server_settings settings) {
+  auto env = std::make_shared<environment>();
+  env->agents.emplace("demo", demo_agent_factory(settings.demo_step));
+  env->tools = builtin_tools();
+  env->settings = std::move(settings);
+  return env;
+}
+
+} // namespace aw

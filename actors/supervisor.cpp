@@ -1,0 +1,148 @@
+#include "actors/supervisor.hpp"
+
+#include <map>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "actors/tools.hpp"
+#include "messages/actor_messages.hpp"
+
+namespace aw {
+
+namespace {
+
+struct supervisor_state {
+  run_spec spec;
+  caf::actor emitter;
+  env_ptr env;
+  caf::actor agent;
+  bool finished = false;
+  int next_call = 0;
+  std::map<std::string, std::string> open_calls; // call_id -> tool
+  static inline const char* name = "supervisor";
+};
+
+using supervisor_actor = caf::stateful_actor<supervisor_state>;
+
+void publish(supervisor_actor* self, run_event ev) {
+  self->send(self->state.emitter, publish_atom::value, std::move(ev));
+}
+
+// Ends the run with `terminal`, first closing any tool call still open so
+// that every tool_executing has its tool_completed.
+void finish(supervisor_actor* self, run_event terminal) {
+  auto& st = self->state;
+  if (st.finished)
+    return;
+  st.finished = true;
+  for (auto& [call_id, tool] : st.open_calls)
+    publish(self, make_tool_completed(st.spec.run, tool, call_id,
+                                      {{"error", "the run ended first"}}, false));
+  st.open_calls.clear();
+  publish(self, std::move(terminal));
+  if (st.agent)
+    self->send_exit(st.agent, caf::exit_reason::user_shutdown);
+  self->quit();
+}
+
+void fail(supervisor_actor* self, std::string_view code, std::string_view message) {
+  log::warn("supervisor", "run failed",
+            {{"run", self->state.spec.run.run_id}, {"code", code}});
+  finish(self, make_agent_error(self->state.spec.run, code, message));
+}
+
+caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitter,
+                         env_ptr env) {
+  auto& st = self->state;
+  st.spec = std::move(spec);
+  st.emitter = std::move(emitter);
+  st.env = std::move(env);
+  publish(self, make_agent_started(st.spec.run, st.spec.agent));
+  auto factory = st.env->agents.find(st.spec.agent);
+  if (factory == st.env->agents.end()) {
+    fail(self, "agent_failed", "the agent is not available");
+    return {};
+  }
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    if (st.agent && msg.source == st.agent.address()) {
+      // The agent quit or crashed without answering.
+      if (!st.finished)
+        fail(self, "agent_failed", "the agent stopped unexpectedly");
+      return;
+    }
+    // Our session (parent) is going away: go with it.
+    self->quit(msg.reason);
+  });
+  try {
+    st.agent = (*factory).second(self);
+  } catch (...) {
+    fail(self, "agent_failed", "the agent could not be started");
+    return {};
+  }
+  self->request(st.agent, st.env->settings.run_timeout, run_atom::value,
+                st.spec.content)
+    .then(
+      [self](const std::string& answer) {
+        finish(self, make_agent_completed(self->state.spec.run, answer, false));
+      },
+      [self](caf::error& err) {
+        if (err == caf::sec::request_timeout)
+          fail(self, "timeout", "the agent did not finish in time");
+        else
+          fail(self, "agent_failed", "the agent failed");
+      });
+  return {
+    [self](think_atom, const std::string& text) {
+      if (!self->state.finished)
+        publish(self, make_agent_thinking(self->state.spec.run, text));
+    },
+    [self](tool_atom, const std::string& tool,
+           const json& input) -> caf::result<bool, json> {
+      auto& st = self->state;
+      if (st.finished)
+        return caf::make_error(caf::sec::request_receiver_down);
+      auto call_id = "call-" + std::to_string(++st.next_call);
+      publish(self, make_tool_executing(st.spec.run, tool, call_id, input));
+      auto fn = st.env->tools.find(tool);
+      if (fn == st.env->tools.end()) {
+        json out = {{"error", "unknown tool"}};
+        publish(self, make_tool_completed(st.spec.run, tool, call_id, out, false));
+        return {false, out};
+      }
+      st.open_calls.emplace(call_id, tool);
+      auto rp = self->make_response_promise<bool, json>();
+      auto worker = self->spawn(tool_actor, fn->second);
+      self->request(worker, caf::infinite, tool_atom::value, input)
+        .then(
+          [self, rp, tool, call_id](bool ok, json& output) mutable {
+            auto& st = self->state;
+            if (st.open_calls.erase(call_id) > 0)
+              publish(self, make_tool_completed(st.spec.run, tool, call_id, output, ok));
+            rp.deliver(ok, std::move(output));
+          },
+          [self, rp, tool, call_id](caf::error&) mutable {
+            auto& st = self->state;
+            json out = {{"error", "the tool failed"}};
+            if (st.open_calls.erase(call_id) > 0)
+              publish(self, make_tool_completed(st.spec.run, tool, call_id, out, false));
+            rp.deliver(false, std::move(out));
+          });
+      return rp;
+    },
+    [self](cancel_atom) {
+      finish(self, make_agent_completed(self->state.spec.run, "", true));
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
+                            caf::actor emitter, env_ptr env) {
+  return session->spawn<caf::linked>(supervisor, std::move(spec),
+                                     std::move(emitter), std::move(env));
+}
+
+} // namespace aw

@@ -1,0 +1,29 @@
+// One supervisor per agent run: a linked child of the user's session. It
+// spawns the agent (and a tool actor per tool call) as its own children,
+// turns their steps into lifecycle events for the user's emitter, and makes
+// sure the run ends with exactly one terminal event — on success, on cancel
+// (agent_completed/cancelled), on timeout or on an agent crash (agent_error).
+#pragma once
+
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/settings.hpp"
+#include "messages/protocol.hpp"
+
+namespace aw {
+
+struct run_spec {
+  run_ref run;
+  std::string agent;   // registered agent name
+  std::string content; // the user's message
+};
+
+// THE factory of runs. Every transport (WebSocket, HTTP) reaches it through
+// the user_session; nothing else spawns supervisors.
+//   supervisor accepts: (cancel_atom)
+caf::actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
+                            caf::actor emitter, env_ptr env);
+
+} // namespace aw

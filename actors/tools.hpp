@@ -1,0 +1,14 @@
+// The built-in tools: calculator, clock, echo.
+#pragma once
+
+#include "actors/settings.hpp"
+
+namespace aw {
+
+tool_registry builtin_tools();
+
+// The tool actor: runs one call of `fn` and quits. Spawned by the supervisor.
+//   (tool_atom, json input) -> (bool ok, json output)
+caf::behavior tool_actor(caf::event_based_actor* self, tool_function fn);
+
+} // namespace aw

@@ -1,0 +1,170 @@
+#include "actors/user_session.hpp"
+
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <caf/all.hpp>
+
+#include "actors/emitter.hpp"
+#include "actors/log.hpp"
+#include "actors/supervisor.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/codec.hpp"
+
+namespace aw {
+
+namespace {
+
+struct session_state {
+  std::string user_id;
+  env_ptr env;
+  caf::actor directory;
+  caf::actor emitter;
+  std::unordered_map<std::string, caf::actor> runs;        // run_id -> supervisor
+  std::unordered_map<caf::actor_addr, run_ref> run_of;     // supervisor -> run
+  std::unordered_set<std::string> threads;
+  std::deque<std::string> thread_order;                    // oldest first
+  std::size_t connections = 0;
+  std::uint64_t grace_generation = 0;
+  static inline const char* name = "user_session";
+};
+
+using session_actor = caf::stateful_actor<session_state>;
+
+void arm_grace(session_actor* self) {
+  auto& st = self->state;
+  if (st.connections > 0 || !st.runs.empty())
+    return;
+  self->delayed_send(self, st.env->settings.grace_period, grace_atom::value,
+                     ++st.grace_generation);
+}
+
+std::string own_thread(session_actor* self, const std::optional<std::string>& wanted) {
+  auto& st = self->state;
+  if (wanted)
+    return *wanted;
+  auto id = random_id("t");
+  st.threads.insert(id);
+  st.thread_order.push_back(id);
+  while (st.thread_order.size() > st.env->settings.max_threads_per_user) {
+    st.threads.erase(st.thread_order.front());
+    st.thread_order.pop_front();
+  }
+  return id;
+}
+
+caf::behavior user_session(session_actor* self, std::string user_id, caf::actor directory,
+                           env_ptr env) {
+  auto& st = self->state;
+  st.user_id = std::move(user_id);
+  st.directory = std::move(directory);
+  st.env = std::move(env);
+  st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity);
+  log::debug("session", "session started", {{"user", st.user_id}});
+  self->set_down_handler([self](caf::down_msg&) {
+    // Only connections are monitored here.
+    auto& st = self->state;
+    if (st.connections > 0)
+      --st.connections;
+    arm_grace(self);
+  });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    auto i = st.run_of.find(msg.source);
+    if (i != st.run_of.end()) {
+      // A supervisor always publishes its own terminal event; one that died
+      // abnormally could not, so the run still gets exactly one.
+      if (msg.reason && msg.reason != caf::exit_reason::user_shutdown) {
+        log::error("session", "supervisor died",
+                   {{"user", st.user_id}, {"run", i->second.run_id},
+                    {"reason", caf::to_string(msg.reason)}});
+        self->send(st.emitter, publish_atom::value,
+                   make_agent_error(i->second, "agent_failed", "the run failed"));
+      }
+      st.runs.erase(i->second.run_id);
+      st.run_of.erase(i);
+      arm_grace(self);
+      return;
+    }
+    // The emitter or the directory: the session cannot go on without them.
+    self->quit(msg.reason);
+  });
+  return {
+    [self](attach_atom, const caf::actor& conn) {
+      auto& st = self->state;
+      self->monitor(conn);
+      ++st.connections;
+      ++st.grace_generation; // a pending grace timer no longer applies
+      return self->delegate(st.emitter, subscribe_atom::value, conn);
+    },
+    [self](start_atom, user_message& msg) {
+      auto& st = self->state;
+      request_outcome out;
+      if (msg.thread_id && st.threads.count(*msg.thread_id) == 0) {
+        out.error = codec::make_error(error_code::not_found, "unknown thread_id",
+                                      msg.request_id);
+        return out;
+      }
+      if (st.runs.size() >= st.env->settings.max_runs_per_user) {
+        out.error = codec::make_error(error_code::overloaded,
+                                      "too many runs in flight; wait for one to finish",
+                                      msg.request_id);
+        return out;
+      }
+      run_spec spec;
+      spec.run.run_id = random_id("r");
+      spec.run.thread_id = own_thread(self, msg.thread_id);
+      spec.run.request_id = msg.request_id;
+      spec.agent = st.env->settings.default_agent;
+      spec.content = std::move(msg.content);
+      out.run = spec.run;
+      auto sup = spawn_supervisor(self, std::move(spec), st.emitter, st.env);
+      st.run_of.emplace(sup.address(), out.run);
+      st.runs.emplace(out.run.run_id, std::move(sup));
+      ++st.grace_generation;
+      return out;
+    },
+    [self](cancel_atom, const std::string& run_id,
+           const std::optional<std::string>& request_id) {
+      auto& st = self->state;
+      request_outcome out;
+      auto i = st.runs.find(run_id);
+      if (i == st.runs.end()) {
+        // Another user's run looks exactly like one that does not exist.
+        out.error = codec::make_error(error_code::not_found, "unknown run_id", request_id);
+        return out;
+      }
+      self->send(i->second, cancel_atom::value);
+      return out;
+    },
+    [self](resume_atom, resume_request& req, const caf::actor& target) {
+      return self->delegate(self->state.emitter, resume_atom::value, std::move(req),
+                            target);
+    },
+    [self](grace_atom, std::uint64_t generation) {
+      auto& st = self->state;
+      if (generation != st.grace_generation || st.connections > 0 || !st.runs.empty())
+        return;
+      // Ask the directory: it may have admitted a connection meanwhile.
+      self->request(st.directory, caf::infinite, retire_atom::value, st.user_id)
+        .then([self](bool granted) {
+          if (granted) {
+            log::debug("session", "session expired", {{"user", self->state.user_id}});
+            self->quit();
+          }
+        });
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_user_session(caf::event_based_actor* directory, std::string user_id,
+                              env_ptr env) {
+  return directory->spawn<caf::linked>(user_session, std::move(user_id),
+                                       caf::actor_cast<caf::actor>(directory),
+                                       std::move(env));
+}
+
+} // namespace aw

@@ -1,0 +1,25 @@
+// The user-scoped session: one per user per node, spawned by the directory on
+// the user's first connection. It owns the user's threads and runs, spawns a
+// supervisor per run through spawn_supervisor (the one run factory), and
+// owns the user's emitter. After the last connection leaves it lingers for
+// the grace period so runs finish and a reconnecting client can resume.
+//
+//   (attach_atom, actor conn)             -> (std::string epoch, uint64_t last_seq)
+//   (start_atom, user_message)            -> request_outcome (run filled in)
+//   (cancel_atom, std::string run_id, optional<std::string> request_id)
+//                                         -> request_outcome
+//   (resume_atom, resume_request, actor target) -> resume_outcome
+#pragma once
+
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/settings.hpp"
+
+namespace aw {
+
+caf::actor spawn_user_session(caf::event_based_actor* directory, std::string user_id,
+                              env_ptr env);
+
+} // namespace aw

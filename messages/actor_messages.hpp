@@ -1,0 +1,90 @@
+// The vocabulary the actors speak: atoms and the local message types.
+// Atom texts are at most 10 characters (CAF 0.17). Project atoms live in
+// namespace aw so they never clash with CAF's own (CAF-NOTES §0).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+
+#include "messages/protocol.hpp"
+
+namespace aw {
+
+// transport -> connection
+using inbound_atom = caf::atom_constant<caf::atom("inbound")>;   // text frame
+using binary_atom = caf::atom_constant<caf::atom("binary")>;     // binary frame
+using closed_atom = caf::atom_constant<caf::atom("closed")>;     // socket gone
+// anyone -> connection: close the socket with a code
+using kick_atom = caf::atom_constant<caf::atom("kick")>;
+
+// connection/directory/session/emitter
+using reserve_atom = caf::atom_constant<caf::atom("reserve")>;
+using unreserve_atom = caf::atom_constant<caf::atom("unreserve")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using retire_atom = caf::atom_constant<caf::atom("retire")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using attach_atom = caf::atom_constant<caf::atom("attach")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+using publish_atom = caf::atom_constant<caf::atom("publish")>;
+using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using grace_atom = caf::atom_constant<caf::atom("grace")>;
+
+// runs
+using start_atom = caf::atom_constant<caf::atom("start")>;
+using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
+using run_atom = caf::atom_constant<caf::atom("run")>;
+using think_atom = caf::atom_constant<caf::atom("think")>;
+using tool_atom = caf::atom_constant<caf::atom("tool")>;
+using step_atom = caf::atom_constant<caf::atom("step")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+
+// What a directory answers to a reservation (before any actor is spawned).
+enum class admission {
+  admitted,
+  user_limit,   // too many connections of this user
+  global_limit, // too many connections on this node
+};
+
+// Invoked by the directory, on a CAF thread, with the outcome of a
+// reservation. The transport posts it back to its own strand.
+using admission_callback = std::function<void(admission)>;
+
+// The outcome of a session request, answered to the connection: either
+// accepted (no error) or a protocol error to show the client.
+struct request_outcome {
+  std::optional<protocol_error> error;
+  run_ref run; // the run started, for start requests
+};
+
+// The answer to a resume: the replayed range, or a replay_gap error.
+struct resume_outcome {
+  std::optional<protocol_error> error;
+  std::uint64_t from_seq = 0;
+  std::uint64_t to_seq = 0;
+};
+
+// A random identifier "<prefix>-<16 hex>" from a per-thread generator.
+std::string random_id(std::string_view prefix);
+
+} // namespace aw
+
+// All of these stay inside one process: shared pointers and closures.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::event_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::frame_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::run_event)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::user_message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::cancel_run)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::protocol_error)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::request_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::admission_callback)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::json)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::close_code)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<std::string>)

@@ -1,0 +1,40 @@
+// The one JSON codec of the wire protocol: client frames in (with validation
+// that yields PROTOCOL.md error codes), server frames out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "messages/protocol.hpp"
+
+namespace aw::codec {
+
+// Parses and validates one client text frame.
+std::variant<client_frame, protocol_error>
+decode_client_frame(std::string_view text, const protocol_limits& limits);
+
+// The answer to a frame that is not valid UTF-8 JSON text (e.g. binary).
+protocol_error binary_frame_error();
+
+std::string encode_connection_established(std::string_view connection_id,
+                                          std::string_view user_id,
+                                          std::string_view epoch,
+                                          std::uint64_t last_seq);
+std::string encode_pong(const json& id);
+std::string encode_resumed(std::uint64_t from_seq, std::uint64_t to_seq);
+std::string encode_error(const protocol_error& err);
+
+// The full event frame: fields plus type, seq, run_id, thread_id, ts,
+// request_id.
+std::string encode_event(const run_event& ev, std::uint64_t seq,
+                         std::int64_t ts_ms);
+
+// Convenience constructors for errors, with the standard safe messages.
+protocol_error make_error(error_code code, std::string message,
+                          std::optional<std::string> request_id = std::nullopt);
+protocol_error make_replay_gap(std::string_view epoch, std::uint64_t oldest_seq,
+                               std::optional<std::string> request_id);
+
+} // namespace aw::codec

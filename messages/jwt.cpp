@@ -1,0 +1,192 @@
+#include "messages/jwt.hpp"
+
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+
+#include "messages/protocol.hpp"
+
+namespace aw::jwt {
+
+namespace {
+
+constexpr char b64url_chars[] =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+int b64url_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '-') return 62;
+  if (c == '_') return 63;
+  return -1;
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+           &len)
+      == nullptr)
+    throw std::runtime_error("HMAC failed");
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
+} // namespace
+
+const char* to_string(verify_error e) {
+  switch (e) {
+    case verify_error::malformed: return "malformed";
+    case verify_error::bad_signature: return "bad_signature";
+    case verify_error::unsupported_alg: return "unsupported_alg";
+    case verify_error::expired: return "expired";
+    case verify_error::missing_exp: return "missing_exp";
+    case verify_error::bad_subject: return "bad_subject";
+  }
+  return "malformed";
+}
+
+std::string base64url_encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() * 4 + 2) / 3);
+  std::size_t i = 0;
+  auto u = [&](std::size_t k) { return static_cast<unsigned char>(bytes[k]); };
+  for (; i + 2 < bytes.size(); i += 3) {
+    unsigned v = (u(i) << 16) | (u(i + 1) << 8) | u(i + 2);
+    out += b64url_chars[(v >> 18) & 63];
+    out += b64url_chars[(v >> 12) & 63];
+    out += b64url_chars[(v >> 6) & 63];
+    out += b64url_chars[v & 63];
+  }
+  if (bytes.size() - i == 1) {
+    unsigned v = u(i) << 16;
+    out += b64url_chars[(v >> 18) & 63];
+    out += b64url_chars[(v >> 12) & 63];
+  } else if (bytes.size() - i == 2) {
+    unsigned v = (u(i) << 16) | (u(i + 1) << 8);
+    out += b64url_chars[(v >> 18) & 63];
+    out += b64url_chars[(v >> 12) & 63];
+    out += b64url_chars[(v >> 6) & 63];
+  }
+  return out;
+}
+
+// Strict: no padding, no whitespace, no stray bits in the last character.
+std::optional<std::string> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1)
+    return std::nullopt;
+  std::string out;
+  out.reserve(text.size() * 3 / 4);
+  unsigned buf = 0;
+  int bits = 0;
+  for (char c : text) {
+    int v = b64url_value(c);
+    if (v < 0)
+      return std::nullopt;
+    buf = (buf << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buf >> bits) & 0xFF);
+    }
+  }
+  if (bits > 0 && (buf & ((1u << bits) - 1)) != 0)
+    return std::nullopt; // non-canonical encoding
+  return out;
+}
+
+std::int64_t unix_now() {
+  using namespace std::chrono;
+  return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+}
+
+verify_result verify(std::string_view token, std::string_view secret,
+                     std::int64_t now, std::int64_t leeway_s) {
+  verify_result r;
+  // An empty key would make every signature "valid" for a careless HMAC user.
+  if (secret.empty() || token.size() > 8192) {
+    r.error = secret.empty() ? verify_error::bad_signature : verify_error::malformed;
+    return r;
+  }
+  auto d1 = token.find('.');
+  if (d1 == std::string_view::npos)
+    return r;
+  auto d2 = token.find('.', d1 + 1);
+  if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return r;
+  auto header_b64 = token.substr(0, d1);
+  auto payload_b64 = token.substr(d1 + 1, d2 - d1 - 1);
+  auto sig = base64url_decode(token.substr(d2 + 1));
+  if (!sig || sig->size() != 32) {
+    r.error = sig ? verify_error::bad_signature : verify_error::malformed;
+    return r;
+  }
+  auto expected = hmac_sha256(secret, token.substr(0, d2));
+  if (CRYPTO_memcmp(expected.data(), sig->data(), 32) != 0) {
+    r.error = verify_error::bad_signature;
+    return r;
+  }
+  // Only a correctly signed token is parsed.
+  auto header_raw = base64url_decode(header_b64);
+  auto payload_raw = base64url_decode(payload_b64);
+  if (!header_raw || !payload_raw)
+    return r;
+  auto header = nlohmann::json::parse(*header_raw, nullptr, false);
+  auto payload = nlohmann::json::parse(*payload_raw, nullptr, false);
+  if (!header.is_object() || !payload.is_object())
+    return r;
+  auto alg = header.find("alg");
+  if (alg == header.end() || !alg->is_string() || *alg != "HS256") {
+    r.error = verify_error::unsupported_alg;
+    return r;
+  }
+  auto exp = payload.find("exp");
+  if (exp == payload.end() || !exp->is_number_integer()) {
+    r.error = verify_error::missing_exp;
+    return r;
+  }
+  auto exp_v = exp->get<std::int64_t>();
+  if (exp_v + leeway_s < now) {
+    r.error = verify_error::expired;
+    return r;
+  }
+  auto sub = payload.find("sub");
+  if (sub == payload.end() || !sub->is_string()
+      || !is_valid_user_id(sub->get_ref<const std::string&>())) {
+    r.error = verify_error::bad_subject;
+    return r;
+  }
+  r.ok = claims{sub->get<std::string>(), exp_v};
+  return r;
+}
+
+std::string sign(std::string_view subject, std::string_view secret,
+                 std::int64_t now, std::int64_t ttl_s) {
+  nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
+  nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
+  auto signing_input = base64url_encode(header.dump()) + "."
+                       + base64url_encode(payload.dump());
+  return signing_input + "." + base64url_encode(hmac_sha256(secret, signing_input));
+}
+
+std::string random_secret() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+    throw std::runtime_error("RAND_bytes failed");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (auto b : bytes) {
+    out += hex[b >> 4];
+    out += hex[b & 15];
+  }
+  return out;
+}
+
+} // namespace aw::jwt

@@ -1,0 +1,54 @@
+// JWT HS256 for the upgrade request (PROTOCOL.md "Connecting"). Verified with
+// OpenSSL HMAC and a constant-time compare; see CAF-NOTES §6 for why not libjwt.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aw::jwt {
+
+// Shortest secret the server accepts (HS256 keys shorter than the hash are weak).
+constexpr std::size_t min_secret_bytes = 32;
+
+enum class verify_error {
+  malformed,         // not three base64url parts, bad JSON
+  bad_signature,
+  unsupported_alg,   // anything but HS256, including "none"
+  expired,
+  missing_exp,
+  bad_subject,
+};
+
+const char* to_string(verify_error e);
+
+struct claims {
+  std::string subject;
+  std::int64_t expires_at = 0; // Unix seconds
+};
+
+struct verify_result {
+  std::optional<claims> ok;
+  verify_error error = verify_error::malformed;
+  explicit operator bool() const { return ok.has_value(); }
+};
+
+// `now` is Unix seconds; `leeway_s` the clock skew allowed on exp.
+verify_result verify(std::string_view token, std::string_view secret,
+                     std::int64_t now, std::int64_t leeway_s = 30);
+
+// Mints an HS256 token with sub, iat and exp = now + ttl_s.
+std::string sign(std::string_view subject, std::string_view secret,
+                 std::int64_t now, std::int64_t ttl_s);
+
+// Helpers shared with tests and tools.
+std::string base64url_encode(std::string_view bytes);
+std::optional<std::string> base64url_decode(std::string_view text);
+
+// A fresh random secret (hex, 64 chars) from the OS CSPRNG.
+std::string random_secret();
+
+std::int64_t unix_now();
+
+} // namespace aw::jwt

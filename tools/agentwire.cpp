@@ -1,0 +1,340 @@
+// agentwire: the server (`agentwire serve`) and its dev-token minting
+// (`agentwire token`). Options come from the command line or a CAF config
+// file (caf-application.ini, or --config-file=PATH); `--help` lists them.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+#include "actors/directory.hpp"
+#include "actors/log.hpp"
+#include "actors/settings.hpp"
+#include "messages/jwt.hpp"
+#include "transport/server.hpp"
+
+namespace {
+
+constexpr const char* secret_env = "AGENTWIRE_JWT_SECRET";
+
+// Options shared by both subcommands: where the signing secret comes from.
+struct common_options {
+  std::string jwt_secret_file;
+  std::string log_level = "info";
+};
+
+// A config whose option table the argument normalizer may read.
+struct cli_config : caf::actor_system_config {
+  const caf::config_option_set& options() const {
+    return custom_options_;
+  }
+};
+
+struct serve_config : cli_config {
+  common_options common;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::size_t io_threads = 1;
+  std::size_t workers = 2;
+  std::size_t demo_step_ms = 100;
+  std::size_t max_frame_bytes = 64 * 1024;
+  std::size_t max_content_bytes = 32768;
+  std::size_t max_connections = 100000;
+  std::size_t max_connections_per_user = 16;
+  std::size_t max_runs_per_user = 8;
+  std::size_t replay_capacity = 1024;
+  std::size_t max_queue_frames = 1024;
+  std::size_t max_queue_bytes = 1024 * 1024;
+  caf::timespan grace_period = std::chrono::seconds{60};
+  caf::timespan run_timeout = std::chrono::seconds{120};
+  caf::timespan idle_timeout = std::chrono::seconds{60};
+
+  serve_config() {
+    opt_group{custom_options_, "global"}
+      .add(host, "host", "address to listen on (default 127.0.0.1)")
+      .add(port, "port", "TCP port; 0 picks a free one (default 8080)")
+      .add(common.jwt_secret_file, "jwt-secret-file",
+           "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET; else a "
+           "generated dev secret)")
+      .add(common.log_level, "log-level", "debug, info, warn, error or off (default info)")
+      .add(io_threads, "io-threads", "Asio threads for sockets (default 1)")
+      .add(workers, "workers", "CAF scheduler threads for actors (default 2)")
+      .add(demo_step_ms, "demo-step-ms",
+           "pause between the demo agent's steps in ms; 0 for benchmarks (default 100)")
+      .add(max_frame_bytes, "max-frame-bytes",
+           "largest client frame; bigger closes with 1009 (default 65536)")
+      .add(max_content_bytes, "max-content-bytes",
+           "largest user_message content; bigger is too_large (default 32768)")
+      .add(max_connections, "max-connections",
+           "connections per node; more get HTTP 429 (default 100000)")
+      .add(max_connections_per_user, "max-connections-per-user",
+           "connections per user; more get HTTP 429 (default 16)")
+      .add(max_runs_per_user, "max-runs-per-user",
+           "runs in flight per user; more are overloaded (default 8)")
+      .add(replay_capacity, "replay-capacity",
+           "events kept per user for resume (default 1024)")
+      .add(max_queue_frames, "max-queue-frames",
+           "outbound frames queued per connection before 1013 (default 1024)")
+      .add(max_queue_bytes, "max-queue-bytes",
+           "outbound bytes queued per connection before 1013 (default 1048576)")
+      .add(grace_period, "grace-period",
+           "how long a user's session outlives its last connection (default 60s)")
+      .add(run_timeout, "run-timeout",
+           "longest an agent run may take before agent_error timeout (default 120s)")
+      .add(idle_timeout, "idle-timeout",
+           "close a connection silent this long, pings unanswered (default 60s)");
+  }
+};
+
+struct token_config : cli_config {
+  common_options common;
+  std::string user;
+  caf::timespan ttl = std::chrono::hours{1};
+
+  token_config() {
+    opt_group{custom_options_, "global"}
+      .add(user, "user", "the user id (sub claim): 1..128 of [A-Za-z0-9_.@-]")
+      .add(ttl, "ttl", "lifetime, e.g. 30min, 1h, 24h (default 1h)")
+      .add(common.jwt_secret_file, "jwt-secret-file",
+           "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET)");
+  }
+};
+
+void usage(std::ostream& out) {
+  out << "usage: agentwire serve [options]    run the server\n"
+         "       agentwire token --user NAME [--ttl 1h]   print a signed token\n"
+         "       agentwire COMMAND --help     list a command's options\n"
+         "The secret is read from $" << secret_env << " or --jwt-secret-file,\n"
+         "never from a flag.\n";
+}
+
+// CAF wants --name=value; accept "--name value" too for options that take a
+// value, using CAF's own option table to tell which those are.
+std::vector<std::string> normalize_args(const caf::config_option_set& opts, int argc,
+                                        char** argv, int first) {
+  std::vector<std::string> out;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0 && arg.find('=') == std::string::npos
+        && i + 1 < argc) {
+      auto opt = opts.cli_long_name_lookup(caf::string_view{arg}.substr(2));
+      if (opt != nullptr && !opt->is_flag()) {
+        out.push_back(arg + "=" + argv[++i]);
+        continue;
+      }
+    }
+    out.push_back(std::move(arg));
+  }
+  return out;
+}
+
+// Parses into `cfg`; returns an exit code, or -1 to go on.
+int parse(cli_config& cfg, int argc, char** argv) {
+  auto args = normalize_args(cfg.options(), argc, argv, 2);
+  if (auto err = cfg.parse(std::move(args))) {
+    std::cerr << "agentwire: " << cfg.render(err) << "\n";
+    return 2;
+  }
+  if (cfg.cli_helptext_printed)
+    return 0;
+  if (!cfg.remainder.empty()) {
+    std::cerr << "agentwire: unknown argument '" << cfg.remainder.front()
+              << "' (see --help)\n";
+    return 2;
+  }
+  return -1;
+}
+
+// The configured secret, or "" when none is configured. Exits on a bad one.
+std::string load_secret(const common_options& opts, std::string& error) {
+  std::string secret;
+  if (!opts.jwt_secret_file.empty()) {
+    std::ifstream in{opts.jwt_secret_file};
+    if (!in) {
+      error = "cannot read --jwt-secret-file";
+      return {};
+    }
+    std::stringstream buf;
+    buf << in.rdbuf();
+    secret = buf.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+      secret.pop_back();
+    if (secret.empty()) {
+      error = "the secret file is empty";
+      return {};
+    }
+  } else if (const char* env = std::getenv(secret_env)) {
+    secret = env;
+    if (secret.empty()) {
+      error = std::string{"$"} + secret_env + " is set but empty";
+      return {};
+    }
+  }
+  if (!secret.empty() && secret.size() < aw::jwt::min_secret_bytes) {
+    error = "the JWT secret must be at least "
+            + std::to_string(aw::jwt::min_secret_bytes) + " bytes";
+    return {};
+  }
+  return secret;
+}
+
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+int run_token(int argc, char** argv) {
+  token_config cfg;
+  if (auto rc = parse(cfg, argc, argv); rc >= 0)
+    return rc;
+  if (!aw::is_valid_user_id(cfg.user)) {
+    std::cerr << "agentwire token: --user must be 1..128 of [A-Za-z0-9_.@-]\n";
+    return 2;
+  }
+  std::string error;
+  auto secret = load_secret(cfg.common, error);
+  if (!error.empty() || secret.empty()) {
+    std::cerr << "agentwire token: "
+              << (error.empty() ? std::string{"set $"} + secret_env
+                                    + " or --jwt-secret-file to the server's secret"
+                                : error)
+              << "\n";
+    return 2;
+  }
+  auto ttl = std::chrono::duration_cast<std::chrono::seconds>(cfg.ttl).count();
+  if (ttl <= 0) {
+    std::cerr << "agentwire token: --ttl must be positive\n";
+    return 2;
+  }
+  std::cout << aw::jwt::sign(cfg.user, secret, aw::jwt::unix_now(), ttl) << "\n";
+  return 0;
+}
+
+int run_serve(int argc, char** argv) {
+  serve_config cfg;
+  if (auto rc = parse(cfg, argc, argv); rc >= 0)
+    return rc;
+  aw::log::level lvl;
+  if (!aw::log::parse_level(cfg.common.log_level, lvl)) {
+    std::cerr << "agentwire: --log-level must be debug, info, warn, error or off\n";
+    return 2;
+  }
+  aw::log::set_level(lvl);
+  std::string error;
+  auto secret = load_secret(cfg.common, error);
+  if (!error.empty()) {
+    std::cerr << "agentwire: " << error << "\n";
+    return 2;
+  }
+  bool dev_secret = secret.empty();
+  if (dev_secret)
+    secret = aw::jwt::random_secret();
+  if (cfg.max_frame_bytes < 1024 || cfg.max_content_bytes == 0
+      || cfg.max_content_bytes > cfg.max_frame_bytes || cfg.replay_capacity == 0
+      || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
+      || cfg.workers == 0 || cfg.io_threads == 0) {
+    std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
+                 "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
+                 "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
+                 "workers and io-threads\n";
+    return 2;
+  }
+  raise_fd_limit();
+
+  aw::server_settings settings;
+  settings.protocol.max_frame_bytes = cfg.max_frame_bytes;
+  settings.protocol.max_content_bytes = cfg.max_content_bytes;
+  settings.max_connections = cfg.max_connections;
+  settings.max_connections_per_user = cfg.max_connections_per_user;
+  settings.max_runs_per_user = cfg.max_runs_per_user;
+  settings.replay_capacity = cfg.replay_capacity;
+  settings.grace_period = cfg.grace_period;
+  settings.run_timeout = cfg.run_timeout;
+  settings.demo_step = std::chrono::milliseconds{cfg.demo_step_ms};
+
+  aw::transport_settings transport;
+  transport.host = cfg.host;
+  transport.port = cfg.port;
+  transport.io_threads = cfg.io_threads;
+  transport.jwt_secret = secret;
+  transport.max_queue_frames = cfg.max_queue_frames;
+  transport.max_queue_bytes = cfg.max_queue_bytes;
+  transport.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.idle_timeout);
+
+  cfg.set("scheduler.max-threads", static_cast<int64_t>(cfg.workers));
+  // An actor yields after this many messages, so a busy emitter cannot hog
+  // a worker (CAF-NOTES §2, pitfall 9).
+  cfg.set("scheduler.max-throughput", int64_t{300});
+
+  caf::actor_system sys{cfg};
+  auto env = aw::make_default_environment(settings);
+  auto directory = aw::spawn_directory(sys, env);
+  int rc = 0;
+  {
+    aw::server srv{sys, directory, settings, transport};
+    std::uint16_t port = 0;
+    try {
+      port = srv.listen();
+    } catch (const std::exception& e) {
+      std::cerr << "agentwire: cannot listen on " << cfg.host << ":" << cfg.port << ": "
+                << e.what() << "\n";
+      caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    auto base = cfg.host + ":" + std::to_string(port);
+    std::cout << "agentwire listening on http://" << base << " (WebSocket: ws://" << base
+              << "/ws)\n";
+    if (dev_secret) {
+      auto token = aw::jwt::sign("dev", secret, aw::jwt::unix_now(), 24 * 3600);
+      std::cout << "\nNo secret configured ($" << secret_env
+                << " or --jwt-secret-file): generated a development secret for this run:\n"
+                << "  export " << secret_env << "=" << secret << "\n"
+                << "Dev token for user \"dev\" (valid 24h):\n  " << token << "\n"
+                << "Try it:\n  /usr/bin/python3 -m websockets 'ws://" << base << "/ws?token=" << token
+                << "'\n  then type: {\"type\":\"user_message\",\"content\":\"what is 6*7?\"}\n"
+                << "More tokens: AGENTWIRE_JWT_SECRET=... agentwire token --user alice --ttl 1h\n";
+      aw::log::warn("main", "using a generated development secret; set "
+                            "AGENTWIRE_JWT_SECRET for anything but a trial");
+    }
+    std::cout << std::flush;
+    aw::log::info("main", "serving", {{"address", base}, {"io_threads", cfg.io_threads},
+                                      {"workers", cfg.workers}});
+    srv.run();
+    // Every socket is closed and its actor told; now the actors.
+    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+    directory = nullptr;
+    sys.await_all_actors_done();
+  }
+  aw::log::info("main", "stopped");
+  return rc;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    usage(std::cerr);
+    return 2;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "serve")
+    return run_serve(argc, argv);
+  if (cmd == "token")
+    return run_token(argc, argv);
+  if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+    usage(std::cout);
+    return 0;
+  }
+  std::cerr << "agentwire: unknown command '" << cmd << "'\n";
+  usage(std::cerr);
+  return 2;
+}

@@ -1,0 +1,635 @@
+// The only TU that includes Beast on the server side. Threads: Asio runs the
+// sockets (one strand per connection); the CAF scheduler runs the actors.
+// Inbound frames cross with anon_send; outbound frames cross through the
+// outlet interface, which posts onto the connection's strand.
+#include "transport/server.hpp"
+
+#include <atomic>
+#include <csignal>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <caf/all.hpp>
+
+#include "actors/connection.hpp"
+#include "actors/directory.hpp"
+#include "actors/log.hpp"
+#include "actors/outlet.hpp"
+#include "messages/actor_messages.hpp"
+#include "messages/jwt.hpp"
+
+namespace aw {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// -- shared by every session of one server (immutable but for the registry) --
+
+// Something the server closes on shutdown.
+class closable {
+public:
+  virtual ~closable() = default;
+  virtual void shutdown() = 0; // thread-safe
+};
+
+class session_registry {
+public:
+  std::uint64_t add(std::weak_ptr<closable> s) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    auto id = ++next_;
+    items_.emplace(id, std::move(s));
+    return id;
+  }
+  void remove(std::uint64_t id) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    items_.erase(id);
+  }
+  std::vector<std::shared_ptr<closable>> snapshot() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::vector<std::shared_ptr<closable>> out;
+    for (auto& [id, w] : items_)
+      if (auto s = w.lock())
+        out.push_back(std::move(s));
+    return out;
+  }
+
+private:
+  std::mutex mtx_;
+  std::uint64_t next_ = 0;
+  std::unordered_map<std::uint64_t, std::weak_ptr<closable>> items_;
+};
+
+struct context {
+  caf::actor_system& sys;
+  caf::actor directory;
+  server_settings settings;
+  transport_settings transport;
+  session_registry registry;
+  std::atomic<bool> stopping{false};
+
+  context(caf::actor_system& s, caf::actor d, server_settings st, transport_settings t)
+    : sys(s), directory(std::move(d)), settings(std::move(st)), transport(std::move(t)) {
+  }
+};
+
+using request_t = http::request<http::string_body>;
+using response_t = http::response<http::string_body>;
+
+// -- small HTTP helpers ------------------------------------------------------
+
+std::string url_decode(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1]))
+        && std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      out += static_cast<char>(std::stoi(std::string{in.substr(i + 1, 2)}, nullptr, 16));
+      i += 2;
+    } else if (in[i] == '+') {
+      out += ' ';
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// The path of a target and one query parameter's value.
+std::string_view target_path(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+std::optional<std::string> query_param(std::string_view target, std::string_view key) {
+  auto q = target.find('?');
+  if (q == std::string_view::npos)
+    return std::nullopt;
+  auto query = target.substr(q + 1);
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string{} : url_decode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
+std::string bearer_token(const request_t& req) {
+  auto auth = req[http::field::authorization];
+  constexpr std::string_view prefix = "Bearer ";
+  if (auth.size() > prefix.size()
+      && beast::iequals(auth.substr(0, prefix.size()), prefix))
+    return std::string{auth.substr(prefix.size())};
+  if (auto t = query_param(req.target(), "token"))
+    return *t;
+  return {};
+}
+
+response_t json_response(http::status status, const json& body, unsigned version,
+                         bool keep_alive) {
+  response_t res{status, version};
+  res.set(http::field::server, "agentwire");
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.keep_alive(keep_alive);
+  res.body() = body.dump();
+  res.prepare_payload();
+  return res;
+}
+
+response_t error_response(http::status status, std::string_view code,
+                          std::string_view message, unsigned version, bool keep_alive) {
+  return json_response(status, {{"error", {{"code", code}, {"message", message}}}},
+                       version, keep_alive);
+}
+
+// -- WebSocket session -------------------------------------------------------
+
+class ws_session : public outlet,
+                   public closable,
+                   public std::enable_shared_from_this<ws_session> {
+public:
+  ws_session(beast::tcp_stream&& stream, std::shared_ptr<context> ctx,
+             connection_context cctx)
+    : ws_(std::move(stream)),
+      ctx_(std::move(ctx)),
+      cctx_(std::move(cctx)),
+      hard_close_(ws_.get_executor()) {
+  }
+
+  ~ws_session() override {
+    ctx_->registry.remove(reg_id_);
+  }
+
+  void run(request_t req) {
+    reg_id_ = ctx_->registry.add(weak_from_this());
+    beast::get_lowest_layer(ws_).expires_never();
+    websocket::stream_base::timeout to;
+    to.handshake_timeout = ctx_->transport.handshake_timeout;
+    to.idle_timeout = ctx_->transport.idle_timeout;
+    to.keep_alive_pings = true;
+    ws_.set_option(to);
+    ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(http::field::server, "agentwire"); }));
+    ws_.read_message_max(ctx_->settings.protocol.max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.text(true);
+    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept,
+                                                    shared_from_this()));
+  }
+
+  // -- outlet (called from CAF threads) --
+
+  bool push(frame_ptr frame) override {
+    if (!accepting_.load(std::memory_order_acquire))
+      return false;
+    net::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
+      self->enqueue(std::move(f));
+    });
+    return true;
+  }
+
+  void close(close_code code) override {
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), code] { self->start_close(code); });
+  }
+
+  // -- closable --
+
+  void shutdown() override {
+    close(close_code::going_away);
+  }
+
+private:
+  void on_accept(beast::error_code ec) {
+    if (ec) {
+      caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
+      reserved_released_ = true;
+      return finish();
+    }
+    opened_ = true;
+    actor_ = spawn_connection(ctx_->sys, cctx_, std::weak_ptr<outlet>{shared_from_this()},
+                              ctx_->directory, ctx_->settings.protocol);
+    log::info("transport", "connection opened",
+              {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
+    do_read();
+    if (ctx_->stopping.load())
+      start_close(close_code::going_away);
+  }
+
+  void do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read,
+                                                      shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) {
+      if (ec == websocket::error::message_too_big)
+        log::info("transport", "frame too large, closed with 1009",
+                  {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+      return finish();
+    }
+    if (ws_.got_text())
+      caf::anon_send(actor_, inbound_atom::value, beast::buffers_to_string(buffer_.data()));
+    else
+      caf::anon_send(actor_, binary_atom::value);
+    buffer_.consume(buffer_.size());
+    // Large frames must not pin their buffer for the connection's lifetime.
+    if (buffer_.capacity() > 16 * 1024)
+      buffer_.shrink_to_fit();
+    do_read();
+  }
+
+  void enqueue(frame_ptr frame) {
+    if (closing_ || finished_)
+      return;
+    if (queue_.size() >= ctx_->transport.max_queue_frames
+        || queued_bytes_ + frame->size() > ctx_->transport.max_queue_bytes) {
+      log::warn("transport", "slow consumer, closing with 1013",
+                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
+                 {"queued_frames", queue_.size()}, {"queued_bytes", queued_bytes_}});
+      return start_close(close_code::try_again);
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(std::move(frame));
+    if (queue_.size() == 1)
+      do_write();
+  }
+
+  // Invariant: a write is in flight exactly when the queue is not empty, and
+  // only on_write pops (CAF-NOTES §2, pitfall 1).
+  void do_write() {
+    ws_.async_write(net::buffer(*queue_.front()),
+                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+    if (ec) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      return finish();
+    }
+    if (close_after_write_) {
+      queue_.clear();
+      queued_bytes_ = 0;
+      return do_close(*close_after_write_);
+    }
+    if (!queue_.empty())
+      do_write();
+  }
+
+  void start_close(close_code code) {
+    if (closing_ || finished_)
+      return;
+    closing_ = true;
+    accepting_.store(false, std::memory_order_release);
+    // A peer that does not read never lets the close complete: cut it off.
+    hard_close_.expires_after(ctx_->transport.close_timeout);
+    hard_close_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+      }
+    });
+    if (!opened_)
+      return; // the handshake's own completion will finish
+    if (!queue_.empty())
+      close_after_write_ = code; // never put a close between a frame's bytes
+    else
+      do_close(code);
+  }
+
+  void do_close(close_code code) {
+    ws_.async_close(websocket::close_reason{static_cast<std::uint16_t>(code)},
+                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+  }
+
+  void finish() {
+    if (finished_)
+      return;
+    finished_ = true;
+    closing_ = true;
+    accepting_.store(false, std::memory_order_release);
+    hard_close_.cancel();
+    if (actor_) {
+      caf::anon_send(actor_, closed_atom::value);
+      actor_ = nullptr; // never outlive the actor system holding a handle
+      log::info("transport", "connection closed",
+                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+    }
+    if (!opened_ && !reserved_released_) {
+      caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
+      reserved_released_ = true;
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  std::shared_ptr<context> ctx_;
+  connection_context cctx_;
+  caf::actor actor_;
+  std::deque<frame_ptr> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::optional<close_code> close_after_write_;
+  net::steady_timer hard_close_;
+  std::atomic<bool> accepting_{true};
+  bool opened_ = false;
+  bool closing_ = false;
+  bool finished_ = false;
+  bool reserved_released_ = false;
+  std::uint64_t reg_id_ = 0;
+};
+
+// -- HTTP session: plain requests and the upgrade ---------------------------
+
+class http_session : public closable, public std::enable_shared_from_this<http_session> {
+public:
+  http_session(tcp::socket&& socket, std::shared_ptr<context> ctx)
+    : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+  }
+
+  ~http_session() override {
+    ctx_->registry.remove(reg_id_);
+  }
+
+  void run() {
+    reg_id_ = ctx_->registry.add(weak_from_this());
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+  }
+
+  void shutdown() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (!self->upgraded_) {
+        beast::error_code ignored;
+        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        self->stream_.socket().close(ignored);
+      }
+    });
+  }
+
+private:
+  void do_read() {
+    if (ctx_->stopping.load())
+      return do_close();
+    parser_.emplace();
+    parser_->header_limit(8 * 1024);
+    parser_->body_limit(ctx_->transport.max_http_body);
+    stream_.expires_after(std::chrono::seconds{30});
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream)
+      return do_close();
+    if (ec) {
+      if (ec.category() == http::make_error_code(http::error::bad_target).category()
+          && ec != http::error::partial_message)
+        return send(error_response(http::status::bad_request, "bad_request",
+                                   "malformed HTTP request", 11, false));
+      return do_close();
+    }
+    request_t req = parser_->release();
+    if (websocket::is_upgrade(req))
+      return on_upgrade(std::move(req));
+    route(std::move(req));
+  }
+
+  void route(request_t req) {
+    auto path = target_path(req.target());
+    auto version = req.version();
+    auto keep = req.keep_alive();
+    if (path == "/healthz") {
+      if (req.method() != http::verb::get && req.method() != http::verb::head)
+        return send(error_response(http::status::method_not_allowed, "bad_request",
+                                   "use GET", version, keep));
+      query_stats(ctx_->sys, ctx_->directory,
+                  [self = shared_from_this(), version, keep](std::optional<directory_stats> s) {
+                    net::post(self->stream_.get_executor(), [self, s, version, keep] {
+                      if (!s)
+                        return self->send(error_response(http::status::service_unavailable,
+                                                         "overloaded", "not ready",
+                                                         version, keep));
+                      self->send(json_response(http::status::ok,
+                                               {{"status", "ok"},
+                                                {"users", s->users},
+                                                {"connections", s->connections}},
+                                               version, keep));
+                    });
+                  });
+      return;
+    }
+    if (path == "/ws")
+      return send(error_response(http::status::upgrade_required, "bad_request",
+                                 "this endpoint speaks WebSocket", version, keep));
+    send(error_response(http::status::not_found, "not_found", "no such endpoint",
+                        version, keep));
+  }
+
+  void on_upgrade(request_t req) {
+    auto version = req.version();
+    if (target_path(req.target()) != "/ws")
+      return send(error_response(http::status::not_found, "not_found",
+                                 "no such endpoint", version, false));
+    if (ctx_->stopping.load())
+      return send(error_response(http::status::service_unavailable, "overloaded",
+                                 "the server is shutting down", version, false));
+    auto token = bearer_token(req);
+    auto verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
+    if (!verified) {
+      log::info("transport", "upgrade refused: bad token",
+                {{"reason", token.empty() ? "missing" : jwt::to_string(verified.error)},
+                 {"peer", peer()}});
+      return send(error_response(http::status::unauthorized, "unauthorized",
+                                 "missing, invalid or expired token", version, false));
+    }
+    auto user = verified.ok->subject;
+    auto req_ptr = std::make_shared<request_t>(std::move(req));
+    // Reserve a slot before anything is spawned; the answer comes back on
+    // a CAF thread and is posted to this connection's strand.
+    admission_callback done = [self = shared_from_this(), req_ptr, user](admission a) {
+      net::post(self->stream_.get_executor(), [self, req_ptr, user, a] {
+        self->on_admission(a, user, std::move(*req_ptr));
+      });
+    };
+    caf::anon_send(ctx_->directory, reserve_atom::value, user, std::move(done));
+  }
+
+  void on_admission(admission a, const std::string& user, request_t req) {
+    auto version = req.version();
+    if (a != admission::admitted) {
+      log::info("transport", "upgrade refused: connection limit",
+                {{"user", user},
+                 {"limit", a == admission::user_limit ? "per_user" : "global"}});
+      return send(error_response(http::status::too_many_requests, "overloaded",
+                                 a == admission::user_limit
+                                   ? "too many connections for this user"
+                                   : "too many connections",
+                                 version, false));
+    }
+    if (ctx_->stopping.load() || !stream_.socket().is_open()) {
+      caf::anon_send(ctx_->directory, unreserve_atom::value, user);
+      return send(error_response(http::status::service_unavailable, "overloaded",
+                                 "the server is shutting down", version, false));
+    }
+    connection_context cctx;
+    cctx.connection_id = random_id("c");
+    cctx.user_id = user;
+    cctx.peer = peer();
+    cctx.connected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    upgraded_ = true;
+    std::make_shared<ws_session>(std::move(stream_), ctx_, std::move(cctx))
+      ->run(std::move(req));
+  }
+
+  std::string peer() {
+    beast::error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (ec)
+      return "unknown";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+
+  void send(response_t res) {
+    auto sp = std::make_shared<response_t>(std::move(res));
+    http::async_write(stream_, *sp,
+                      [self = shared_from_this(), sp](beast::error_code ec, std::size_t) {
+                        if (ec)
+                          return self->do_close();
+                        if (sp->need_eof())
+                          return self->do_close();
+                        self->do_read();
+                      });
+  }
+
+  void do_close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_{8 * 1024};
+  std::shared_ptr<context> ctx_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  bool upgraded_ = false;
+  std::uint64_t reg_id_ = 0;
+};
+
+} // namespace
+
+// -- server -------------------------------------------------------------------
+
+struct server::impl {
+  explicit impl(std::shared_ptr<context> c)
+    : ctx(std::move(c)),
+      ioc(static_cast<int>(std::max<std::size_t>(ctx->transport.io_threads, 1))),
+      acceptor(net::make_strand(ioc)),
+      signals(ioc, SIGINT, SIGTERM) {
+  }
+
+  void do_accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
+                                                        tcp::socket socket) {
+      if (ec) {
+        if (ec == net::error::operation_aborted || !acceptor.is_open())
+          return;
+        // Out of file descriptors and the like: keep serving the others.
+        log::warn("transport", "accept failed", {{"error", ec.message()}});
+      } else {
+        std::make_shared<http_session>(std::move(socket), ctx)->run();
+      }
+      if (!ctx->stopping.load())
+        do_accept();
+    });
+  }
+
+  void stop() {
+    if (ctx->stopping.exchange(true))
+      return;
+    log::info("transport", "shutting down: closing listener and connections");
+    net::post(acceptor.get_executor(), [this] {
+      beast::error_code ignored;
+      acceptor.close(ignored);
+    });
+    net::post(ioc, [this] {
+      beast::error_code ignored;
+      signals.cancel(ignored);
+    });
+    for (auto& s : ctx->registry.snapshot())
+      s->shutdown();
+  }
+
+  std::shared_ptr<context> ctx;
+  net::io_context ioc;
+  tcp::acceptor acceptor;
+  net::signal_set signals;
+};
+
+server::server(caf::actor_system& sys, caf::actor directory, server_settings settings,
+               transport_settings transport) {
+  auto ctx = std::make_shared<context>(sys, std::move(directory), std::move(settings),
+                                       std::move(transport));
+  impl_ = std::make_shared<impl>(std::move(ctx));
+}
+
+server::~server() = default;
+
+std::uint16_t server::listen() {
+  auto& t = impl_->ctx->transport;
+  auto address = net::ip::make_address(t.host);
+  tcp::endpoint ep{address, t.port};
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol());
+  a.set_option(net::socket_base::reuse_address(true));
+  a.bind(ep);
+  a.listen(net::socket_base::max_listen_connections);
+  return a.local_endpoint().port();
+}
+
+void server::run() {
+  auto* self = impl_.get();
+  self->signals.async_wait([self](beast::error_code ec, int sig) {
+    if (!ec) {
+      log::info("transport", "signal received", {{"signal", sig}});
+      self->stop();
+    }
+  });
+  self->do_accept();
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < std::max<std::size_t>(self->ctx->transport.io_threads, 1); ++i)
+    threads.emplace_back([self] { self->ioc.run(); });
+  self->ioc.run();
+  for (auto& t : threads)
+    t.join();
+}
+
+void server::stop() {
+  impl_->stop();
+}
+
+} // namespace aw

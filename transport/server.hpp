@@ -1,0 +1,55 @@
+// The network front: a Boost.Beast listener serving HTTP (/healthz) and
+// WebSocket upgrades (/ws) on Asio threads, bridged to the actors. Beast
+// stays inside server.cpp; nothing here includes it.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/settings.hpp"
+
+namespace aw {
+
+struct transport_settings {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::size_t io_threads = 1;
+  std::string jwt_secret;
+  std::size_t max_queue_frames = 1024;         // outbound, per connection
+  std::size_t max_queue_bytes = 1024 * 1024;   // outbound, per connection
+  std::chrono::seconds idle_timeout{60};
+  std::chrono::seconds handshake_timeout{10};
+  std::chrono::milliseconds close_timeout{2000}; // then the TCP socket is cut
+  std::size_t max_http_body = 64 * 1024;
+};
+
+class server {
+public:
+  server(caf::actor_system& sys, caf::actor directory, server_settings settings,
+         transport_settings transport);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and listens; returns the bound port (useful with port 0). Throws
+  // std::system_error when the address cannot be bound.
+  std::uint16_t listen();
+
+  // Serves on the Asio threads until stop() or SIGINT/SIGTERM, then closes
+  // every socket (1001 for WebSockets) and returns once all are gone.
+  void run();
+
+  // Thread-safe.
+  void stop();
+
+private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+} // namespace aw

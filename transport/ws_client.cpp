@@ -1,0 +1,229 @@
+#include "transport/ws_client.hpp"
+
+#include <deque>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+namespace aw::client {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+tcp::endpoint endpoint_of(const std::string& host, std::uint16_t port) {
+  return {net::ip::make_address(host == "localhost" ? "127.0.0.1" : host), port};
+}
+
+} // namespace
+
+http_result http_request(const std::string& host, std::uint16_t port,
+                         const std::string& method, const std::string& target,
+                         const std::string& body, const headers& extra) {
+  http_result out;
+  try {
+    net::io_context ioc;
+    beast::tcp_stream stream{ioc};
+    stream.expires_after(std::chrono::seconds{10});
+    stream.connect(endpoint_of(host, port));
+    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+    req.set(http::field::host, host);
+    req.set(http::field::connection, "close");
+    for (auto& [k, v] : extra)
+      req.set(k, v);
+    if (!body.empty()) {
+      req.set(http::field::content_type, "application/json");
+      req.body() = body;
+    }
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    http::read(stream, buffer, res);
+    out.status = static_cast<int>(res.result_int());
+    out.body = res.body();
+    for (auto& f : res) {
+      std::string name{f.name_string()};
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out.headers[name] = std::string{f.value()};
+    }
+  } catch (const std::exception&) {
+    out.status = 0;
+  }
+  return out;
+}
+
+std::string raw_exchange(const std::string& host, std::uint16_t port,
+                         const std::string& raw, std::chrono::milliseconds timeout) {
+  std::string out;
+  try {
+    net::io_context ioc;
+    beast::tcp_stream stream{ioc};
+    stream.connect(endpoint_of(host, port));
+    stream.expires_after(timeout);
+    net::write(stream.socket(), net::buffer(raw));
+    char buf[4096];
+    for (;;) {
+      beast::error_code ec;
+      auto n = stream.read_some(net::buffer(buf), ec);
+      out.append(buf, n);
+      if (ec)
+        break;
+    }
+  } catch (const std::exception&) {
+  }
+  return out;
+}
+
+struct ws_client::impl {
+  net::io_context ioc;
+  websocket::stream<beast::tcp_stream> ws{ioc};
+  beast::flat_buffer buffer;
+  std::deque<std::string> inbox;
+  bool reading = false;
+  bool closed = false;
+  std::uint16_t code = 0;
+
+  void arm_read() {
+    if (reading || closed)
+      return;
+    reading = true;
+    ws.async_read(buffer, [this](beast::error_code ec, std::size_t) {
+      reading = false;
+      if (ec) {
+        closed = true;
+        code = static_cast<std::uint16_t>(ws.reason().code);
+        return;
+      }
+      inbox.push_back(beast::buffers_to_string(buffer.data()));
+      buffer.consume(buffer.size());
+      arm_read();
+    });
+  }
+
+  // Runs handlers until `done` or the timeout.
+  template <class Pred>
+  bool run_until(Pred done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline)
+        return false;
+      ioc.restart();
+      ioc.run_one_for(deadline - now);
+    }
+    return true;
+  }
+
+  bool write(const std::string& data, bool text) {
+    if (closed)
+      return false;
+    ws.text(text);
+    bool done = false;
+    beast::error_code result;
+    ws.async_write(net::buffer(data), [&](beast::error_code ec, std::size_t) {
+      result = ec;
+      done = true;
+    });
+    arm_read();
+    run_until([&] { return done; }, std::chrono::seconds{10});
+    return done && !result;
+  }
+};
+
+ws_client::ws_client(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+ws_client::~ws_client() = default;
+
+ws_client::connect_result ws_client::connect(const std::string& host, std::uint16_t port,
+                                             const std::string& target,
+                                             const headers& extra) {
+  connect_result out;
+  auto p = std::make_unique<impl>();
+  try {
+    beast::get_lowest_layer(p->ws).expires_after(std::chrono::seconds{10});
+    beast::get_lowest_layer(p->ws).connect(endpoint_of(host, port));
+    p->ws.set_option(websocket::stream_base::decorator([extra](websocket::request_type& req) {
+      for (auto& [k, v] : extra)
+        req.set(k, v);
+    }));
+    websocket::response_type res;
+    beast::error_code ec;
+    p->ws.handshake(res, host + ":" + std::to_string(port), target, ec);
+    if (ec) {
+      out.http_status = static_cast<int>(res.result_int());
+      out.error = ec.message();
+      return out;
+    }
+    beast::get_lowest_layer(p->ws).expires_never();
+    p->ws.read_message_max(64 * 1024 * 1024);
+    out.client.reset(new ws_client(std::move(p)));
+  } catch (const std::exception& e) {
+    out.error = e.what();
+  }
+  return out;
+}
+
+bool ws_client::send_text(const std::string& text) {
+  return impl_->write(text, true);
+}
+
+bool ws_client::send_binary(const std::string& bytes) {
+  return impl_->write(bytes, false);
+}
+
+std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  p.arm_read();
+  p.run_until([&] { return !p.inbox.empty() || p.closed; }, timeout);
+  if (p.inbox.empty())
+    return std::nullopt;
+  auto msg = std::move(p.inbox.front());
+  p.inbox.pop_front();
+  return msg;
+}
+
+bool ws_client::is_closed() const {
+  return impl_->closed;
+}
+
+std::uint16_t ws_client::close_code() const {
+  return impl_->code;
+}
+
+bool ws_client::wait_closed(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  p.arm_read();
+  // Frames that arrive meanwhile stay in the inbox.
+  return p.run_until([&] { return p.closed; }, timeout);
+}
+
+void ws_client::close(std::uint16_t code) {
+  auto& p = *impl_;
+  if (p.closed)
+    return;
+  bool done = false;
+  p.ws.async_close(websocket::close_reason{code}, [&](beast::error_code) { done = true; });
+  p.arm_read();
+  p.run_until([&] { return done && !p.reading; }, std::chrono::seconds{5});
+  p.closed = true;
+}
+
+void ws_client::abort() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+  impl_->ioc.restart();
+  impl_->ioc.poll();
+  impl_->closed = true;
+}
+
+} // namespace aw::client

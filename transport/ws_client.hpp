@@ -1,0 +1,74 @@
+// A small blocking WebSocket/HTTP client over Beast, for the integration
+// tests and the command-line tools. Beast stays in ws_client.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aw::client {
+
+using headers = std::vector<std::pair<std::string, std::string>>;
+
+struct http_result {
+  int status = 0; // 0 when the request could not be made
+  std::string body;
+  std::map<std::string, std::string> headers; // lower-case names
+};
+
+// One request on a fresh connection.
+http_result http_request(const std::string& host, std::uint16_t port,
+                         const std::string& method, const std::string& target,
+                         const std::string& body = {}, const headers& extra = {});
+
+// Sends `raw` bytes as they are and returns everything the server sent back
+// until it closed the connection or `timeout` passed (for malformed input).
+std::string raw_exchange(const std::string& host, std::uint16_t port,
+                         const std::string& raw, std::chrono::milliseconds timeout);
+
+class ws_client {
+public:
+  struct connect_result {
+    std::unique_ptr<ws_client> client; // null when refused
+    int http_status = 0;               // the refusal's status (401, 429, ...)
+    std::string error;
+  };
+
+  static connect_result connect(const std::string& host, std::uint16_t port,
+                                const std::string& target, const headers& extra = {});
+
+  ~ws_client();
+  ws_client(const ws_client&) = delete;
+  ws_client& operator=(const ws_client&) = delete;
+
+  // False when the connection is already gone.
+  bool send_text(const std::string& text);
+  bool send_binary(const std::string& bytes);
+
+  // The next text frame, or nullopt on timeout or once the server closed.
+  std::optional<std::string> read(std::chrono::milliseconds timeout);
+
+  bool is_closed() const;
+  // The close code the server sent (0 if none or still open).
+  std::uint16_t close_code() const;
+
+  // Waits for the server to close; true if it did within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+  // A clean close handshake.
+  void close(std::uint16_t code = 1000);
+  // Drops the TCP connection without a close frame.
+  void abort();
+
+private:
+  struct impl;
+  explicit ws_client(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace aw::client
