@@ -171,8 +171,12 @@ std::string sign(std::string_view subject, std::string_view secret,
                  std::int64_t now, std::int64_t ttl_s) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
   nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
-  auto signing_input = base64url_encode(header.dump()) + "."
-                       + base64url_encode(payload.dump());
+  return sign_parts(header.dump(), payload.dump(), secret);
+}
+
+std::string sign_parts(std::string_view header_json, std::string_view payload_json,
+                       std::string_view secret) {
+  auto signing_input = base64url_encode(header_json) + "." + base64url_encode(payload_json);
   return signing_input + "." + base64url_encode(hmac_sha256(secret, signing_input));
 }
 

@@ -42,6 +42,11 @@ verify_result verify(std::string_view token, std::string_view secret,
 std::string sign(std::string_view subject, std::string_view secret,
                  std::int64_t now, std::int64_t ttl_s);
 
+// Signs arbitrary header and payload JSON texts with HS256 (what sign() does
+// with a standard header); lets tests build the tokens verify() must refuse.
+std::string sign_parts(std::string_view header_json, std::string_view payload_json,
+                       std::string_view secret);
+
 // Helpers shared with tests and tools.
 std::string base64url_encode(std::string_view bytes);
 std::optional<std::string> base64url_decode(std::string_view text);

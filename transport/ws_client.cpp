@@ -156,10 +156,18 @@ ws_client::connect_result ws_client::connect(const std::string& host, std::uint1
       for (auto& [k, v] : extra)
         req.set(k, v);
     }));
+    // The async handshake hands back the response even when the upgrade is
+    // declined (the sync one does not), so refusals report their status.
     websocket::response_type res;
     beast::error_code ec;
-    p->ws.handshake(res, host + ":" + std::to_string(port), target, ec);
-    if (ec) {
+    bool done = false;
+    p->ws.async_handshake(res, host + ":" + std::to_string(port), target,
+                          [&](beast::error_code e) {
+                            ec = e;
+                            done = true;
+                          });
+    p->ioc.run();
+    if (!done || ec) {
       out.http_status = static_cast<int>(res.result_int());
       out.error = ec.message();
       return out;

@@ -1,0 +1,54 @@
+// Plain HTTP on the same port: health, unknown paths, malformed requests.
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/server_process.hpp"
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using aw::test::server_process;
+
+TEST_CASE("healthz answers JSON with the directory's counts") {
+  server_process srv;
+  auto r = srv.get("/healthz");
+  CHECK(r.status == 200);
+  CHECK(r.headers["content-type"] == "application/json");
+  auto j = json::parse(r.body);
+  CHECK(j["status"] == "ok");
+  CHECK(j["users"] == 0);
+  CHECK(j["connections"] == 0);
+}
+
+TEST_CASE("unknown paths are 404 with a JSON error and /ws without upgrade is 426") {
+  server_process srv;
+  auto r = srv.get("/nope");
+  CHECK(r.status == 404);
+  CHECK(json::parse(r.body)["error"]["code"] == "not_found");
+  CHECK(srv.get("/ws").status == 426);
+  auto post = aw::client::http_request("127.0.0.1", srv.port(), "POST", "/healthz", "{}");
+  CHECK(post.status == 405);
+}
+
+TEST_CASE("a malformed request gets 400 and the connection is closed") {
+  server_process srv;
+  auto reply = aw::client::raw_exchange("127.0.0.1", srv.port(),
+                                        "GARBAGE / HTTP/9.9\r\nHost: x\r\n\r\n", 3s);
+  CHECK(reply.rfind("HTTP/1.1 400", 0) == 0);
+  CHECK(reply.find("bad_request") != std::string::npos);
+  // The server still serves others.
+  CHECK(srv.get("/healthz").status == 200);
+}
+
+TEST_CASE("keep-alive: several requests on one connection") {
+  server_process srv;
+  auto reply = aw::client::raw_exchange(
+    "127.0.0.1", srv.port(),
+    "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    3s);
+  auto first = reply.find("HTTP/1.1 200");
+  auto second = reply.find("HTTP/1.1 404");
+  CHECK(first != std::string::npos);
+  CHECK(second != std::string::npos);
+  CHECK(first < second);
+}

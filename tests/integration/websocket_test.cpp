@@ -1,0 +1,378 @@
+// The WebSocket protocol against the real server process, over real sockets.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/jwt.hpp"
+#include "support/server_process.hpp"
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using aw::client::ws_client;
+using aw::test::server_process;
+
+namespace {
+
+// The next frame, parsed; fails the test on timeout.
+json next_frame(ws_client& c, std::chrono::milliseconds timeout = 5s) {
+  auto text = c.read(timeout);
+  REQUIRE_MESSAGE(text.has_value(), "no frame within timeout (closed=" << c.is_closed()
+                                                                       << " code=" << c.close_code() << ")");
+  return json::parse(*text);
+}
+
+json expect_type(ws_client& c, const std::string& type) {
+  auto f = next_frame(c);
+  CHECK_MESSAGE(f["type"] == type, "expected " << type << ", got " << f.dump());
+  return f;
+}
+
+void send(ws_client& c, const json& j) {
+  REQUIRE(c.send_text(j.dump()));
+}
+
+bool terminal(const json& f) {
+  return f["type"] == "agent_completed" || f["type"] == "agent_error";
+}
+
+// Reads frames until `n` runs have terminated; returns all lifecycle frames.
+std::vector<json> read_runs(ws_client& c, int n) {
+  std::vector<json> out;
+  int done = 0;
+  while (done < n) {
+    auto f = next_frame(c, 10s);
+    if (!f.contains("seq"))
+      continue;
+    out.push_back(f);
+    if (terminal(f))
+      ++done;
+  }
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("golden path: what is 6*7 yields the five lifecycle events frame by frame") {
+  server_process srv{{"--demo-step-ms=10"}};
+  auto c = srv.connect("alice");
+  auto hello = expect_type(*c, "connection_established");
+  CHECK(hello["user_id"] == "alice");
+  CHECK(hello["protocol"] == 1);
+  CHECK(hello["last_seq"] == 0);
+  CHECK(hello["connection_id"].get<std::string>().rfind("c-", 0) == 0);
+  CHECK(hello["epoch"].get<std::string>().rfind("e-", 0) == 0);
+
+  auto before = std::chrono::system_clock::now();
+  send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}, {"request_id", "req-1"}});
+  std::vector<json> evs;
+  for (int i = 0; i < 5; ++i)
+    evs.push_back(next_frame(*c));
+  std::vector<std::string> types;
+  for (auto& e : evs)
+    types.push_back(e["type"]);
+  REQUIRE(types == std::vector<std::string>{"agent_started", "agent_thinking", "tool_executing",
+                                            "tool_completed", "agent_completed"});
+  auto run_id = evs[0]["run_id"];
+  auto thread_id = evs[0]["thread_id"];
+  auto ms_before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     before.time_since_epoch()).count();
+  std::int64_t last_ts = 0;
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    CHECK(evs[i]["seq"] == i + 1);
+    CHECK(evs[i]["run_id"] == run_id);
+    CHECK(evs[i]["thread_id"] == thread_id);
+    CHECK(evs[i]["request_id"] == "req-1");
+    auto ts = evs[i]["ts"].get<std::int64_t>();
+    CHECK(ts >= ms_before - 1000);
+    CHECK(ts >= last_ts);
+    last_ts = ts;
+  }
+  CHECK(run_id.get<std::string>().rfind("r-", 0) == 0);
+  CHECK(evs[0]["agent"] == "demo");
+  CHECK(evs[1]["text"].is_string());
+  CHECK(evs[2]["tool"] == "calculator");
+  CHECK(evs[2]["input"]["expression"] == "6*7");
+  CHECK(evs[3]["tool"] == "calculator");
+  CHECK(evs[3]["call_id"] == evs[2]["call_id"]);
+  CHECK(evs[3]["output"] == 42);
+  CHECK(evs[3]["ok"] == true);
+  CHECK(evs[4]["status"] == "ok");
+  CHECK(evs[4]["result"]["text"].get<std::string>().find("42") != std::string::npos);
+
+  // A follow-up in the same thread keeps the thread and continues the seq.
+  send(*c, {{"type", "user_message"}, {"content", "hello"}, {"thread_id", thread_id}});
+  auto more = read_runs(*c, 1);
+  CHECK(more.front()["seq"] == 6);
+  CHECK(more.front()["thread_id"] == thread_id);
+  CHECK(more.front().contains("request_id") == false);
+  CHECK(more.back()["result"]["text"] == "hello"); // echo repeats the input
+}
+
+TEST_CASE("one user with two connections: both receive every event with identical seq") {
+  server_process srv{{"--demo-step-ms=5"}};
+  auto a = srv.connect("alice");
+  auto b = srv.connect("alice");
+  expect_type(*a, "connection_established");
+  expect_type(*b, "connection_established");
+  send(*a, {{"type", "user_message"}, {"content", "what is 1+2?"}});
+  send(*b, {{"type", "user_message"}, {"content", "ping me back"}});
+  auto on_a = read_runs(*a, 2);
+  auto on_b = read_runs(*b, 2);
+  REQUIRE(on_a.size() == 10);
+  REQUIRE(on_a.size() == on_b.size());
+  for (std::size_t i = 0; i < on_a.size(); ++i) {
+    CHECK(on_a[i]["seq"] == i + 1);
+    CHECK(on_a[i] == on_b[i]); // the very same frame
+  }
+}
+
+TEST_CASE("50 users with 3 runs each receive exactly their own events") {
+  server_process srv{{"--demo-step-ms=2", "--workers=2"}};
+  constexpr int users = 50;
+  std::vector<std::unique_ptr<ws_client>> conns;
+  for (int u = 0; u < users; ++u) {
+    conns.push_back(srv.connect("user" + std::to_string(u)));
+    expect_type(*conns.back(), "connection_established");
+  }
+  // Everyone sends first, then everyone reads: the runs overlap.
+  for (int u = 0; u < users; ++u)
+    for (int r = 0; r < 3; ++r)
+      send(*conns[u], {{"type", "user_message"},
+                       {"content", "user" + std::to_string(u) + " message " + std::to_string(r)},
+                       {"request_id", "u" + std::to_string(u) + "-" + std::to_string(r)}});
+  std::map<std::string, int> run_owner;
+  for (int u = 0; u < users; ++u) {
+    auto evs = read_runs(*conns[u], 3);
+    CHECK(evs.size() == 15);
+    std::set<std::string> own_runs;
+    for (std::size_t i = 0; i < evs.size(); ++i) {
+      auto& e = evs[i];
+      CHECK(e["seq"] == i + 1); // contiguous: nothing missing, nothing foreign
+      CHECK(e["request_id"].get<std::string>().rfind("u" + std::to_string(u) + "-", 0) == 0);
+      own_runs.insert(e["run_id"].get<std::string>());
+      if (e["type"] == "agent_completed")
+        CHECK(e["result"]["text"].get<std::string>().rfind("user" + std::to_string(u) + " ", 0)
+              == 0);
+    }
+    CHECK(own_runs.size() == 3);
+    for (auto& r : own_runs) {
+      auto [it, fresh] = run_owner.emplace(r, u);
+      CHECK_MESSAGE(fresh, "run " << r << " seen by users " << it->second << " and " << u);
+    }
+    // Nothing else is pending for this user.
+    CHECK_FALSE(conns[u]->read(50ms).has_value());
+  }
+}
+
+TEST_CASE("cancel_run: another user's run is not_found and completes; one's own is cancelled") {
+  server_process srv{{"--demo-step-ms=150"}};
+  auto alice = srv.connect("alice");
+  auto bob = srv.connect("bob");
+  expect_type(*alice, "connection_established");
+  expect_type(*bob, "connection_established");
+  send(*alice, {{"type", "user_message"}, {"content", "what is 2*21?"}});
+  auto started = expect_type(*alice, "agent_started");
+  auto alice_run = started["run_id"].get<std::string>();
+  send(*bob, {{"type", "cancel_run"}, {"run_id", alice_run}, {"request_id", "steal"}});
+  auto err = expect_type(*bob, "error");
+  CHECK(err["code"] == "not_found");
+  CHECK(err["request_id"] == "steal");
+  // Indistinguishable from a run that never existed.
+  send(*bob, {{"type", "cancel_run"}, {"run_id", "r-doesnotexist"}, {"request_id", "steal"}});
+  auto err2 = expect_type(*bob, "error");
+  CHECK(err2["message"] == err["message"]);
+  auto rest = read_runs(*alice, 1);
+  CHECK(rest.back()["type"] == "agent_completed");
+  CHECK(rest.back()["status"] == "ok");
+  CHECK(rest.back()["run_id"] == alice_run);
+
+  // Alice cancels her own run.
+  send(*alice, {{"type", "user_message"}, {"content", "what is 3*3?"}});
+  auto s2 = expect_type(*alice, "agent_started");
+  send(*alice, {{"type", "cancel_run"}, {"run_id", s2["run_id"]}});
+  auto end = read_runs(*alice, 1);
+  CHECK(end.back()["type"] == "agent_completed");
+  CHECK(end.back()["status"] == "cancelled");
+  CHECK_FALSE(bob->read(100ms).has_value()); // bob saw none of it
+}
+
+TEST_CASE("disconnect mid-run, reconnect and resume: the missed events, then resumed") {
+  server_process srv{{"--demo-step-ms=100"}};
+  auto c = srv.connect("alice");
+  auto hello = expect_type(*c, "connection_established");
+  auto epoch = hello["epoch"].get<std::string>();
+  send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}});
+  auto first = expect_type(*c, "agent_started");
+  CHECK(first["seq"] == 1);
+  c->abort(); // mid-run, no close frame
+  std::this_thread::sleep_for(600ms); // the run finishes meanwhile
+
+  auto again = srv.connect("alice");
+  auto hello2 = expect_type(*again, "connection_established");
+  CHECK(hello2["epoch"] == epoch); // the session outlived the connection
+  CHECK(hello2["last_seq"] == 5);
+  send(*again, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 1}});
+  std::vector<std::string> types;
+  for (std::uint64_t seq = 2; seq <= 5; ++seq) {
+    auto f = next_frame(*again);
+    CHECK(f["seq"] == seq);
+    CHECK(f["run_id"] == first["run_id"]);
+    types.push_back(f["type"]);
+  }
+  CHECK(types.back() == "agent_completed");
+  auto resumed = expect_type(*again, "resumed");
+  CHECK(resumed["from_seq"] == 2);
+  CHECK(resumed["to_seq"] == 5);
+
+  // A foreign epoch is a replay_gap that tells where the stream stands.
+  send(*again, {{"type", "resume"}, {"epoch", "e-stale"}, {"after_seq", 3}, {"request_id", "r9"}});
+  auto gap = expect_type(*again, "error");
+  CHECK(gap["code"] == "replay_gap");
+  CHECK(gap["epoch"] == epoch);
+  CHECK(gap["oldest_seq"] == 1);
+  CHECK(gap["request_id"] == "r9");
+}
+
+TEST_CASE("a replay older than the buffer is a replay_gap") {
+  server_process srv{{"--demo-step-ms=0", "--replay-capacity=5"}};
+  auto c = srv.connect("alice");
+  auto epoch = expect_type(*c, "connection_established")["epoch"];
+  send(*c, {{"type", "user_message"}, {"content", "one"}});
+  send(*c, {{"type", "user_message"}, {"content", "two"}});
+  read_runs(*c, 2); // seq 1..10, the buffer holds 6..10
+  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 4}});
+  auto gap = expect_type(*c, "error");
+  CHECK(gap["code"] == "replay_gap");
+  CHECK(gap["oldest_seq"] == 6);
+  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 5}});
+  for (int seq = 6; seq <= 10; ++seq)
+    CHECK(next_frame(*c)["seq"] == seq);
+  CHECK(expect_type(*c, "resumed")["to_seq"] == 10);
+}
+
+TEST_CASE("bad frames get the right error and the connection keeps working") {
+  server_process srv{{"--demo-step-ms=0"}};
+  auto c = srv.connect("alice");
+  expect_type(*c, "connection_established");
+  auto check_error = [&](const std::string& raw, const std::string& code) {
+    REQUIRE(c->send_text(raw));
+    auto f = expect_type(*c, "error");
+    CHECK_MESSAGE(f["code"] == code, raw);
+    CHECK(f["message"].is_string());
+    return f;
+  };
+  check_error("{not json", "invalid_json");
+  check_error("[1,2,3]", "bad_request");
+  check_error(R"({"type":"fly"})", "unknown_type");
+  check_error(R"({"type":"user_message","request_id":"q5"})", "bad_request");
+  auto with_id = check_error(R"({"type":"cancel_run","request_id":"q6"})", "bad_request");
+  CHECK(with_id["request_id"] == "q6");
+  check_error(R"({"type":"user_message","content":")" + std::string(32769, 'x') + "\"}",
+              "too_large");
+  check_error(R"({"type":"user_message","content":"hi","thread_id":"t-unknown"})", "not_found");
+  REQUIRE(c->send_binary("\x01\x02"));
+  CHECK(expect_type(*c, "error")["code"] == "bad_request");
+  // Still open and serving.
+  send(*c, {{"type", "ping"}, {"id", "still-here"}});
+  CHECK(expect_type(*c, "pong")["id"] == "still-here");
+  send(*c, {{"type", "user_message"}, {"content", "what is 2+2?"}});
+  auto evs = read_runs(*c, 1);
+  CHECK(evs.back()["result"]["text"].get<std::string>().find('4') != std::string::npos);
+}
+
+TEST_CASE("a frame over the size limit closes with 1009; one at the limit is served") {
+  server_process srv{{"--max-frame-bytes=2048", "--max-content-bytes=2000"}};
+  auto c = srv.connect("alice");
+  expect_type(*c, "connection_established");
+  json ping = {{"type", "ping"}, {"id", ""}};
+  auto overhead = ping.dump().size();
+  ping["id"] = std::string(2048 - overhead, 'p');
+  REQUIRE(ping.dump().size() == 2048);
+  // At the limit: parsed (the id is too long for the protocol, so bad_request).
+  send(*c, ping);
+  CHECK(expect_type(*c, "error")["code"] == "bad_request");
+  ping["id"] = std::string(2049 - overhead, 'p');
+  send(*c, ping);
+  CHECK(c->wait_closed(5s));
+  CHECK(c->close_code() == 1009);
+}
+
+TEST_CASE("bad tokens get 401 and leave the directory untouched") {
+  server_process srv;
+  auto before = json::parse(srv.get("/healthz").body);
+  CHECK(before["connections"] == 0);
+  CHECK(before["users"] == 0);
+  auto now = aw::jwt::unix_now();
+  auto payload = R"({"sub":"alice","exp":)" + std::to_string(now + 3600) + "}";
+  std::vector<std::string> targets = {
+    "/ws",                                                         // missing
+    "/ws?token=garbage",                                           // malformed
+    "/ws?token=" + srv.token("alice", -3600),                      // expired
+    "/ws?token=" + aw::jwt::sign("alice", "not-the-server-secret-not-the-server", now, 3600),
+    "/ws?token=" + aw::jwt::sign_parts(R"({"alg":"none"})", payload, aw::test::test_secret),
+    "/ws?token=" + aw::jwt::base64url_encode(R"({"alg":"none"})") + "."
+      + aw::jwt::base64url_encode(payload) + ".",                  // unsigned alg:none
+  };
+  for (auto& t : targets) {
+    auto r = srv.try_connect(t);
+    CHECK(r.client == nullptr);
+    CHECK_MESSAGE(r.http_status == 401, t);
+  }
+  auto after = json::parse(srv.get("/healthz").body);
+  CHECK(after == before);
+  // A good token still works afterwards.
+  auto c = srv.connect("alice");
+  expect_type(*c, "connection_established");
+  auto with = json::parse(srv.get("/healthz").body);
+  CHECK(with["connections"] == 1);
+  CHECK(with["users"] == 1);
+}
+
+TEST_CASE("connection limits refuse the upgrade with 429 at the edge") {
+  server_process srv{{"--max-connections-per-user=2", "--max-connections=3"}};
+  auto a1 = srv.connect("alice");
+  auto a2 = srv.connect("alice");
+  auto a3 = srv.try_connect("/ws?token=" + srv.token("alice"));
+  CHECK(a3.client == nullptr);
+  CHECK(a3.http_status == 429);
+  auto b1 = srv.connect("bob");
+  auto c1 = srv.try_connect("/ws?token=" + srv.token("carol"));
+  CHECK(c1.client == nullptr);
+  CHECK(c1.http_status == 429);
+  // A slot freed is a slot available.
+  a1->close();
+  std::unique_ptr<ws_client> c2;
+  for (int i = 0; i < 50 && !c2; ++i) {
+    auto r = srv.try_connect("/ws?token=" + srv.token("carol"));
+    if (r.client)
+      c2 = std::move(r.client);
+    else
+      std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(c2 != nullptr);
+  expect_type(*c2, "connection_established");
+}
+
+TEST_CASE("SIGTERM closes every connection with 1001 and exits 0") {
+  server_process srv{{"--demo-step-ms=200"}};
+  std::vector<std::unique_ptr<ws_client>> conns;
+  for (int i = 0; i < 5; ++i) {
+    conns.push_back(srv.connect("user" + std::to_string(i % 2)));
+    expect_type(*conns.back(), "connection_established");
+    send(*conns.back(), {{"type", "user_message"}, {"content", "what is 1+1?"}});
+  }
+  // Drain the clients while the server shuts down.
+  std::atomic<int> rc{-2};
+  std::thread stopper{[&] { rc = srv.stop(10); }};
+  for (auto& c : conns) {
+    CHECK(c->wait_closed(10s));
+    CHECK(c->close_code() == 1001);
+  }
+  stopper.join();
+  CHECK(rc == 0);
+}

@@ -1,0 +1,122 @@
+#include "support/server_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include <doctest/doctest.h>
+
+#include "messages/jwt.hpp"
+
+namespace aw::test {
+
+server_process::server_process(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe(fds) != 0)
+    throw std::runtime_error("pipe failed");
+  std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
+                                     "--log-level=warn"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    setenv("AGENTWIRE_JWT_SECRET", test_secret.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : argv_s)
+      argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  stdout_fd_ = fds[0];
+  // Read until the listening line tells the port.
+  std::string out;
+  char buf[512];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
+  const std::string marker = "listening on http://127.0.0.1:";
+  while (port_ == 0 && std::chrono::steady_clock::now() < deadline) {
+    auto n = read(stdout_fd_, buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    out.append(buf, static_cast<std::size_t>(n));
+    auto at = out.find(marker);
+    if (at != std::string::npos) {
+      auto end = out.find_first_not_of("0123456789", at + marker.size());
+      if (end != std::string::npos)
+        port_ = static_cast<std::uint16_t>(std::stoi(out.substr(at + marker.size(), end)));
+    }
+  }
+  if (port_ == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+    throw std::runtime_error("the server did not start: " + out);
+  }
+  // Keep draining stdout so the server never blocks on it.
+  int fd = stdout_fd_;
+  drain_ = std::thread{[fd] {
+    char b[512];
+    while (read(fd, b, sizeof(b)) > 0) {
+    }
+  }};
+}
+
+server_process::~server_process() {
+  if (pid_ > 0)
+    stop();
+  if (drain_.joinable())
+    drain_.join();
+  if (stdout_fd_ >= 0)
+    close(stdout_fd_);
+}
+
+std::string server_process::token(const std::string& user, long ttl_s) const {
+  return jwt::sign(user, test_secret, jwt::unix_now(), ttl_s);
+}
+
+client::ws_client::connect_result server_process::try_connect(const std::string& target) const {
+  return client::ws_client::connect("127.0.0.1", port_, target);
+}
+
+std::unique_ptr<client::ws_client> server_process::connect(const std::string& user) const {
+  auto r = try_connect("/ws?token=" + token(user));
+  REQUIRE_MESSAGE(r.client != nullptr, "connect refused: " << r.http_status << " " << r.error);
+  return std::move(r.client);
+}
+
+client::http_result server_process::get(const std::string& target) const {
+  return client::http_request("127.0.0.1", port_, "GET", target);
+}
+
+int server_process::stop(int timeout_s) {
+  if (pid_ <= 0)
+    return -1;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{timeout_s};
+  for (;;) {
+    auto r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_)
+      break;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+} // namespace aw::test

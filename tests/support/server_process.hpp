@@ -1,0 +1,50 @@
+// Starts the real `agentwire serve` binary on an ephemeral port, as a child
+// process, for integration tests; stops it with SIGTERM.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "transport/ws_client.hpp"
+
+namespace aw::test {
+
+inline const std::string test_secret = "integration-test-secret-0123456789abcdef";
+
+class server_process {
+public:
+  // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn
+  explicit server_process(std::vector<std::string> args = {});
+  ~server_process();
+  server_process(const server_process&) = delete;
+  server_process& operator=(const server_process&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
+
+  // A valid token for `user`, signed with the server's secret.
+  std::string token(const std::string& user, long ttl_s = 3600) const;
+
+  // Connects `user` to /ws with a fresh token; fails the test when refused.
+  std::unique_ptr<client::ws_client> connect(const std::string& user) const;
+  client::ws_client::connect_result try_connect(const std::string& target) const;
+
+  client::http_result get(const std::string& target) const;
+
+  // SIGTERM, then waits up to `timeout_s`; returns the exit code, or -1 when
+  // it had to be killed or died of a signal.
+  int stop(int timeout_s = 10);
+
+private:
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  int stdout_fd_ = -1;
+  std::thread drain_;
+};
+
+} // namespace aw::test

@@ -1,0 +1,170 @@
+#include <doctest/doctest.h>
+
+#include "messages/codec.hpp"
+
+using namespace aw;
+
+namespace {
+
+protocol_limits limits;
+
+protocol_error decode_error(std::string_view text) {
+  auto r = codec::decode_client_frame(text, limits);
+  REQUIRE(std::holds_alternative<protocol_error>(r));
+  return std::get<protocol_error>(r);
+}
+
+client_frame decode_ok(std::string_view text) {
+  auto r = codec::decode_client_frame(text, limits);
+  REQUIRE(std::holds_alternative<client_frame>(r));
+  return std::get<client_frame>(r);
+}
+
+} // namespace
+
+TEST_CASE("codec decodes user_message with optional fields") {
+  auto f = decode_ok(R"({"type":"user_message","content":"hi","thread_id":"t-1","request_id":"q"})");
+  auto& m = std::get<user_message>(f);
+  CHECK(m.content == "hi");
+  CHECK(m.thread_id == "t-1");
+  CHECK(m.request_id == "q");
+  auto g = decode_ok(R"({"type":"user_message","content":"x"})");
+  CHECK_FALSE(std::get<user_message>(g).thread_id.has_value());
+  CHECK_FALSE(std::get<user_message>(g).request_id.has_value());
+}
+
+TEST_CASE("codec decodes cancel_run resume and ping") {
+  CHECK(std::get<cancel_run>(decode_ok(R"({"type":"cancel_run","run_id":"r-1"})")).run_id == "r-1");
+  auto r = std::get<resume_request>(decode_ok(R"({"type":"resume","epoch":"e-1","after_seq":17})"));
+  CHECK(r.epoch == "e-1");
+  CHECK(r.after_seq == 17);
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":5})")).id == 5);
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping"})")).id.is_null());
+}
+
+TEST_CASE("codec answers invalid_json for text that is not JSON") {
+  CHECK(decode_error("not json").code == error_code::invalid_json);
+  CHECK(decode_error("{\"type\":").code == error_code::invalid_json);
+  CHECK(decode_error("").code == error_code::invalid_json);
+}
+
+TEST_CASE("codec answers bad_request for non-objects and missing or mistyped fields") {
+  CHECK(decode_error("[1,2]").code == error_code::bad_request);
+  CHECK(decode_error("42").code == error_code::bad_request);
+  CHECK(decode_error(R"({"content":"x"})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":7})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"user_message"})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"user_message","content":5})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"user_message","content":""})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"user_message","content":"x","thread_id":3})").code
+        == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"cancel_run"})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"resume","epoch":"e"})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"resume","epoch":"e","after_seq":-1})").code
+        == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"resume","epoch":"e","after_seq":1.5})").code
+        == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"ping","id":{"a":1}})").code == error_code::bad_request);
+}
+
+TEST_CASE("codec echoes request_id in errors after the frame parsed") {
+  auto e = decode_error(R"({"type":"user_message","request_id":"q7"})");
+  CHECK(e.code == error_code::bad_request);
+  CHECK(e.request_id == "q7");
+  auto u = decode_error(R"({"type":"dance","request_id":"q8"})");
+  CHECK(u.code == error_code::unknown_type);
+  CHECK(u.request_id == "q8");
+}
+
+TEST_CASE("codec answers unknown_type for an unknown type") {
+  CHECK(decode_error(R"({"type":"subscribe_all"})").code == error_code::unknown_type);
+}
+
+TEST_CASE("codec enforces content and frame limits at their edges") {
+  protocol_limits small;
+  small.max_content_bytes = 10;
+  small.max_frame_bytes = 100;
+  auto at_limit = R"({"type":"user_message","content":")" + std::string(10, 'a') + "\"}";
+  CHECK(std::holds_alternative<client_frame>(codec::decode_client_frame(at_limit, small)));
+  auto over = R"({"type":"user_message","content":")" + std::string(11, 'a') + "\"}";
+  auto r = codec::decode_client_frame(over, small);
+  REQUIRE(std::holds_alternative<protocol_error>(r));
+  CHECK(std::get<protocol_error>(r).code == error_code::too_large);
+  auto big = R"({"type":"ping","id":")" + std::string(100, 'a') + "\"}";
+  auto b = codec::decode_client_frame(big, small);
+  REQUIRE(std::holds_alternative<protocol_error>(b));
+  CHECK(std::get<protocol_error>(b).code == error_code::too_large);
+}
+
+TEST_CASE("every error code has its wire name") {
+  CHECK(to_string(error_code::invalid_json) == "invalid_json");
+  CHECK(to_string(error_code::bad_request) == "bad_request");
+  CHECK(to_string(error_code::unknown_type) == "unknown_type");
+  CHECK(to_string(error_code::too_large) == "too_large");
+  CHECK(to_string(error_code::rate_limited) == "rate_limited");
+  CHECK(to_string(error_code::not_found) == "not_found");
+  CHECK(to_string(error_code::replay_gap) == "replay_gap");
+  CHECK(to_string(error_code::overloaded) == "overloaded");
+  CHECK(to_string(error_code::internal) == "internal");
+}
+
+TEST_CASE("error frames carry code message request_id and extra fields") {
+  auto gap = json::parse(codec::encode_error(codec::make_replay_gap("e-1", 7, "q")));
+  CHECK(gap["type"] == "error");
+  CHECK(gap["code"] == "replay_gap");
+  CHECK(gap["epoch"] == "e-1");
+  CHECK(gap["oldest_seq"] == 7);
+  CHECK(gap["request_id"] == "q");
+  CHECK(gap["message"].is_string());
+  auto plain = json::parse(codec::encode_error(codec::make_error(error_code::not_found, "nope")));
+  CHECK_FALSE(plain.contains("request_id"));
+}
+
+TEST_CASE("event frames round-trip with every common field") {
+  run_ref run{"r-1", "t-1", std::string{"q1"}};
+  auto j = json::parse(codec::encode_event(
+    make_tool_completed(run, "calculator", "call-1", 42, true), 9, 1700000000000));
+  CHECK(j["type"] == "tool_completed");
+  CHECK(j["seq"] == 9);
+  CHECK(j["run_id"] == "r-1");
+  CHECK(j["thread_id"] == "t-1");
+  CHECK(j["ts"] == 1700000000000);
+  CHECK(j["request_id"] == "q1");
+  CHECK(j["tool"] == "calculator");
+  CHECK(j["call_id"] == "call-1");
+  CHECK(j["output"] == 42);
+  CHECK(j["ok"] == true);
+  run.request_id.reset();
+  auto done = json::parse(codec::encode_event(make_agent_completed(run, "42", true), 10, 1));
+  CHECK_FALSE(done.contains("request_id"));
+  CHECK(done["status"] == "cancelled");
+  CHECK(done["result"]["text"] == "42");
+  auto err = json::parse(codec::encode_event(make_agent_error(run, "timeout", "late"), 11, 1));
+  CHECK(err["code"] == "timeout");
+  CHECK(err["message"] == "late");
+}
+
+TEST_CASE("control frames encode as the protocol says") {
+  auto est = json::parse(codec::encode_connection_established("c-1", "alice", "e-1", 17));
+  CHECK(est["type"] == "connection_established");
+  CHECK(est["connection_id"] == "c-1");
+  CHECK(est["user_id"] == "alice");
+  CHECK(est["protocol"] == 1);
+  CHECK(est["epoch"] == "e-1");
+  CHECK(est["last_seq"] == 17);
+  CHECK(json::parse(codec::encode_pong(json("x")))["id"] == "x");
+  CHECK_FALSE(json::parse(codec::encode_pong(json{})).contains("id"));
+  auto res = json::parse(codec::encode_resumed(3, 5));
+  CHECK(res["from_seq"] == 3);
+  CHECK(res["to_seq"] == 5);
+}
+
+TEST_CASE("user ids follow the protocol's alphabet and length") {
+  CHECK(is_valid_user_id("alice"));
+  CHECK(is_valid_user_id("a.b-c_d@e"));
+  CHECK(is_valid_user_id(std::string(128, 'x')));
+  CHECK_FALSE(is_valid_user_id(std::string(129, 'x')));
+  CHECK_FALSE(is_valid_user_id(""));
+  CHECK_FALSE(is_valid_user_id("al ice"));
+  CHECK_FALSE(is_valid_user_id("a/b"));
+}

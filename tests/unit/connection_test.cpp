@@ -1,0 +1,167 @@
+// The connection actor with a recording outlet and the real directory.
+#include "support/actor_fixture.hpp"
+
+#include <future>
+#include <mutex>
+
+#include "actors/connection.hpp"
+#include "actors/directory.hpp"
+#include "messages/codec.hpp"
+
+using namespace aw;
+using namespace std::chrono_literals;
+
+namespace {
+
+class recording_outlet : public outlet {
+public:
+  bool push(frame_ptr frame) override {
+    std::lock_guard<std::mutex> g{mtx};
+    if (closed_with)
+      return false;
+    frames.push_back(json::parse(*frame));
+    return true;
+  }
+  void close(close_code code) override {
+    std::lock_guard<std::mutex> g{mtx};
+    closed_with = code;
+  }
+  // Waits until a frame of `type` arrived; returns it.
+  json wait_for(const std::string& type) {
+    for (int i = 0; i < 200; ++i) {
+      {
+        std::lock_guard<std::mutex> g{mtx};
+        for (auto& f : frames)
+          if (f["type"] == type)
+            return f;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    FAIL("no frame of type " << type);
+    return {};
+  }
+  std::optional<close_code> close_code_seen() {
+    std::lock_guard<std::mutex> g{mtx};
+    return closed_with;
+  }
+  std::mutex mtx;
+  std::vector<json> frames;
+  std::optional<close_code> closed_with;
+};
+
+admission reserve(caf::scoped_actor& self, const caf::actor& dir, const std::string& user) {
+  auto p = std::make_shared<std::promise<admission>>();
+  auto f = p->get_future();
+  self->send(dir, reserve_atom::value, user, admission_callback{[p](admission a) { p->set_value(a); }});
+  REQUIRE(f.wait_for(2s) == std::future_status::ready);
+  return f.get();
+}
+
+directory_stats stats(caf::scoped_actor& self, const caf::actor& dir) {
+  directory_stats out;
+  self->request(dir, 2s, stats_atom::value)
+    .receive([&](std::uint64_t u, std::uint64_t c) { out = {u, c}; },
+             [](caf::error&) { FAIL("no stats"); });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets, answers ping and validates frames") {
+  auto dir = spawn_directory(*sys, test::make_test_env());
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  auto out = std::make_shared<recording_outlet>();
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  auto hello = out->wait_for("connection_established");
+  CHECK(hello["connection_id"] == "c-1");
+  CHECK(hello["user_id"] == "alice");
+  CHECK(hello["last_seq"] == 0);
+  (*self)->send(conn, inbound_atom::value, std::string{R"({"type":"ping","id":"p1"})"});
+  CHECK(out->wait_for("pong")["id"] == "p1");
+  (*self)->send(conn, inbound_atom::value, std::string{"{oops"});
+  CHECK(out->wait_for("error")["code"] == "invalid_json");
+  auto s = stats(*self, dir);
+  CHECK(s.users == 1);
+  CHECK(s.connections == 1);
+  (*self)->send(conn, closed_atom::value);
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a closed connection refuses operations with an error") {
+  auto dir = spawn_directory(*sys, test::make_test_env());
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  auto out = std::make_shared<recording_outlet>();
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  out->wait_for("connection_established");
+  // Open: a request is served.
+  bool served = false;
+  (*self)->request(conn, 2s, inbound_atom::value, std::string{R"({"type":"ping"})"})
+    .receive([&] { served = true; }, [](caf::error&) { FAIL("refused while open"); });
+  CHECK(served);
+  // Closing (server side): refused with an error, nothing pushed.
+  (*self)->send(conn, kick_atom::value, close_code::going_away);
+  caf::error refused;
+  (*self)->request(conn, 2s, inbound_atom::value, std::string{R"({"type":"ping","id":9})"})
+    .receive([] { FAIL("served while closing"); }, [&](caf::error& e) { refused = e; });
+  CHECK(refused == connection_not_open_error());
+  CHECK(out->close_code_seen() == close_code::going_away);
+  {
+    std::lock_guard<std::mutex> g{out->mtx};
+    for (auto& f : out->frames)
+      CHECK(f.value("id", json{}) != 9);
+  }
+  // Closed: the actor is gone; asking it is an error, not an effect.
+  (*self)->send(conn, closed_atom::value);
+  caf::error gone;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    (*self)->request(conn, 2s, binary_atom::value)
+      .receive([] {}, [&](caf::error& e) { gone = e; });
+    if (!gone)
+      std::this_thread::sleep_for(10ms);
+  }
+  CHECK(gone);
+  // The directory saw it leave.
+  for (int i = 0; i < 100 && stats(*self, dir).connections != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(stats(*self, dir).connections == 0);
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "the directory enforces per-user and global limits at their edges") {
+  server_settings s;
+  s.max_connections_per_user = 2;
+  s.max_connections = 3;
+  auto dir = spawn_directory(*sys, test::make_test_env(s));
+  CHECK(reserve(*self, dir, "alice") == admission::admitted);
+  CHECK(reserve(*self, dir, "alice") == admission::admitted);
+  CHECK(reserve(*self, dir, "alice") == admission::user_limit);
+  CHECK(reserve(*self, dir, "bob") == admission::admitted);
+  CHECK(reserve(*self, dir, "carol") == admission::global_limit);
+  (*self)->send(dir, unreserve_atom::value, std::string{"alice"});
+  CHECK(reserve(*self, dir, "carol") == admission::admitted);
+  CHECK(stats(*self, dir).connections == 3);
+  CHECK(stats(*self, dir).users == 0); // nobody joined: no session spawned
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace period") {
+  server_settings s;
+  s.grace_period = 100ms;
+  auto dir = spawn_directory(*sys, test::make_test_env(s));
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  auto out = std::make_shared<recording_outlet>();
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  auto first_epoch = out->wait_for("connection_established")["epoch"];
+  CHECK(stats(*self, dir).users == 1);
+  (*self)->send(conn, closed_atom::value);
+  for (int i = 0; i < 200 && stats(*self, dir).users != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(stats(*self, dir).users == 0);
+  // A new connection gets a new session, hence a new epoch.
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  auto out2 = std::make_shared<recording_outlet>();
+  auto conn2 = spawn_connection(*sys, {"c-2", "alice", "test", 0}, out2, dir, {});
+  CHECK(out2->wait_for("connection_established")["epoch"] != first_epoch);
+  (*self)->send(conn2, closed_atom::value);
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}

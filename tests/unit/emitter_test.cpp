@@ -1,0 +1,137 @@
+#include "support/actor_fixture.hpp"
+
+#include "actors/emitter.hpp"
+#include "messages/codec.hpp"
+
+using namespace aw;
+using namespace std::chrono_literals;
+
+namespace {
+
+run_event sample(const std::string& run_id, const std::string& text) {
+  return make_agent_thinking(run_ref{run_id, "t-1", std::nullopt}, text);
+}
+
+// Receives one delivered event or fails the test.
+event_ptr next_event(caf::scoped_actor& self) {
+  event_ptr out;
+  self->receive([&](deliver_atom, const event_ptr& ev) { out = ev; },
+                caf::after(2s) >> [] { FAIL("no event delivered"); });
+  return out;
+}
+
+std::pair<std::string, std::uint64_t> subscribe(caf::scoped_actor& self, const caf::actor& em,
+                                                const caf::actor& who) {
+  std::pair<std::string, std::uint64_t> out;
+  self->request(em, 2s, subscribe_atom::value, who)
+    .receive([&](const std::string& epoch, std::uint64_t last) { out = {epoch, last}; },
+             [](caf::error&) { FAIL("subscribe failed"); });
+  return out;
+}
+
+resume_outcome resume(caf::scoped_actor& self, const caf::actor& em, std::string epoch,
+                      std::uint64_t after) {
+  resume_outcome out;
+  resume_request req{std::move(epoch), after, std::string{"rq"}};
+  self->request(em, 2s, resume_atom::value, req, caf::actor_cast<caf::actor>(self))
+    .receive([&](const resume_outcome& o) { out = o; },
+             [](caf::error&) { FAIL("resume failed"); });
+  return out;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter stamps strictly increasing seq and the frame") {
+  auto em = spawn_emitter(*sys, "alice", 16);
+  auto [epoch, last] = subscribe(*self, em, *self);
+  CHECK(epoch.rfind("e-", 0) == 0);
+  CHECK(last == 0);
+  for (int i = 1; i <= 3; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", "step " + std::to_string(i)));
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    auto ev = next_event(*self);
+    CHECK(ev->seq == i);
+    CHECK(ev->run_id == "r-1");
+    auto j = json::parse(ev->frame);
+    CHECK(j["seq"] == i);
+    CHECK(j["type"] == "agent_thinking");
+    CHECK(j["text"] == "step " + std::to_string(i));
+    CHECK(j["ts"].is_number_integer());
+  }
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter fans every event out to three subscribers") {
+  auto em = spawn_emitter(*sys, "alice", 16);
+  std::vector<std::unique_ptr<caf::scoped_actor>> subs;
+  for (int i = 0; i < 3; ++i) {
+    subs.push_back(std::make_unique<caf::scoped_actor>(*sys));
+    subscribe(*self, em, caf::actor{*subs.back()});
+  }
+  (*self)->send(em, publish_atom::value, sample("r-1", "a"));
+  (*self)->send(em, publish_atom::value, sample("r-2", "b"));
+  for (auto& s : subs) {
+    auto first = next_event(*s);
+    auto second = next_event(*s);
+    CHECK(first->seq == 1);
+    CHECK(second->seq == 2);
+    CHECK(second->run_id == "r-2");
+  }
+  subs.clear();
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter replays the events after N then reports the range") {
+  auto em = spawn_emitter(*sys, "alice", 16);
+  auto [epoch, last] = subscribe(*self, em, *self);
+  for (int i = 0; i < 5; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", "x"));
+  for (int i = 0; i < 5; ++i)
+    next_event(*self); // the live copies
+  auto out_ptr = std::make_shared<resume_outcome>();
+  std::vector<std::uint64_t> replayed;
+  resume_request req{epoch, 2, std::nullopt};
+  (*self)->request(em, 2s, resume_atom::value, req, caf::actor_cast<caf::actor>(*self))
+    .receive([&](const resume_outcome& o) { *out_ptr = o; },
+             [](caf::error&) { FAIL("resume failed"); });
+  // The replayed events were sent before the answer, so they are waiting.
+  for (int i = 0; i < 3; ++i)
+    replayed.push_back(next_event(*self)->seq);
+  CHECK_FALSE(out_ptr->error.has_value());
+  CHECK(out_ptr->from_seq == 3);
+  CHECK(out_ptr->to_seq == 5);
+  CHECK(replayed == std::vector<std::uint64_t>{3, 4, 5});
+  // Nothing to replay when the client is current.
+  auto current = resume(*self, em, epoch, 5);
+  CHECK_FALSE(current.error.has_value());
+  CHECK(current.from_seq == 6);
+  CHECK(current.to_seq == 5);
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter answers replay_gap past its buffer or another epoch") {
+  auto em = spawn_emitter(*sys, "alice", 4);
+  auto [epoch, last] = subscribe(*self, em, *self);
+  for (int i = 0; i < 10; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", "x"));
+  for (int i = 0; i < 10; ++i)
+    next_event(*self);
+  auto gap = resume(*self, em, epoch, 2);
+  REQUIRE(gap.error.has_value());
+  CHECK(gap.error->code == error_code::replay_gap);
+  CHECK(gap.error->extra["oldest_seq"] == 7);
+  CHECK(gap.error->extra["epoch"] == epoch);
+  CHECK(gap.error->request_id == "rq");
+  // The oldest held event is still resumable from just before it.
+  auto edge = resume(*self, em, epoch, 6);
+  CHECK_FALSE(edge.error.has_value());
+  for (int i = 0; i < 4; ++i)
+    CHECK(next_event(*self)->seq == static_cast<std::uint64_t>(7 + i));
+  auto other = resume(*self, em, "e-other", 9);
+  REQUIRE(other.error.has_value());
+  CHECK(other.error->code == error_code::replay_gap);
+  auto ahead = resume(*self, em, epoch, 11);
+  REQUIRE(ahead.error.has_value());
+  CHECK(ahead.error->code == error_code::replay_gap);
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}

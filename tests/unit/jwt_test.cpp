@@ -1,0 +1,110 @@
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "messages/jwt.hpp"
+
+using namespace aw;
+
+namespace {
+
+const std::string secret = "0123456789abcdef0123456789abcdef";
+constexpr std::int64_t now = 1800000000;
+const std::string hs256 = R"({"alg":"HS256","typ":"JWT"})";
+
+} // namespace
+
+TEST_CASE("jwt accepts a token it signed and reads sub and exp") {
+  auto t = jwt::sign("alice", secret, now, 3600);
+  auto r = jwt::verify(t, secret, now);
+  REQUIRE(r);
+  CHECK(r.ok->subject == "alice");
+  CHECK(r.ok->expires_at == now + 3600);
+}
+
+TEST_CASE("jwt rejects a bad signature") {
+  auto t = jwt::sign("alice", secret, now, 3600);
+  auto r = jwt::verify(t, "another-secret-another-secret-xx", now);
+  CHECK_FALSE(r);
+  CHECK(r.error == jwt::verify_error::bad_signature);
+  // Tampered payload, original signature.
+  auto parts_1 = t.find('.');
+  auto parts_2 = t.find('.', parts_1 + 1);
+  auto evil_payload = jwt::base64url_encode(R"({"sub":"mallory","exp":9999999999})");
+  auto tampered = t.substr(0, parts_1 + 1) + evil_payload + t.substr(parts_2);
+  CHECK(jwt::verify(tampered, secret, now).error == jwt::verify_error::bad_signature);
+}
+
+TEST_CASE("jwt rejects an expired token beyond the leeway only") {
+  auto t = jwt::sign("alice", secret, now - 3600, 3600); // exp == now
+  CHECK(jwt::verify(t, secret, now + 29, 30));
+  auto r = jwt::verify(t, secret, now + 31, 30);
+  CHECK_FALSE(r);
+  CHECK(r.error == jwt::verify_error::expired);
+}
+
+TEST_CASE("jwt rejects malformed tokens") {
+  for (std::string bad : {"", "abc", "a.b", "a.b.c.d", "...", "a.b.!!!!"}) {
+    auto r = jwt::verify(bad, secret, now);
+    CHECK_FALSE(r);
+  }
+  auto t = jwt::sign("alice", secret, now, 3600);
+  CHECK_FALSE(jwt::verify(t + "=", secret, now)); // padded signature
+  CHECK_FALSE(jwt::verify(std::string(9000, 'a'), secret, now));
+}
+
+TEST_CASE("jwt rejects alg none and other algorithms even when signed") {
+  // An unsigned alg:none token.
+  auto none = jwt::base64url_encode(R"({"alg":"none","typ":"JWT"})") + "."
+              + jwt::base64url_encode(R"({"sub":"alice","exp":1900000000})") + ".";
+  auto r = jwt::verify(none, secret, now);
+  CHECK_FALSE(r);
+  // alg:none with a valid HMAC anyway, and HS512 signed with our key.
+  auto payload = R"({"sub":"alice","exp":1900000000})";
+  auto signed_none = jwt::sign_parts(R"({"alg":"none"})", payload, secret);
+  CHECK(jwt::verify(signed_none, secret, now).error == jwt::verify_error::unsupported_alg);
+  auto hs512 = jwt::sign_parts(R"({"alg":"HS512","typ":"JWT"})", payload, secret);
+  CHECK(jwt::verify(hs512, secret, now).error == jwt::verify_error::unsupported_alg);
+  CHECK(jwt::verify(jwt::sign_parts(hs256, payload, secret), secret, now));
+}
+
+TEST_CASE("jwt requires an integer exp and a valid sub") {
+  auto no_exp = jwt::sign_parts(hs256, R"({"sub":"alice"})", secret);
+  CHECK(jwt::verify(no_exp, secret, now).error == jwt::verify_error::missing_exp);
+  auto str_exp = jwt::sign_parts(hs256, R"({"sub":"alice","exp":"1900000000"})", secret);
+  CHECK(jwt::verify(str_exp, secret, now).error == jwt::verify_error::missing_exp);
+  auto no_sub = jwt::sign_parts(hs256, R"({"exp":1900000000})", secret);
+  CHECK(jwt::verify(no_sub, secret, now).error == jwt::verify_error::bad_subject);
+  auto not_json = jwt::sign_parts(hs256, "not json", secret);
+  CHECK(jwt::verify(not_json, secret, now).error == jwt::verify_error::malformed);
+  auto bad_sub = jwt::sign("no spaces allowed", secret, now, 3600);
+  auto r = jwt::verify(bad_sub, secret, now);
+  CHECK_FALSE(r);
+  CHECK(r.error == jwt::verify_error::bad_subject);
+}
+
+TEST_CASE("jwt refuses to verify with an empty secret") {
+  auto t = jwt::sign("alice", "", now, 3600);
+  CHECK_FALSE(jwt::verify(t, "", now));
+}
+
+TEST_CASE("base64url round-trips and rejects non-canonical input") {
+  for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar",
+                                                std::string("\0\xff\x10", 3)}) {
+    auto enc = jwt::base64url_encode(s);
+    CHECK(enc.find('=') == std::string::npos);
+    auto dec = jwt::base64url_decode(enc);
+    REQUIRE(dec);
+    CHECK(*dec == s);
+  }
+  CHECK_FALSE(jwt::base64url_decode("Zg=="));
+  CHECK_FALSE(jwt::base64url_decode("Zh")); // stray low bits
+  CHECK_FALSE(jwt::base64url_decode("a+b/"));
+}
+
+TEST_CASE("random secrets are long enough and differ") {
+  auto a = jwt::random_secret();
+  auto b = jwt::random_secret();
+  CHECK(a.size() >= jwt::min_secret_bytes);
+  CHECK(a != b);
+}

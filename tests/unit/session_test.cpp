@@ -1,0 +1,210 @@
+// The user session with its supervisors and emitter, driven like a
+// connection would: attach, start runs, cancel, watch the events.
+#include "support/actor_fixture.hpp"
+
+#include "actors/user_session.hpp"
+#include "messages/codec.hpp"
+
+using namespace aw;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Stands in for the directory: parents the session and grants retirement.
+caf::actor spawn_session_host(caf::actor_system& sys, env_ptr env, std::string user) {
+  return sys.spawn([env, user](caf::event_based_actor* self) -> caf::behavior {
+    auto session = spawn_user_session(self, user, env);
+    return {
+      [session](join_atom) { return session; },
+      [](retire_atom, const std::string&) { return true; },
+    };
+  });
+}
+
+struct session_fixture : test::actor_fixture {
+  void open(server_settings s) {
+    host = spawn_session_host(*sys, test::make_test_env(std::move(s)), "alice");
+    (*self)->request(host, 2s, join_atom::value)
+      .receive([&](const caf::actor& s) { session = s; },
+               [](caf::error&) { FAIL("no session"); });
+    (*self)->request(session, 2s, attach_atom::value, caf::actor{*self})
+      .receive([&](const std::string& e, std::uint64_t) { epoch = e; },
+               [](caf::error&) { FAIL("attach failed"); });
+  }
+  ~session_fixture() {
+    if (host)
+      (*self)->send_exit(host, caf::exit_reason::user_shutdown);
+  }
+
+  request_outcome start(std::string content, std::optional<std::string> thread = {}) {
+    request_outcome out;
+    user_message m{std::move(content), std::move(thread), std::string{"q1"}};
+    (*self)->request(session, 2s, start_atom::value, m)
+      .receive([&](const request_outcome& o) { out = o; },
+               [](caf::error&) { FAIL("session did not answer"); });
+    return out;
+  }
+
+  request_outcome cancel(const std::string& run_id) {
+    request_outcome out;
+    (*self)->request(session, 2s, cancel_atom::value, run_id, std::optional<std::string>{"c1"})
+      .receive([&](const request_outcome& o) { out = o; },
+               [](caf::error&) { FAIL("session did not answer"); });
+    return out;
+  }
+
+  json next_event() {
+    json out;
+    (*self)->receive([&](deliver_atom, const event_ptr& ev) { out = json::parse(ev->frame); },
+                     caf::after(5s) >> [] { FAIL("no event"); });
+    return out;
+  }
+
+  // Events until (and including) the terminal event of `run_id`.
+  std::vector<json> run_events(const std::string& run_id) {
+    std::vector<json> out;
+    for (int i = 0; i < 50; ++i) {
+      auto ev = next_event();
+      if (ev["run_id"] != run_id)
+        continue;
+      out.push_back(ev);
+      if (ev["type"] == "agent_completed" || ev["type"] == "agent_error")
+        break;
+    }
+    return out;
+  }
+
+  caf::actor host;
+  caf::actor session;
+  std::string epoch;
+};
+
+std::vector<std::string> types_of(const std::vector<json>& evs) {
+  std::vector<std::string> out;
+  for (auto& e : evs)
+    out.push_back(e["type"].get<std::string>());
+  return out;
+}
+
+server_settings fast() {
+  server_settings s;
+  s.demo_step = 0ms;
+  return s;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(session_fixture, "supervisor turns a demo run into the five events in order") {
+  open(fast());
+  auto out = start("what is 6*7?");
+  REQUIRE_FALSE(out.error.has_value());
+  auto evs = run_events(out.run.run_id);
+  CHECK(types_of(evs) == std::vector<std::string>{"agent_started", "agent_thinking",
+                                                  "tool_executing", "tool_completed",
+                                                  "agent_completed"});
+  REQUIRE(evs.size() == 5);
+  for (std::size_t i = 0; i < evs.size(); ++i) {
+    CHECK(evs[i]["seq"] == i + 1);
+    CHECK(evs[i]["thread_id"] == out.run.thread_id);
+    CHECK(evs[i]["request_id"] == "q1");
+  }
+  CHECK(evs[0]["agent"] == "demo");
+  CHECK(evs[2]["tool"] == "calculator");
+  CHECK(evs[2]["input"]["expression"] == "6*7");
+  CHECK(evs[3]["call_id"] == evs[2]["call_id"]);
+  CHECK(evs[3]["output"] == 42);
+  CHECK(evs[3]["ok"] == true);
+  CHECK(evs[4]["status"] == "ok");
+  CHECK(evs[4]["result"]["text"].get<std::string>().find("42") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a hanging agent ends in agent_error timeout") {
+  auto s = fast();
+  s.default_agent = "hang";
+  s.run_timeout = 150ms;
+  open(s);
+  auto out = start("anything");
+  auto evs = run_events(out.run.run_id);
+  REQUIRE(evs.size() == 2);
+  CHECK(evs[0]["type"] == "agent_started");
+  CHECK(evs[1]["type"] == "agent_error");
+  CHECK(evs[1]["code"] == "timeout");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a throwing agent ends its run only and the session keeps answering") {
+  auto s = fast();
+  s.default_agent = "throw";
+  open(s);
+  auto first = start("boom");
+  auto evs = run_events(first.run.run_id);
+  REQUIRE(evs.size() == 2);
+  CHECK(evs[1]["type"] == "agent_error");
+  CHECK(evs[1]["code"] == "agent_failed");
+  // The exception text never reaches the client.
+  CHECK(evs[1].dump().find("SECRET") == std::string::npos);
+  CHECK(evs[1].dump().find("/etc") == std::string::npos);
+  auto second = start("again");
+  REQUIRE_FALSE(second.error.has_value());
+  CHECK(second.run.run_id != first.run.run_id);
+  auto evs2 = run_events(second.run.run_id);
+  REQUIRE(evs2.size() == 2);
+  CHECK(evs2[0]["seq"] == 3);
+  CHECK(evs2[1]["type"] == "agent_error");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "an agent that quits mid-run ends in agent_error agent_failed") {
+  auto s = fast();
+  s.default_agent = "quit";
+  open(s);
+  auto out = start("vanish");
+  auto evs = run_events(out.run.run_id);
+  REQUIRE(evs.size() >= 2);
+  CHECK(evs.front()["type"] == "agent_started");
+  CHECK(evs.back()["type"] == "agent_error");
+  CHECK(evs.back()["code"] == "agent_failed");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "cancel_run ends a run with agent_completed cancelled") {
+  auto s = fast();
+  s.demo_step = 300ms;
+  open(s);
+  auto out = start("what is 1+1?");
+  CHECK(next_event()["type"] == "agent_started");
+  CHECK_FALSE(cancel(out.run.run_id).error.has_value());
+  auto evs = run_events(out.run.run_id);
+  REQUIRE_FALSE(evs.empty());
+  CHECK(evs.back()["type"] == "agent_completed");
+  CHECK(evs.back()["status"] == "cancelled");
+  // Cancelling it again: the run is gone.
+  auto again = cancel(out.run.run_id);
+  REQUIRE(again.error.has_value());
+  CHECK(again.error->code == error_code::not_found);
+  CHECK(again.error->request_id == "c1");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "threads: an unknown thread is not_found and a known one is reused") {
+  open(fast());
+  auto bad = start("hi", std::string{"t-nope"});
+  REQUIRE(bad.error.has_value());
+  CHECK(bad.error->code == error_code::not_found);
+  CHECK(bad.error->request_id == "q1");
+  auto first = start("hi");
+  run_events(first.run.run_id);
+  auto second = start("hi again", first.run.thread_id);
+  REQUIRE_FALSE(second.error.has_value());
+  CHECK(second.run.thread_id == first.run.thread_id);
+  run_events(second.run.run_id);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "runs in flight per user are limited: the next is overloaded") {
+  auto s = fast();
+  s.default_agent = "hang";
+  s.max_runs_per_user = 2;
+  s.run_timeout = 5s;
+  open(s);
+  CHECK_FALSE(start("1").error.has_value());
+  CHECK_FALSE(start("2").error.has_value());
+  auto third = start("3");
+  REQUIRE(third.error.has_value());
+  CHECK(third.error->code == error_code::overloaded);
+}
