@@ -230,7 +230,7 @@ private:
     opened_ = true;
     actor_ = spawn_connection(ctx_->sys, cctx_, std::weak_ptr<outlet>{shared_from_this()},
                               ctx_->directory, ctx_->settings.protocol);
-    log::info("transport", "connection opened",
+    log::debug("transport", "connection opened",
               {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
     do_read();
     if (ctx_->stopping.load())
@@ -336,7 +336,7 @@ private:
     if (actor_) {
       caf::anon_send(actor_, closed_atom::value);
       actor_ = nullptr; // never outlive the actor system holding a handle
-      log::info("transport", "connection closed",
+      log::debug("transport", "connection closed",
                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
     }
     if (!opened_ && !reserved_released_) {
@@ -406,11 +406,17 @@ private:
     if (ec == http::error::end_of_stream)
       return do_close();
     if (ec) {
+      if (ec == http::error::body_limit)
+        return send(error_response(http::status::payload_too_large, "too_large",
+                                   "request body too large", 11, false));
+      if (ec == http::error::header_limit)
+        return send(error_response(http::status::request_header_fields_too_large,
+                                   "too_large", "request headers too large", 11, false));
       if (ec.category() == http::make_error_code(http::error::bad_target).category()
           && ec != http::error::partial_message)
         return send(error_response(http::status::bad_request, "bad_request",
                                    "malformed HTTP request", 11, false));
-      return do_close();
+      return do_close(); // the peer went away or timed out
     }
     request_t req = parser_->release();
     if (websocket::is_upgrade(req))

@@ -127,15 +127,21 @@ struct ws_client::impl {
     if (closed)
       return false;
     ws.text(text);
-    bool done = false;
-    beast::error_code result;
-    ws.async_write(net::buffer(data), [&](beast::error_code ec, std::size_t) {
-      result = ec;
-      done = true;
+    // The handler may outlive a timed-out wait: it owns what it touches.
+    struct op_state {
+      std::string data;
+      bool done = false;
+      beast::error_code ec;
+    };
+    auto st = std::make_shared<op_state>();
+    st->data = data;
+    ws.async_write(net::buffer(st->data), [st](beast::error_code ec, std::size_t) {
+      st->ec = ec;
+      st->done = true;
     });
     arm_read();
-    run_until([&] { return done; }, std::chrono::seconds{10});
-    return done && !result;
+    run_until([&] { return st->done; }, std::chrono::seconds{10});
+    return st->done && !st->ec;
   }
 };
 
@@ -219,10 +225,10 @@ void ws_client::close(std::uint16_t code) {
   auto& p = *impl_;
   if (p.closed)
     return;
-  bool done = false;
-  p.ws.async_close(websocket::close_reason{code}, [&](beast::error_code) { done = true; });
+  auto done = std::make_shared<bool>(false);
+  p.ws.async_close(websocket::close_reason{code}, [done](beast::error_code) { *done = true; });
   p.arm_read();
-  p.run_until([&] { return done && !p.reading; }, std::chrono::seconds{5});
+  p.run_until([&] { return *done && !p.reading; }, std::chrono::seconds{5});
   p.closed = true;
 }
 

@@ -52,3 +52,16 @@ TEST_CASE("keep-alive: several requests on one connection") {
   CHECK(second != std::string::npos);
   CHECK(first < second);
 }
+
+TEST_CASE("an oversized body gets 413 and oversized headers get 431") {
+  server_process srv;
+  auto big_body = aw::client::raw_exchange(
+    "127.0.0.1", srv.port(),
+    "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + std::string(1000, 'a'),
+    3s);
+  CHECK(big_body.rfind("HTTP/1.1 413", 0) == 0);
+  auto big_header = aw::client::raw_exchange(
+    "127.0.0.1", srv.port(),
+    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(9000, 'h') + "\r\n\r\n", 3s);
+  CHECK(big_header.rfind("HTTP/1.1 431", 0) == 0);
+}

@@ -169,7 +169,7 @@ TEST_CASE("50 users with 3 runs each receive exactly their own events") {
   }
 }
 
-TEST_CASE("cancel_run: another user's run is not_found and completes; one's own is cancelled") {
+TEST_CASE("cancel_run: another user's run is not_found and completes and one's own is cancelled") {
   server_process srv{{"--demo-step-ms=150"}};
   auto alice = srv.connect("alice");
   auto bob = srv.connect("bob");
@@ -201,7 +201,7 @@ TEST_CASE("cancel_run: another user's run is not_found and completes; one's own 
   CHECK_FALSE(bob->read(100ms).has_value()); // bob saw none of it
 }
 
-TEST_CASE("disconnect mid-run, reconnect and resume: the missed events, then resumed") {
+TEST_CASE("disconnect mid-run then reconnect and resume: the missed events then resumed") {
   server_process srv{{"--demo-step-ms=100"}};
   auto c = srv.connect("alice");
   auto hello = expect_type(*c, "connection_established");
@@ -285,7 +285,7 @@ TEST_CASE("bad frames get the right error and the connection keeps working") {
   CHECK(evs.back()["result"]["text"].get<std::string>().find('4') != std::string::npos);
 }
 
-TEST_CASE("a frame over the size limit closes with 1009; one at the limit is served") {
+TEST_CASE("a frame over the size limit closes with 1009 and one at the limit is served") {
   server_process srv{{"--max-frame-bytes=2048", "--max-content-bytes=2000"}};
   auto c = srv.connect("alice");
   expect_type(*c, "connection_established");

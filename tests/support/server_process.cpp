@@ -16,7 +16,13 @@
 
 namespace aw::test {
 
-server_process::server_process(std::vector<std::string> args) {
+struct server_process::output {
+  std::mutex mtx;
+  std::string text;
+};
+
+server_process::server_process(std::vector<std::string> args, bool with_secret)
+  : out_(std::make_shared<output>()) {
   int fds[2];
   if (pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
@@ -28,7 +34,10 @@ server_process::server_process(std::vector<std::string> args) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
-    setenv("AGENTWIRE_JWT_SECRET", test_secret.c_str(), 1);
+    if (with_secret)
+      setenv("AGENTWIRE_JWT_SECRET", test_secret.c_str(), 1);
+    else
+      unsetenv("AGENTWIRE_JWT_SECRET");
     std::vector<char*> argv;
     for (auto& a : argv_s)
       argv.push_back(a.data());
@@ -62,10 +71,16 @@ server_process::server_process(std::vector<std::string> args) {
     throw std::runtime_error("the server did not start: " + out);
   }
   // Keep draining stdout so the server never blocks on it.
+  out_->text = out;
   int fd = stdout_fd_;
-  drain_ = std::thread{[fd] {
+  drain_ = std::thread{[fd, o = out_] {
     char b[512];
-    while (read(fd, b, sizeof(b)) > 0) {
+    for (;;) {
+      auto n = read(fd, b, sizeof(b));
+      if (n <= 0)
+        break;
+      std::lock_guard<std::mutex> g{o->mtx};
+      o->text.append(b, static_cast<std::size_t>(n));
     }
   }};
 }
@@ -77,6 +92,19 @@ server_process::~server_process() {
     drain_.join();
   if (stdout_fd_ >= 0)
     close(stdout_fd_);
+}
+
+std::string server_process::stdout_text(const std::string& marker) const {
+  for (int i = 0; i < 250; ++i) {
+    {
+      std::lock_guard<std::mutex> g{out_->mtx};
+      if (out_->text.find(marker) != std::string::npos)
+        return out_->text;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  std::lock_guard<std::mutex> g{out_->mtx};
+  return out_->text;
 }
 
 std::string server_process::token(const std::string& user, long ttl_s) const {

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,8 +19,9 @@ inline const std::string test_secret = "integration-test-secret-0123456789abcdef
 
 class server_process {
 public:
-  // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn
-  explicit server_process(std::vector<std::string> args = {});
+  // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn.
+  // Without `with_secret` the server runs in its generated-dev-secret mode.
+  explicit server_process(std::vector<std::string> args = {}, bool with_secret = true);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -40,11 +42,16 @@ public:
   // it had to be killed or died of a signal.
   int stop(int timeout_s = 10);
 
+  // What the server printed on stdout so far (waits up to 5 s for `marker`).
+  std::string stdout_text(const std::string& marker = {}) const;
+
 private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   int stdout_fd_ = -1;
   std::thread drain_;
+  struct output;
+  std::shared_ptr<output> out_;
 };
 
 } // namespace aw::test

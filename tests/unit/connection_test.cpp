@@ -67,7 +67,7 @@ directory_stats stats(caf::scoped_actor& self, const caf::actor& dir) {
 
 } // namespace
 
-TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets, answers ping and validates frames") {
+TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets and answers ping and validates frames") {
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
   auto out = std::make_shared<recording_outlet>();
