@@ -55,6 +55,25 @@ inline agent_factory quitting_agent() {
   };
 }
 
+// Chooses its fault by the message: "hang..." never answers, "throw..."
+// throws, anything else is answered with the message itself.
+inline agent_factory mixed_agent() {
+  return [](caf::event_based_actor* sup) {
+    return sup->spawn<caf::linked>([](caf::event_based_actor* self) -> caf::behavior {
+      self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
+        return caf::make_error(caf::sec::runtime_error);
+      });
+      return {[self](run_atom, const std::string& content) -> caf::result<std::string> {
+        if (content.rfind("hang", 0) == 0)
+          return self->make_response_promise<std::string>();
+        if (content.rfind("throw", 0) == 0)
+          throw std::runtime_error("SECRET");
+        return content;
+      }};
+    });
+  };
+}
+
 inline env_ptr make_test_env(server_settings s = {}) {
   auto env = std::make_shared<environment>();
   env->settings = std::move(s);
@@ -62,6 +81,7 @@ inline env_ptr make_test_env(server_settings s = {}) {
   env->agents.emplace("hang", hanging_agent());
   env->agents.emplace("throw", throwing_agent());
   env->agents.emplace("quit", quitting_agent());
+  env->agents.emplace("mixed", mixed_agent());
   env->tools = builtin_tools();
   return env;
 }

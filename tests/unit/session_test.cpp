@@ -2,6 +2,8 @@
 // connection would: attach, start runs, cancel, watch the events.
 #include "support/actor_fixture.hpp"
 
+#include <map>
+
 #include "actors/user_session.hpp"
 #include "messages/codec.hpp"
 
@@ -150,6 +152,38 @@ TEST_CASE_FIXTURE(session_fixture, "a throwing agent ends its run only and the s
   REQUIRE(evs2.size() == 2);
   CHECK(evs2[0]["seq"] == 3);
   CHECK(evs2[1]["type"] == "agent_error");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "concurrent runs fail independently: each gets exactly its own terminal event") {
+  auto s = fast();
+  s.default_agent = "mixed";
+  s.run_timeout = 300ms;
+  open(s);
+  auto hang = start("hang please");
+  auto boom = start("throw please");
+  auto fine = start("all good");
+  std::map<std::string, std::vector<json>> terminals;
+  std::map<std::string, int> started;
+  while (terminals.size() < 3) {
+    auto ev = next_event();
+    auto run = ev["run_id"].get<std::string>();
+    if (ev["type"] == "agent_started")
+      ++started[run];
+    if (ev["type"] == "agent_completed" || ev["type"] == "agent_error")
+      terminals[run].push_back(ev);
+  }
+  REQUIRE(terminals.size() == 3);
+  CHECK(terminals[fine.run.run_id].at(0)["type"] == "agent_completed");
+  CHECK(terminals[fine.run.run_id].at(0)["result"]["text"] == "all good");
+  CHECK(terminals[boom.run.run_id].at(0)["code"] == "agent_failed");
+  CHECK(terminals[hang.run.run_id].at(0)["code"] == "timeout");
+  for (auto& [run, evs] : terminals) {
+    CHECK(evs.size() == 1);
+    CHECK(started[run] == 1);
+  }
+  // Nothing more arrives for any of them.
+  (*self)->receive([](deliver_atom, const event_ptr& ev) { FAIL("extra event: " << ev->frame); },
+                   caf::after(400ms) >> [] {});
 }
 
 TEST_CASE_FIXTURE(session_fixture, "an agent that quits mid-run ends in agent_error agent_failed") {
