@@ -333,6 +333,18 @@ TEST_CASE("bad tokens get 401 and leave the directory untouched") {
   CHECK(with["users"] == 1);
 }
 
+TEST_CASE("the token may come in an Authorization Bearer header") {
+  server_process srv;
+  auto ok = ws_client::connect("127.0.0.1", srv.port(), "/ws",
+                               {{"Authorization", "Bearer " + srv.token("alice")}});
+  REQUIRE(ok.client != nullptr);
+  CHECK(expect_type(*ok.client, "connection_established")["user_id"] == "alice");
+  auto bad = ws_client::connect("127.0.0.1", srv.port(), "/ws",
+                                {{"Authorization", "Bearer " + srv.token("alice", -600)}});
+  CHECK(bad.client == nullptr);
+  CHECK(bad.http_status == 401);
+}
+
 TEST_CASE("connection limits refuse the upgrade with 429 at the edge") {
   server_process srv{{"--max-connections-per-user=2", "--max-connections=3"}};
   auto a1 = srv.connect("alice");
