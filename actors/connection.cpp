@@ -1,6 +1,5 @@
 #include "actors/connection.hpp"
 
-#include <chrono>
 
 #include <caf/all.hpp>
 
@@ -11,11 +10,6 @@
 namespace aw {
 
 namespace {
-
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 struct connection_state {
   connection_context ctx;
@@ -72,9 +66,10 @@ void internal_error(connection_actor* self, std::optional<std::string> request_i
                                      std::move(request_id)));
 }
 
-void handle(connection_actor* self, user_message& msg) {
-  auto request_id = msg.request_id;
-  self->request(self->state.session, caf::infinite, start_atom::value, std::move(msg))
+// Asks the session; an error outcome (or no answer) becomes an error frame.
+template <class... Ts>
+void ask_session(connection_actor* self, std::optional<std::string> request_id, Ts&&... xs) {
+  self->request(self->state.session, caf::infinite, std::forward<Ts>(xs)...)
     .then(
       [self](const request_outcome& out) {
         if (out.error)
@@ -83,16 +78,13 @@ void handle(connection_actor* self, user_message& msg) {
       [self, request_id](caf::error&) { internal_error(self, request_id); });
 }
 
-void handle(connection_actor* self, cancel_run& msg) {
+void handle(connection_actor* self, user_message& msg) {
   auto request_id = msg.request_id;
-  self->request(self->state.session, caf::infinite, cancel_atom::value, msg.run_id,
-                msg.request_id)
-    .then(
-      [self](const request_outcome& out) {
-        if (out.error)
-          push_error(self, *out.error);
-      },
-      [self, request_id](caf::error&) { internal_error(self, request_id); });
+  ask_session(self, std::move(request_id), start_atom::value, std::move(msg));
+}
+
+void handle(connection_actor* self, cancel_run& msg) {
+  ask_session(self, msg.request_id, cancel_atom::value, msg.run_id, msg.request_id);
 }
 
 void handle(connection_actor* self, resume_request& msg) {
@@ -121,7 +113,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
   st.out = std::move(out);
   st.directory = std::move(directory);
   st.limits = limits;
-  st.last_activity_ms = now_ms();
+  st.last_activity_ms = unix_time_ms();
   // Join before anything else: await holds back every other message, so no
   // client frame is handled before the session is known.
   self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
@@ -147,7 +139,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       auto& st = self->state;
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
-      st.last_activity_ms = now_ms();
+      st.last_activity_ms = unix_time_ms();
       ++st.frames_in;
       auto decoded = codec::decode_client_frame(text, st.limits);
       if (auto err = std::get_if<protocol_error>(&decoded)) {
@@ -162,7 +154,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       auto& st = self->state;
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
-      st.last_activity_ms = now_ms();
+      st.last_activity_ms = unix_time_ms();
       ++st.frames_in;
       push_error(self, codec::binary_frame_error());
       return caf::unit;

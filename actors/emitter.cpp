@@ -1,7 +1,6 @@
 #include "actors/emitter.hpp"
 
 #include <algorithm>
-#include <chrono>
 #include <deque>
 #include <vector>
 
@@ -26,11 +25,6 @@ struct emitter_state {
 
 using emitter_actor = caf::stateful_actor<emitter_state>;
 
-std::int64_t now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
-
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity) {
   auto& st = self->state;
   st.user_id = std::move(user_id);
@@ -49,7 +43,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       stamped->seq = ++st.last_seq;
       stamped->type = ev.type;
       stamped->run_id = ev.run.run_id;
-      stamped->frame = codec::encode_event(ev, stamped->seq, now_ms());
+      stamped->frame = codec::encode_event(ev, stamped->seq, unix_time_ms());
       event_ptr ptr = std::move(stamped);
       st.buffer.push_back(ptr);
       if (st.buffer.size() > st.capacity)

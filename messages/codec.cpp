@@ -1,6 +1,7 @@
 #include "messages/codec.hpp"
 
 #include <algorithm>
+#include <chrono>
 
 namespace aw {
 
@@ -33,6 +34,11 @@ std::string_view to_string(event_type type) {
 
 bool is_terminal(event_type type) {
   return type == event_type::agent_completed || type == event_type::agent_error;
+}
+
+std::int64_t unix_time_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
 bool is_valid_user_id(std::string_view id) {

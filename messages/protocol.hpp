@@ -152,6 +152,11 @@ inline frame_ptr frame_of(const event_ptr& ev) {
   return frame_ptr{ev, &ev->frame};
 }
 
+// -- time ----------------------------------------------------------------------
+
+// Server time as events carry it (`ts`): milliseconds since the Unix epoch.
+std::int64_t unix_time_ms();
+
 // -- identifiers ---------------------------------------------------------------
 
 // True for a user id as PROTOCOL.md defines it: 1..128 of [A-Za-z0-9_.@-].

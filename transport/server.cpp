@@ -505,9 +505,7 @@ private:
     cctx.connection_id = random_id("c");
     cctx.user_id = user;
     cctx.peer = peer();
-    cctx.connected_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count();
+    cctx.connected_at_ms = unix_time_ms();
     upgraded_ = true;
     std::make_shared<ws_session>(std::move(stream_), ctx_, std::move(cctx))
       ->run(std::move(req));
