@@ -49,6 +49,7 @@ struct serve_config : cli_config {
   std::size_t max_connections_per_user = 16;
   std::size_t max_runs_per_user = 8;
   std::size_t replay_capacity = 1024;
+  std::size_t max_threads_per_user = 1000;
   std::size_t max_queue_frames = 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
   caf::timespan grace_period = std::chrono::seconds{60};
@@ -79,6 +80,8 @@ struct serve_config : cli_config {
            "runs in flight per user; more are overloaded (default 8)")
       .add(replay_capacity, "replay-capacity",
            "events kept per user for resume (default 1024)")
+      .add(max_threads_per_user, "max-threads-per-user",
+           "threads remembered per user; the oldest is forgotten (default 1000)")
       .add(max_queue_frames, "max-queue-frames",
            "outbound frames queued per connection before 1013 (default 1024)")
       .add(max_queue_bytes, "max-queue-bytes",
@@ -241,11 +244,12 @@ int run_serve(int argc, char** argv) {
   if (cfg.max_frame_bytes < 1024 || cfg.max_content_bytes == 0
       || cfg.max_content_bytes > cfg.max_frame_bytes || cfg.replay_capacity == 0
       || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
+      || cfg.max_threads_per_user == 0
       || cfg.workers == 0 || cfg.io_threads == 0) {
     std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
                  "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
                  "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
-                 "workers and io-threads\n";
+                 "max-threads-per-user, workers and io-threads\n";
     return 2;
   }
   raise_fd_limit();
@@ -257,6 +261,7 @@ int run_serve(int argc, char** argv) {
   settings.max_connections_per_user = cfg.max_connections_per_user;
   settings.max_runs_per_user = cfg.max_runs_per_user;
   settings.replay_capacity = cfg.replay_capacity;
+  settings.max_threads_per_user = cfg.max_threads_per_user;
   settings.grace_period = cfg.grace_period;
   settings.run_timeout = cfg.run_timeout;
   settings.demo_step = std::chrono::milliseconds{cfg.demo_step_ms};

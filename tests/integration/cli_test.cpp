@@ -69,7 +69,7 @@ TEST_CASE("serve --help documents every option") {
   for (auto opt : {"--host", "--port", "--jwt-secret-file", "--log-level", "--io-threads",
                    "--workers", "--demo-step-ms", "--max-frame-bytes", "--max-content-bytes",
                    "--max-connections", "--max-connections-per-user", "--max-runs-per-user",
-                   "--replay-capacity", "--max-queue-frames", "--max-queue-bytes",
+                   "--replay-capacity", "--max-threads-per-user", "--max-queue-frames", "--max-queue-bytes",
                    "--grace-period", "--run-timeout", "--idle-timeout"})
     CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
 }

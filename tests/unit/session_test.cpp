@@ -230,6 +230,25 @@ TEST_CASE_FIXTURE(session_fixture, "threads: an unknown thread is not_found and 
   run_events(second.run.run_id);
 }
 
+TEST_CASE_FIXTURE(session_fixture, "threads per user are bounded: beyond the limit the oldest is forgotten") {
+  auto s = fast();
+  s.max_threads_per_user = 2;
+  open(s);
+  std::vector<request_outcome> runs;
+  for (int i = 0; i < 3; ++i) {
+    runs.push_back(start("hi"));
+    run_events(runs.back().run.run_id);
+  }
+  auto oldest = start("again", runs[0].run.thread_id);
+  REQUIRE(oldest.error.has_value());
+  CHECK(oldest.error->code == error_code::not_found);
+  for (int i = 1; i < 3; ++i) {
+    auto kept = start("again", runs[i].run.thread_id);
+    REQUIRE_FALSE(kept.error.has_value());
+    run_events(kept.run.run_id);
+  }
+}
+
 TEST_CASE_FIXTURE(session_fixture, "runs in flight per user are limited: the next is overloaded") {
   auto s = fast();
   s.default_agent = "hang";
