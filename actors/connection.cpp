@@ -19,8 +19,6 @@ struct connection_state {
   protocol_limits limits;
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
-  std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
   static inline const char* name = "connection";
 };
 
@@ -37,8 +35,7 @@ void push(connection_actor* self, frame_ptr frame) {
     self->quit();
     return;
   }
-  if (out->push(std::move(frame)))
-    ++st.frames_out;
+  out->push(std::move(frame));
 }
 
 void push_text(connection_actor* self, std::string text) {
@@ -140,7 +137,6 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
-      ++st.frames_in;
       auto decoded = codec::decode_client_frame(text, st.limits);
       if (auto err = std::get_if<protocol_error>(&decoded)) {
         push_error(self, *err);
@@ -155,7 +151,6 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
-      ++st.frames_in;
       push_error(self, codec::binary_frame_error());
       return caf::unit;
     },

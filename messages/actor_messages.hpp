@@ -76,12 +76,9 @@ std::string random_id(std::string_view prefix);
 
 // All of these stay inside one process: shared pointers and closures.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::event_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::frame_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::run_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::user_message)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::cancel_run)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::protocol_error)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::request_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::admission_callback)

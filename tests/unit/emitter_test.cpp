@@ -88,18 +88,14 @@ TEST_CASE_FIXTURE(test::actor_fixture, "emitter replays the events after N then 
     (*self)->send(em, publish_atom::value, sample("r-1", "x"));
   for (int i = 0; i < 5; ++i)
     next_event(*self); // the live copies
-  auto out_ptr = std::make_shared<resume_outcome>();
-  std::vector<std::uint64_t> replayed;
-  resume_request req{epoch, 2, std::nullopt};
-  (*self)->request(em, 2s, resume_atom::value, req, caf::actor_cast<caf::actor>(*self))
-    .receive([&](const resume_outcome& o) { *out_ptr = o; },
-             [](caf::error&) { FAIL("resume failed"); });
+  auto out = resume(*self, em, epoch, 2);
   // The replayed events were sent before the answer, so they are waiting.
+  std::vector<std::uint64_t> replayed;
   for (int i = 0; i < 3; ++i)
     replayed.push_back(next_event(*self)->seq);
-  CHECK_FALSE(out_ptr->error.has_value());
-  CHECK(out_ptr->from_seq == 3);
-  CHECK(out_ptr->to_seq == 5);
+  CHECK_FALSE(out.error.has_value());
+  CHECK(out.from_seq == 3);
+  CHECK(out.to_seq == 5);
   CHECK(replayed == std::vector<std::uint64_t>{3, 4, 5});
   // Nothing to replay when the client is current.
   auto current = resume(*self, em, epoch, 5);
