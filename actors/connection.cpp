@@ -77,7 +77,8 @@ void ask_session(connection_actor* self, std::optional<std::string> request_id, 
 
 void handle(connection_actor* self, user_message& msg) {
   auto request_id = msg.request_id;
-  ask_session(self, std::move(request_id), start_atom::value, std::move(msg));
+  ask_session(self, std::move(request_id), start_atom::value,
+              run_request::from(std::move(msg)));
 }
 
 void handle(connection_actor* self, cancel_run& msg) {

@@ -40,11 +40,13 @@ void arm_grace(session_actor* self) {
                      ++st.grace_generation);
 }
 
+// The thread a run belongs to: the one asked for, or a new one. Threads are
+// remembered up to max_threads_per_user, oldest forgotten first.
 std::string own_thread(session_actor* self, const std::optional<std::string>& wanted) {
   auto& st = self->state;
-  if (wanted)
+  if (wanted && st.threads.count(*wanted) > 0)
     return *wanted;
-  auto id = random_id("t");
+  auto id = wanted ? *wanted : random_id("t");
   st.threads.insert(id);
   st.thread_order.push_back(id);
   while (st.thread_order.size() > st.env->settings.max_threads_per_user) {
@@ -98,26 +100,25 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       ++st.grace_generation; // a pending grace timer no longer applies
       return self->delegate(st.emitter, subscribe_atom::value, conn);
     },
-    [self](start_atom, user_message& msg) {
+    [self](start_atom, run_request& req) {
       auto& st = self->state;
       request_outcome out;
-      if (msg.thread_id && st.threads.count(*msg.thread_id) == 0) {
-        out.error = codec::make_error(error_code::not_found, "unknown thread_id",
-                                      msg.request_id);
+      auto fail = [&](error_code code, std::string message) {
+        out.error = codec::make_error(code, std::move(message), req.request_id);
         return out;
-      }
-      if (st.runs.size() >= st.env->settings.max_runs_per_user) {
-        out.error = codec::make_error(error_code::overloaded,
-                                      "too many runs in flight; wait for one to finish",
-                                      msg.request_id);
-        return out;
-      }
+      };
+      if (req.thread_id && !req.adopt_thread && st.threads.count(*req.thread_id) == 0)
+        return fail(error_code::not_found, "unknown thread_id");
+      if (req.run_id && st.runs.count(*req.run_id) > 0)
+        return fail(error_code::bad_request, "a run with this run_id is in flight");
+      if (st.runs.size() >= st.env->settings.max_runs_per_user)
+        return fail(error_code::overloaded, "too many runs in flight; wait for one to finish");
       run_spec spec;
-      spec.run.run_id = random_id("r");
-      spec.run.thread_id = own_thread(self, msg.thread_id);
-      spec.run.request_id = msg.request_id;
+      spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
+      spec.run.thread_id = own_thread(self, req.thread_id);
+      spec.run.request_id = req.request_id;
       spec.agent = st.env->settings.default_agent;
-      spec.content = std::move(msg.content);
+      spec.content = std::move(req.content);
       out.run = spec.run;
       auto sup = spawn_supervisor(self, std::move(spec), st.emitter, st.env);
       st.run_of.emplace(sup.address(), out.run);

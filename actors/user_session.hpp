@@ -5,7 +5,7 @@
 // the grace period so runs finish and a reconnecting client can resume.
 //
 //   (attach_atom, actor conn)             -> (std::string epoch, uint64_t last_seq)
-//   (start_atom, user_message)            -> request_outcome (run filled in)
+//   (start_atom, run_request)             -> request_outcome (run filled in)
 //   (cancel_atom, std::string run_id, optional<std::string> request_id)
 //                                         -> request_outcome
 //   (resume_atom, resume_request, actor target) -> resume_outcome

@@ -55,6 +55,24 @@ enum class admission {
 // reservation. The transport posts it back to its own strand.
 using admission_callback = std::function<void(admission)>;
 
+// A request to start a run, as the session receives it from any transport.
+struct run_request {
+  std::string content;
+  std::optional<std::string> thread_id;
+  std::optional<std::string> request_id;
+  // Chosen by the client (AG-UI runId); minted by the session when absent.
+  std::optional<std::string> run_id;
+  // An unknown thread_id opens a thread of that id (AG-UI clients name their
+  // threads) instead of being not_found. Thread ids are per user, so this
+  // cannot reach another user's thread.
+  bool adopt_thread = false;
+
+  static run_request from(user_message msg) {
+    return {std::move(msg.content), std::move(msg.thread_id), std::move(msg.request_id),
+            std::nullopt, false};
+  }
+};
+
 // The outcome of a session request, answered to the connection: either
 // accepted (no error) or a protocol error to show the client.
 struct request_outcome {
@@ -78,6 +96,7 @@ std::string random_id(std::string_view prefix);
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::run_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::user_message)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::run_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::request_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_outcome)

@@ -134,6 +134,36 @@ bool required_string(const json& obj, const char* key, std::size_t max_bytes,
   return true;
 }
 
+// The fields of a user message, shared by the WebSocket frame and the HTTP
+// body of POST /v1/runs so both paths validate alike.
+std::variant<user_message, protocol_error>
+read_user_message(const json& doc, const std::optional<std::string>& request_id,
+                  const protocol_limits& limits) {
+  auto bad = [&](std::string msg) {
+    return make_error(error_code::bad_request, std::move(msg), request_id);
+  };
+  user_message m;
+  m.request_id = request_id;
+  auto c = doc.find("content");
+  if (c == doc.end())
+    return bad("missing field 'content'");
+  if (!c->is_string())
+    return bad("field 'content' must be a string");
+  auto& content = c->get_ref<const std::string&>();
+  if (content.empty())
+    return bad("field 'content' must not be empty");
+  if (content.size() > limits.max_content_bytes)
+    return make_error(error_code::too_large,
+                      "content exceeds " + std::to_string(limits.max_content_bytes)
+                        + " bytes",
+                      request_id);
+  m.content = content;
+  std::string err;
+  if (!optional_string(doc, "thread_id", limits.max_id_bytes, m.thread_id, err))
+    return bad(err);
+  return m;
+}
+
 } // namespace
 
 protocol_error make_error(error_code code, std::string message,
@@ -186,25 +216,10 @@ decode_client_frame(std::string_view text, const protocol_limits& limits) {
     return bad("field 'type' must be a string");
   const auto& type = type_it->get_ref<const std::string&>();
   if (type == "user_message") {
-    user_message m;
-    m.request_id = request_id;
-    auto c = doc.find("content");
-    if (c == doc.end())
-      return bad("missing field 'content'");
-    if (!c->is_string())
-      return bad("field 'content' must be a string");
-    auto& content = c->get_ref<const std::string&>();
-    if (content.empty())
-      return bad("field 'content' must not be empty");
-    if (content.size() > limits.max_content_bytes)
-      return make_error(error_code::too_large,
-                        "content exceeds "
-                          + std::to_string(limits.max_content_bytes) + " bytes",
-                        request_id);
-    m.content = content;
-    if (!optional_string(doc, "thread_id", limits.max_id_bytes, m.thread_id, err))
-      return bad(err);
-    return client_frame{std::move(m)};
+    auto m = read_user_message(doc, request_id, limits);
+    if (auto e = std::get_if<protocol_error>(&m))
+      return std::move(*e);
+    return client_frame{std::get<user_message>(std::move(m))};
   }
   if (type == "cancel_run") {
     cancel_run m;
@@ -240,6 +255,51 @@ decode_client_frame(std::string_view text, const protocol_limits& limits) {
     return client_frame{std::move(m)};
   }
   return make_error(error_code::unknown_type, "unknown frame type", request_id);
+}
+
+std::variant<user_message, protocol_error>
+decode_run_body(std::string_view body, const protocol_limits& limits) {
+  if (body.size() > limits.max_frame_bytes)
+    return make_error(error_code::too_large,
+                      "body exceeds " + std::to_string(limits.max_frame_bytes) + " bytes");
+  auto doc = json::parse(body.begin(), body.end(), nullptr, false);
+  if (doc.is_discarded())
+    return make_error(error_code::invalid_json, "body is not valid JSON");
+  if (!doc.is_object())
+    return make_error(error_code::bad_request, "body must be a JSON object");
+  std::optional<std::string> request_id;
+  std::string err;
+  if (!optional_string(doc, "request_id", limits.max_id_bytes, request_id, err))
+    return make_error(error_code::bad_request, err);
+  return read_user_message(doc, request_id, limits);
+}
+
+int http_status(error_code code) {
+  switch (code) {
+    case error_code::invalid_json:
+    case error_code::bad_request:
+    case error_code::unknown_type: return 400;
+    case error_code::too_large: return 413;
+    case error_code::rate_limited: return 429;
+    case error_code::not_found: return 404;
+    case error_code::replay_gap: return 409;
+    case error_code::overloaded: return 503;
+    case error_code::internal: return 500;
+  }
+  return 500;
+}
+
+std::string encode_http_error(const protocol_error& err) {
+  json e = err.extra.is_object() ? err.extra : json::object();
+  e["code"] = to_string(err.code);
+  e["message"] = err.message;
+  if (err.request_id)
+    e["request_id"] = *err.request_id;
+  return json{{"error", std::move(e)}}.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string encode_http_error(std::string_view code, std::string_view message) {
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump();
 }
 
 std::string encode_connection_established(std::string_view connection_id,

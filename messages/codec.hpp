@@ -15,6 +15,18 @@ namespace aw::codec {
 std::variant<client_frame, protocol_error>
 decode_client_frame(std::string_view text, const protocol_limits& limits);
 
+// Parses and validates the JSON body of POST /v1/runs: the fields of a
+// user_message (content, thread_id, request_id) without a `type`.
+std::variant<user_message, protocol_error>
+decode_run_body(std::string_view body, const protocol_limits& limits);
+
+// The HTTP status of an error answered before a stream starts, and its body
+// {"error":{"code":…,"message":…}} (PROTOCOL.md "HTTP").
+int http_status(error_code code);
+std::string encode_http_error(const protocol_error& err);
+// For refusals that are not protocol errors (e.g. "unauthorized").
+std::string encode_http_error(std::string_view code, std::string_view message);
+
 // The answer to a frame that is not valid UTF-8 JSON text (e.g. binary).
 protocol_error binary_frame_error();
 

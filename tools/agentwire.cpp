@@ -55,6 +55,8 @@ struct serve_config : cli_config {
   caf::timespan grace_period = std::chrono::seconds{60};
   caf::timespan run_timeout = std::chrono::seconds{120};
   caf::timespan idle_timeout = std::chrono::seconds{60};
+  caf::timespan sse_heartbeat = std::chrono::seconds{15};
+  std::size_t max_http_body_bytes = 1024 * 1024;
 
   serve_config() {
     opt_group{custom_options_, "global"}
@@ -91,7 +93,12 @@ struct serve_config : cli_config {
       .add(run_timeout, "run-timeout",
            "longest an agent run may take before agent_error timeout (default 120s)")
       .add(idle_timeout, "idle-timeout",
-           "close a connection silent this long, pings unanswered (default 60s)");
+           "close a connection silent this long, pings unanswered (default 60s)")
+      .add(sse_heartbeat, "sse-heartbeat",
+           "comment line on an SSE stream idle this long (default 15s)")
+      .add(max_http_body_bytes, "max-http-body-bytes",
+           "largest HTTP request body (AG-UI input carries history); bigger gets 413 "
+           "(default 1048576)");
   }
 };
 
@@ -244,12 +251,14 @@ int run_serve(int argc, char** argv) {
   if (cfg.max_frame_bytes < 1024 || cfg.max_content_bytes == 0
       || cfg.max_content_bytes > cfg.max_frame_bytes || cfg.replay_capacity == 0
       || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
-      || cfg.max_threads_per_user == 0
+      || cfg.max_threads_per_user == 0 || cfg.max_http_body_bytes < 1024
+      || cfg.sse_heartbeat < std::chrono::milliseconds{100}
       || cfg.workers == 0 || cfg.io_threads == 0) {
     std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
                  "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
                  "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
-                 "max-threads-per-user, workers and io-threads\n";
+                 "max-threads-per-user, workers and io-threads, max-http-body-bytes >= "
+                 "1024 and sse-heartbeat >= 100ms\n";
     return 2;
   }
   raise_fd_limit();
@@ -274,6 +283,9 @@ int run_serve(int argc, char** argv) {
   transport.max_queue_frames = cfg.max_queue_frames;
   transport.max_queue_bytes = cfg.max_queue_bytes;
   transport.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.idle_timeout);
+  transport.sse_heartbeat =
+    std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sse_heartbeat);
+  transport.max_http_body = cfg.max_http_body_bytes;
 
   cfg.set("scheduler.max-threads", static_cast<int64_t>(cfg.workers));
   // An actor yields after this many messages, so a busy emitter cannot hog

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdio>
+#include <sstream>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -26,10 +28,14 @@
 
 #include "actors/connection.hpp"
 #include "actors/directory.hpp"
+#include "actors/http_stream.hpp"
 #include "actors/log.hpp"
 #include "actors/outlet.hpp"
 #include "messages/actor_messages.hpp"
+#include "messages/agui.hpp"
+#include "messages/codec.hpp"
 #include "messages/jwt.hpp"
+#include "messages/sse.hpp"
 
 namespace aw {
 
@@ -145,22 +151,26 @@ std::string bearer_token(const request_t& req) {
   return {};
 }
 
-response_t json_response(http::status status, const json& body, unsigned version,
+response_t make_response(http::status status, std::string json_body, unsigned version,
                          bool keep_alive) {
   response_t res{status, version};
   res.set(http::field::server, "agentwire");
   res.set(http::field::content_type, "application/json");
   res.set(http::field::cache_control, "no-store");
   res.keep_alive(keep_alive);
-  res.body() = body.dump();
+  res.body() = std::move(json_body);
   res.prepare_payload();
   return res;
 }
 
+response_t json_response(http::status status, const json& body, unsigned version,
+                         bool keep_alive) {
+  return make_response(status, body.dump(), version, keep_alive);
+}
+
 response_t error_response(http::status status, std::string_view code,
                           std::string_view message, unsigned version, bool keep_alive) {
-  return json_response(status, {{"error", {{"code", code}, {"message", message}}}},
-                       version, keep_alive);
+  return make_response(status, codec::encode_http_error(code, message), version, keep_alive);
 }
 
 // -- WebSocket session -------------------------------------------------------
@@ -362,12 +372,33 @@ private:
   std::uint64_t reg_id_ = 0;
 };
 
-// -- HTTP session: plain requests and the upgrade ---------------------------
+// -- HTTP session: plain requests, the SSE/AG-UI API and the upgrade ---------
+
+class http_session;
+
+// The response of one API request, as its actor sees it (http_sink). It
+// only forwards onto the session's strand; a stale exchange (the session
+// moved on to the next request) is recognised by its generation.
+class http_exchange : public http_sink {
+public:
+  http_exchange(std::weak_ptr<http_session> session, std::uint64_t generation)
+    : session_(std::move(session)), generation_(generation) {
+  }
+  void respond(int status, std::string json_body) override;
+  bool push(frame_ptr message) override;
+  void end() override;
+  void detach() { open_.store(false, std::memory_order_release); }
+
+private:
+  std::weak_ptr<http_session> session_;
+  std::uint64_t generation_;
+  std::atomic<bool> open_{true};
+};
 
 class http_session : public closable, public std::enable_shared_from_this<http_session> {
 public:
   http_session(tcp::socket&& socket, std::shared_ptr<context> ctx)
-    : stream_(std::move(socket)), ctx_(std::move(ctx)) {
+    : stream_(std::move(socket)), ctx_(std::move(ctx)), heartbeat_(stream_.get_executor()) {
   }
 
   ~http_session() override {
@@ -382,15 +413,57 @@ public:
 
   void shutdown() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->upgraded_) {
-        beast::error_code ignored;
-        self->stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        self->stream_.socket().close(ignored);
-      }
+      if (!self->upgraded_)
+        self->abort_connection();
     });
   }
 
+  auto executor() { return stream_.get_executor(); }
+
+  // -- from http_exchange (posted onto the strand) --
+
+  void on_respond(std::uint64_t gen, int status, std::string body) {
+    if (gen != generation_ || !exchange_ || streaming_)
+      return;
+    finish_exchange(false);
+    response_t res{static_cast<http::status>(status), version_};
+    set_common(res);
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    send(std::move(res));
+  }
+
+  void on_push(std::uint64_t gen, frame_ptr message) {
+    if (gen != generation_ || !exchange_ || ending_)
+      return;
+    if (!streaming_)
+      start_stream();
+    if (queue_.size() >= ctx_->transport.max_queue_frames
+        || queued_bytes_ + message->size() > ctx_->transport.max_queue_bytes) {
+      log::warn("transport", "slow SSE consumer, closing the stream",
+                {{"user", user_}, {"queued_frames", queue_.size()},
+                 {"queued_bytes", queued_bytes_}});
+      return abort_connection();
+    }
+    queued_bytes_ += message->size();
+    queue_.push_back(std::move(message));
+    flush();
+  }
+
+  void on_end(std::uint64_t gen) {
+    if (gen != generation_ || !exchange_ || ending_)
+      return;
+    if (!streaming_)
+      start_stream(); // an empty stream is still a well-formed one
+    ending_ = true;
+    flush();
+  }
+
 private:
+  // -- reading requests --
+
   void do_read() {
     if (ctx_->stopping.load())
       return do_close();
@@ -424,36 +497,342 @@ private:
     route(std::move(req));
   }
 
+  // -- routing --
+
   void route(request_t req) {
     auto path = target_path(req.target());
-    auto version = req.version();
-    auto keep = req.keep_alive();
+    version_ = req.version();
+    keep_alive_ = req.keep_alive();
+    auto method = req.method();
+    auto only = [&](http::verb verb, const char* name) {
+      if (method == verb)
+        return true;
+      send(error_response(http::status::method_not_allowed, "bad_request",
+                          std::string{"use "} + name, version_, keep_alive_));
+      return false;
+    };
     if (path == "/healthz") {
-      if (req.method() != http::verb::get && req.method() != http::verb::head)
+      if (method != http::verb::get && method != http::verb::head)
         return send(error_response(http::status::method_not_allowed, "bad_request",
-                                   "use GET", version, keep));
-      query_stats(ctx_->sys, ctx_->directory,
-                  [self = shared_from_this(), version, keep](std::optional<directory_stats> s) {
-                    net::post(self->stream_.get_executor(), [self, s, version, keep] {
-                      if (!s)
-                        return self->send(error_response(http::status::service_unavailable,
-                                                         "overloaded", "not ready",
-                                                         version, keep));
-                      self->send(json_response(http::status::ok,
-                                               {{"status", "ok"},
-                                                {"users", s->users},
-                                                {"connections", s->connections}},
-                                               version, keep));
-                    });
-                  });
-      return;
+                                   "use GET", version_, keep_alive_));
+      return healthz();
     }
     if (path == "/ws")
       return send(error_response(http::status::upgrade_required, "bad_request",
-                                 "this endpoint speaks WebSocket", version, keep));
-    send(error_response(http::status::not_found, "not_found", "no such endpoint",
-                        version, keep));
+                                 "this endpoint speaks WebSocket", version_, keep_alive_));
+    if (path == "/v1/runs") {
+      if (!only(http::verb::post, "POST"))
+        return;
+      auto user = authenticate(req);
+      if (!user)
+        return;
+      auto body = codec::decode_run_body(req.body(), ctx_->settings.protocol);
+      if (auto err = std::get_if<protocol_error>(&body))
+        return refuse(*err);
+      return open_exchange(*user, http_run{run_request::from(std::get<user_message>(std::move(body))),
+                                           stream_format::lifecycle});
+    }
+    if (path == "/agui") {
+      if (!only(http::verb::post, "POST"))
+        return;
+      auto user = authenticate(req);
+      if (!user)
+        return;
+      auto input = agui::decode_run_input(req.body(), ctx_->settings.protocol);
+      if (auto err = std::get_if<protocol_error>(&input))
+        return refuse(*err);
+      auto& in = std::get<agui::run_input>(input);
+      run_request run;
+      run.content = std::move(in.content);
+      run.thread_id = std::move(in.thread_id);
+      run.run_id = std::move(in.run_id);
+      run.adopt_thread = true;
+      return open_exchange(*user, http_run{std::move(run), stream_format::agui});
+    }
+    if (path == "/v1/events") {
+      if (!only(http::verb::get, "GET"))
+        return;
+      auto user = authenticate(req);
+      if (!user)
+        return;
+      auto follow = follow_of(req);
+      if (!follow)
+        return refuse(codec::make_error(error_code::bad_request,
+                                        "after_seq (or Last-Event-ID) must be an "
+                                        "integer >= 0 and epoch at most "
+                                        + std::to_string(ctx_->settings.protocol.max_id_bytes)
+                                        + " bytes"));
+      return open_exchange(*user, std::move(*follow));
+    }
+    if (auto run_id = cancel_target(path)) {
+      if (!only(http::verb::post, "POST"))
+        return;
+      auto user = authenticate(req);
+      if (!user)
+        return;
+      return open_exchange(*user, http_cancel{std::move(*run_id)});
+    }
+    send(error_response(http::status::not_found, "not_found", "no such endpoint", version_,
+                        keep_alive_));
   }
+
+  void healthz() {
+    auto version = version_;
+    auto keep = keep_alive_;
+    query_stats(ctx_->sys, ctx_->directory,
+                [self = shared_from_this(), version, keep](std::optional<directory_stats> s) {
+                  net::post(self->stream_.get_executor(), [self, s, version, keep] {
+                    if (!s)
+                      return self->send(error_response(http::status::service_unavailable,
+                                                       "overloaded", "not ready", version,
+                                                       keep));
+                    self->send(json_response(http::status::ok,
+                                             {{"status", "ok"},
+                                              {"users", s->users},
+                                              {"connections", s->connections}},
+                                             version, keep));
+                  });
+                });
+  }
+
+  // The user of a valid bearer token, or nullopt after answering 401.
+  std::optional<std::string> authenticate(const request_t& req) {
+    auto token = bearer_token(req);
+    auto verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
+    if (verified)
+      return verified.ok->subject;
+    log::info("transport", "request refused: bad token",
+              {{"reason", token.empty() ? "missing" : jwt::to_string(verified.error)},
+               {"peer", peer()}});
+    auto res = error_response(http::status::unauthorized, "unauthorized",
+                              "missing, invalid or expired token", version_, keep_alive_);
+    res.set(http::field::www_authenticate, "Bearer");
+    send(std::move(res));
+    return std::nullopt;
+  }
+
+  void refuse(const protocol_error& err) {
+    send(make_response(static_cast<http::status>(codec::http_status(err.code)),
+                       codec::encode_http_error(err), version_, keep_alive_));
+  }
+
+  // GET /v1/events?epoch=…&after_seq=N, or Last-Event-ID: N.
+  std::optional<http_follow> follow_of(const request_t& req) {
+    http_follow f;
+    auto target = req.target();
+    if (auto e = query_param(target, "epoch")) {
+      if (e->empty() || e->size() > ctx_->settings.protocol.max_id_bytes)
+        return std::nullopt;
+      f.epoch = *e;
+    }
+    std::optional<std::string> seq = query_param(target, "after_seq");
+    if (!seq && req.count("Last-Event-ID") > 0)
+      seq = std::string{req["Last-Event-ID"]};
+    if (seq) {
+      if (seq->empty() || seq->size() > 19
+          || seq->find_first_not_of("0123456789") != std::string::npos)
+        return std::nullopt;
+      f.after_seq = std::stoull(*seq);
+    }
+    return f;
+  }
+
+  // "/v1/runs/{run_id}/cancel" -> run_id.
+  std::optional<std::string> cancel_target(std::string_view path) {
+    constexpr std::string_view prefix = "/v1/runs/";
+    constexpr std::string_view suffix = "/cancel";
+    if (path.size() <= prefix.size() + suffix.size() || path.substr(0, prefix.size()) != prefix
+        || path.substr(path.size() - suffix.size()) != suffix)
+      return std::nullopt;
+    auto id = url_decode(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+    if (id.empty() || id.size() > ctx_->settings.protocol.max_id_bytes
+        || id.find('/') != std::string::npos)
+      return std::nullopt;
+    return id;
+  }
+
+  // -- one API request: reserve a slot, spawn its actor, serve its response --
+
+  void open_exchange(const std::string& user, http_call call) {
+    if (ctx_->stopping.load())
+      return send(error_response(http::status::service_unavailable, "overloaded",
+                                 "the server is shutting down", version_, false));
+    ++generation_;
+    user_ = user;
+    exchange_ = std::make_shared<http_exchange>(weak_from_this(), generation_);
+    stream_.expires_never();
+    watch_peer();
+    auto call_ptr = std::make_shared<http_call>(std::move(call));
+    auto gen = generation_;
+    admission_callback done = [self = shared_from_this(), call_ptr, user, gen](admission a) {
+      net::post(self->stream_.get_executor(), [self, call_ptr, user, gen, a] {
+        self->on_exchange_admission(gen, a, user, std::move(*call_ptr));
+      });
+    };
+    caf::anon_send(ctx_->directory, reserve_atom::value, user, std::move(done));
+  }
+
+  void on_exchange_admission(std::uint64_t gen, admission a, const std::string& user,
+                             http_call call) {
+    if (gen != generation_ || !exchange_) {
+      // The client left while we waited: give the slot back.
+      if (a == admission::admitted)
+        caf::anon_send(ctx_->directory, unreserve_atom::value, user);
+      return;
+    }
+    if (a != admission::admitted) {
+      finish_exchange(false);
+      log::info("transport", "request refused: connection limit",
+                {{"user", user}, {"limit", a == admission::user_limit ? "per_user" : "global"}});
+      return send(error_response(http::status::too_many_requests, "overloaded",
+                                 a == admission::user_limit
+                                   ? "too many connections for this user"
+                                   : "too many connections",
+                                 version_, keep_alive_));
+    }
+    http_context hctx;
+    hctx.request_id = random_id("h");
+    hctx.user_id = user;
+    hctx.peer = peer();
+    actor_ = spawn_http_stream(ctx_->sys, std::move(hctx), std::move(call),
+                               std::weak_ptr<http_sink>{exchange_}, ctx_->directory);
+  }
+
+  // Notices a client that goes away while we wait for events, without
+  // reading (and so without consuming a pipelined next request).
+  void watch_peer() {
+    auto gen = generation_;
+    stream_.socket().async_wait(tcp::socket::wait_read,
+                                [self = shared_from_this(), gen](beast::error_code ec) {
+                                  if (ec || gen != self->generation_ || !self->exchange_)
+                                    return;
+                                  char byte;
+                                  beast::error_code rec;
+                                  auto n = self->stream_.socket().receive(
+                                    net::buffer(&byte, 1), tcp::socket::message_peek, rec);
+                                  if (rec || n == 0)
+                                    self->abort_connection(); // EOF or reset
+                                  // Otherwise the next request is already here: it
+                                  // waits for this response to finish.
+                                });
+  }
+
+  void start_stream() {
+    streaming_ = true;
+    http::response<http::empty_body> res{http::status::ok, version_};
+    set_common(res);
+    res.set(http::field::content_type, "text/event-stream");
+    res.set("X-Accel-Buffering", "no"); // proxies must not hold events back
+    if (version_ >= 11) {
+      res.chunked(true);
+      res.keep_alive(keep_alive_);
+    } else {
+      res.keep_alive(false); // HTTP/1.0: the end of the stream is the close
+      keep_alive_ = false;
+    }
+    std::ostringstream head;
+    head << res.base();
+    head_ = head.str();
+  }
+
+  // Writes everything queued as one chunk (after the head, the first time),
+  // then the last chunk once the stream is ending.
+  void flush() {
+    if (writing_ || !exchange_)
+      return;
+    if (queue_.empty() && !ending_ && head_.empty())
+      return;
+    write_buf_.clear();
+    write_buf_.swap(head_);
+    std::string body;
+    for (auto& m : queue_)
+      body += *m;
+    queue_.clear();
+    queued_bytes_ = 0;
+    bool chunked = version_ >= 11;
+    if (!body.empty()) {
+      if (chunked) {
+        char size[20];
+        std::snprintf(size, sizeof size, "%zx\r\n", body.size());
+        write_buf_ += size;
+        write_buf_ += body;
+        write_buf_ += "\r\n";
+      } else {
+        write_buf_ += body;
+      }
+    }
+    bool last = ending_;
+    if (last && chunked)
+      write_buf_ += "0\r\n\r\n";
+    writing_ = true;
+    heartbeat_.cancel();
+    stream_.expires_after(ctx_->transport.write_timeout);
+    net::async_write(stream_, net::buffer(write_buf_),
+                     [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       self->stream_.expires_never();
+                       if (ec)
+                         return self->abort_connection();
+                       if (last)
+                         return self->end_of_stream();
+                       if (!self->queue_.empty() || self->ending_)
+                         return self->flush();
+                       self->arm_heartbeat();
+                     });
+  }
+
+  void arm_heartbeat() {
+    heartbeat_.expires_after(ctx_->transport.sse_heartbeat);
+    auto gen = generation_;
+    heartbeat_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      if (ec || gen != self->generation_ || !self->exchange_ || self->writing_
+          || self->ending_)
+        return;
+      self->queue_.push_back(keepalive_comment());
+      self->flush();
+    });
+  }
+
+  static frame_ptr keepalive_comment() {
+    static const auto comment = std::make_shared<const std::string>(sse::comment("keepalive"));
+    return comment;
+  }
+
+  void end_of_stream() {
+    finish_exchange(false);
+    if (!keep_alive_)
+      return do_close();
+    do_read();
+  }
+
+  // The exchange is over: its actor (if any) is told, stale calls ignored.
+  void finish_exchange(bool client_gone) {
+    if (exchange_)
+      exchange_->detach();
+    exchange_.reset();
+    ++generation_;
+    streaming_ = false;
+    ending_ = false;
+    head_.clear();
+    queue_.clear();
+    queued_bytes_ = 0;
+    heartbeat_.cancel();
+    if (actor_) {
+      if (client_gone)
+        log::debug("transport", "HTTP client left mid-request", {{"user", user_}});
+      caf::anon_send(actor_, closed_atom::value);
+      actor_ = nullptr;
+    }
+  }
+
+  void abort_connection() {
+    finish_exchange(true);
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  // -- the upgrade ---
 
   void on_upgrade(request_t req) {
     auto version = req.version();
@@ -463,25 +842,20 @@ private:
     if (ctx_->stopping.load())
       return send(error_response(http::status::service_unavailable, "overloaded",
                                  "the server is shutting down", version, false));
-    auto token = bearer_token(req);
-    auto verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
-    if (!verified) {
-      log::info("transport", "upgrade refused: bad token",
-                {{"reason", token.empty() ? "missing" : jwt::to_string(verified.error)},
-                 {"peer", peer()}});
-      return send(error_response(http::status::unauthorized, "unauthorized",
-                                 "missing, invalid or expired token", version, false));
-    }
-    auto user = verified.ok->subject;
+    version_ = version;
+    keep_alive_ = false;
+    auto user = authenticate(req);
+    if (!user)
+      return;
     auto req_ptr = std::make_shared<request_t>(std::move(req));
     // Reserve a slot before anything is spawned; the answer comes back on
     // a CAF thread and is posted to this connection's strand.
-    admission_callback done = [self = shared_from_this(), req_ptr, user](admission a) {
-      net::post(self->stream_.get_executor(), [self, req_ptr, user, a] {
-        self->on_admission(a, user, std::move(*req_ptr));
+    admission_callback done = [self = shared_from_this(), req_ptr, u = *user](admission a) {
+      net::post(self->stream_.get_executor(), [self, req_ptr, u, a] {
+        self->on_admission(a, u, std::move(*req_ptr));
       });
     };
-    caf::anon_send(ctx_->directory, reserve_atom::value, user, std::move(done));
+    caf::anon_send(ctx_->directory, reserve_atom::value, *user, std::move(done));
   }
 
   void on_admission(admission a, const std::string& user, request_t req) {
@@ -519,8 +893,15 @@ private:
     return ep.address().to_string() + ":" + std::to_string(ep.port());
   }
 
+  template <class Response>
+  static void set_common(Response& res) {
+    res.set(http::field::server, "agentwire");
+    res.set(http::field::cache_control, "no-store");
+  }
+
   void send(response_t res) {
     auto sp = std::make_shared<response_t>(std::move(res));
+    stream_.expires_after(ctx_->transport.write_timeout);
     http::async_write(stream_, *sp,
                       [self = shared_from_this(), sp](beast::error_code ec, std::size_t) {
                         if (ec)
@@ -542,7 +923,50 @@ private:
   std::optional<http::request_parser<http::string_body>> parser_;
   bool upgraded_ = false;
   std::uint64_t reg_id_ = 0;
+  // the API request in progress
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  std::string user_;
+  std::uint64_t generation_ = 0;
+  std::shared_ptr<http_exchange> exchange_;
+  caf::actor actor_;
+  bool streaming_ = false;  // the 200 head is queued or sent
+  bool ending_ = false;     // end() asked; the last chunk follows the queue
+  bool writing_ = false;
+  std::string head_;        // the response head, until written
+  std::deque<frame_ptr> queue_;
+  std::size_t queued_bytes_ = 0;
+  std::string write_buf_;
+  net::steady_timer heartbeat_;
 };
+
+void http_exchange::respond(int status, std::string json_body) {
+  if (!open_.load(std::memory_order_acquire))
+    return;
+  if (auto s = session_.lock())
+    net::post(s->executor(), [s, gen = generation_, status, body = std::move(json_body)]() mutable {
+      s->on_respond(gen, status, std::move(body));
+    });
+}
+
+bool http_exchange::push(frame_ptr message) {
+  if (!open_.load(std::memory_order_acquire))
+    return false;
+  auto s = session_.lock();
+  if (!s)
+    return false;
+  net::post(s->executor(), [s, gen = generation_, m = std::move(message)]() mutable {
+    s->on_push(gen, std::move(m));
+  });
+  return true;
+}
+
+void http_exchange::end() {
+  if (!open_.load(std::memory_order_acquire))
+    return;
+  if (auto s = session_.lock())
+    net::post(s->executor(), [s, gen = generation_] { s->on_end(gen); });
+}
 
 } // namespace
 

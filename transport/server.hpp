@@ -1,5 +1,6 @@
-// The network front: a Boost.Beast listener serving HTTP (/healthz) and
-// WebSocket upgrades (/ws) on Asio threads, bridged to the actors. Beast
+// The network front: a Boost.Beast listener serving HTTP (/healthz, the
+// SSE/AG-UI API under /v1 and /agui) and WebSocket upgrades (/ws) on Asio
+// threads, bridged to the actors. Beast
 // stays inside server.cpp; nothing here includes it.
 #pragma once
 
@@ -25,7 +26,9 @@ struct transport_settings {
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds handshake_timeout{10};
   std::chrono::milliseconds close_timeout{2000}; // then the TCP socket is cut
-  std::size_t max_http_body = 64 * 1024;
+  std::size_t max_http_body = 1024 * 1024;     // POST /agui carries histories
+  std::chrono::milliseconds sse_heartbeat{15000}; // comment line on idle streams
+  std::chrono::seconds write_timeout{30};         // one HTTP write, then cut
 };
 
 class server {

@@ -54,10 +54,18 @@ TEST_CASE("keep-alive: several requests on one connection") {
 }
 
 TEST_CASE("an oversized body gets 413 and oversized headers get 431") {
-  server_process srv;
+  server_process srv{{"--max-http-body-bytes=4096"}};
+  // At the limit the body is read (and the missing token refused)...
+  auto at_limit = aw::client::raw_exchange(
+    "127.0.0.1", srv.port(),
+    "POST /v1/runs HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4096\r\n\r\n"
+      + std::string(4096, 'a'),
+    3s);
+  CHECK(at_limit.rfind("HTTP/1.1 401", 0) == 0);
+  // ...one byte over it is 413 before anything else.
   auto big_body = aw::client::raw_exchange(
     "127.0.0.1", srv.port(),
-    "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + std::string(1000, 'a'),
+    "POST /v1/runs HTTP/1.1\r\nHost: x\r\nContent-Length: 4097\r\n\r\n" + std::string(1000, 'a'),
     3s);
   CHECK(big_body.rfind("HTTP/1.1 413", 0) == 0);
   auto big_header = aw::client::raw_exchange(

@@ -39,9 +39,12 @@ struct session_fixture : test::actor_fixture {
   }
 
   request_outcome start(std::string content, std::optional<std::string> thread = {}) {
+    return start(run_request::from({std::move(content), std::move(thread), std::string{"q1"}}));
+  }
+
+  request_outcome start(run_request req) {
     request_outcome out;
-    user_message m{std::move(content), std::move(thread), std::string{"q1"}};
-    (*self)->request(session, 2s, start_atom::value, m)
+    (*self)->request(session, 2s, start_atom::value, std::move(req))
       .receive([&](const request_outcome& o) { out = o; },
                [](caf::error&) { FAIL("session did not answer"); });
     return out;
@@ -260,4 +263,32 @@ TEST_CASE_FIXTURE(session_fixture, "runs in flight per user are limited: the nex
   auto third = start("3");
   REQUIRE(third.error.has_value());
   CHECK(third.error->code == error_code::overloaded);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a client-chosen run_id and adopted thread are used as given and an in-flight run_id is refused") {
+  auto s = fast();
+  s.demo_step = 200ms;
+  open(s);
+  run_request req = run_request::from({"hi", std::string{"client-thread-1"}, std::nullopt});
+  req.run_id = "client-run-1";
+  // Without adopt_thread an unknown thread stays not_found.
+  auto refused = start(req);
+  REQUIRE(refused.error.has_value());
+  CHECK(refused.error->code == error_code::not_found);
+  req.adopt_thread = true;
+  auto out = start(req);
+  REQUIRE_FALSE(out.error.has_value());
+  CHECK(out.run.run_id == "client-run-1");
+  CHECK(out.run.thread_id == "client-thread-1");
+  auto dup = start(req);
+  REQUIRE(dup.error.has_value());
+  CHECK(dup.error->code == error_code::bad_request);
+  auto evs = run_events("client-run-1");
+  REQUIRE_FALSE(evs.empty());
+  CHECK(evs.front()["thread_id"] == "client-thread-1");
+  CHECK(evs.back()["type"] == "agent_completed");
+  // The adopted thread is now this user's: a plain request may continue it.
+  auto next = start("again", std::string{"client-thread-1"});
+  REQUIRE_FALSE(next.error.has_value());
+  run_events(next.run.run_id);
 }

@@ -1,0 +1,255 @@
+#include "actors/http_stream.hpp"
+
+#include <map>
+
+#include <caf/all.hpp>
+
+#include "actors/log.hpp"
+#include "messages/agui.hpp"
+#include "messages/codec.hpp"
+#include "messages/sse.hpp"
+
+namespace aw {
+
+namespace {
+
+// How often a follow stream retries a resume that hit a gap before it
+// simply goes live (each retry starts from what the emitter still holds).
+constexpr int max_resume_attempts = 3;
+
+struct http_stream_state {
+  http_context ctx;
+  http_call call;
+  std::weak_ptr<http_sink> sink;
+  caf::actor directory;
+  caf::actor session;
+  bool done = false;               // respond() or end() was called
+  bool streaming = false;          // the first push started the stream
+  // run streams
+  std::string run_id;
+  std::optional<agui::translator> agui;
+  // follow streams
+  bool resuming = false;
+  int resume_attempts = 0;
+  std::uint64_t last_pushed = 0;   // highest seq written
+  std::map<std::uint64_t, event_ptr> held; // delivered while a resume runs
+  static inline const char* name = "http_stream";
+};
+
+using http_stream_actor = caf::stateful_actor<http_stream_state>;
+
+std::shared_ptr<http_sink> sink_of(http_stream_actor* self) {
+  auto s = self->state.sink.lock();
+  if (!s)
+    self->quit(); // the response is gone: nothing left to serve
+  return s;
+}
+
+void finish(http_stream_actor* self) {
+  self->state.done = true;
+  self->quit();
+}
+
+void respond(http_stream_actor* self, int status, std::string body) {
+  if (self->state.done)
+    return;
+  if (auto s = sink_of(self))
+    s->respond(status, std::move(body));
+  finish(self);
+}
+
+void respond_error(http_stream_actor* self, const protocol_error& err) {
+  respond(self, codec::http_status(err.code), codec::encode_http_error(err));
+}
+
+void internal_error(http_stream_actor* self) {
+  respond_error(self, codec::make_error(error_code::internal,
+                                        "the request could not be processed"));
+}
+
+void push(http_stream_actor* self, std::string message) {
+  if (self->state.done)
+    return;
+  self->state.streaming = true;
+  if (auto s = sink_of(self))
+    if (!s->push(std::make_shared<const std::string>(std::move(message))))
+      self->quit();
+}
+
+void end(http_stream_actor* self) {
+  if (self->state.done)
+    return;
+  if (auto s = sink_of(self))
+    s->end();
+  finish(self);
+}
+
+// -- POST /v1/runs and /agui ---------------------------------------------------
+
+void write_run_event(http_stream_actor* self, const event_ptr& ev) {
+  auto& st = self->state;
+  if (st.agui) {
+    for (auto& e : st.agui->translate(ev->frame))
+      push(self, sse::message(e["type"].get<std::string>(), ev->seq, e.dump()));
+  } else {
+    push(self, sse::message(to_string(ev->type), ev->seq, ev->frame));
+  }
+  if (is_terminal(ev->type))
+    end(self);
+}
+
+void start_run(http_stream_actor* self, http_run& call) {
+  auto& st = self->state;
+  // The run id is known before the run exists, so no event of it can arrive
+  // unrecognised (the emitter may deliver before the session answers).
+  if (!call.request.run_id)
+    call.request.run_id = random_id("r");
+  st.run_id = *call.request.run_id;
+  if (call.format == stream_format::agui)
+    st.agui.emplace(call.request.thread_id.value_or(""), st.run_id);
+  self->request(st.session, caf::infinite, start_atom::value, std::move(call.request))
+    .then(
+      [self](const request_outcome& out) {
+        if (out.error)
+          respond_error(self, *out.error);
+      },
+      [self](caf::error&) { internal_error(self); });
+}
+
+// -- GET /v1/events --------------------------------------------------------------
+
+void push_event(http_stream_actor* self, const event_ptr& ev) {
+  auto& st = self->state;
+  if (ev->seq <= st.last_pushed)
+    return; // already written (replayed and delivered live)
+  st.last_pushed = ev->seq;
+  push(self, sse::message(to_string(ev->type), ev->seq, ev->frame));
+}
+
+void resume(http_stream_actor* self, resume_request req) {
+  auto& st = self->state;
+  st.resuming = true;
+  ++st.resume_attempts;
+  auto epoch = req.epoch;
+  self->request(st.session, caf::infinite, resume_atom::value, std::move(req),
+                caf::actor_cast<caf::actor>(self))
+    .then(
+      [self, epoch](const resume_outcome& out) {
+        auto& st = self->state;
+        if (out.error && st.resume_attempts < max_resume_attempts) {
+          // Say what is lost, then deliver everything still held.
+          push(self, sse::message("error", std::nullopt, codec::encode_error(*out.error)));
+          auto cur = out.error->extra.value("epoch", epoch);
+          auto oldest = out.error->extra.value("oldest_seq", std::uint64_t{1});
+          st.last_pushed = oldest > 0 ? oldest - 1 : 0;
+          resume(self, resume_request{cur, oldest > 0 ? oldest - 1 : 0, std::nullopt});
+          return;
+        }
+        st.resuming = false;
+        for (auto& [seq, ev] : st.held)
+          push_event(self, ev);
+        st.held.clear();
+      },
+      [self](caf::error&) { end(self); });
+}
+
+void follow(http_stream_actor* self, const http_follow& call, const std::string& epoch,
+            std::uint64_t last_seq) {
+  auto& st = self->state;
+  push(self, sse::message("connection_established", std::nullopt,
+                          codec::encode_connection_established(st.ctx.request_id,
+                                                               st.ctx.user_id, epoch,
+                                                               last_seq)));
+  if (!call.after_seq) {
+    st.last_pushed = last_seq; // live from here on
+    return;
+  }
+  st.last_pushed = *call.after_seq;
+  resume(self, resume_request{call.epoch.value_or(epoch), *call.after_seq, std::nullopt});
+}
+
+// -- the actor -------------------------------------------------------------------
+
+void on_joined(http_stream_actor* self) {
+  auto& st = self->state;
+  if (auto c = std::get_if<http_cancel>(&st.call)) {
+    self->request(st.session, caf::infinite, cancel_atom::value, c->run_id,
+                  std::optional<std::string>{})
+      .then(
+        [self](const request_outcome& out) {
+          if (out.error)
+            return respond_error(self, *out.error);
+          auto& c = std::get<http_cancel>(self->state.call);
+          respond(self, 202, json{{"run_id", c.run_id}, {"status", "cancelling"}}.dump());
+        },
+        [self](caf::error&) { internal_error(self); });
+    return;
+  }
+  // Runs and follows see the user's events like a connection does.
+  self->request(st.session, caf::infinite, attach_atom::value,
+                caf::actor_cast<caf::actor>(self))
+    .await(
+      [self](const std::string& epoch, std::uint64_t last_seq) {
+        auto& st = self->state;
+        if (auto run = std::get_if<http_run>(&st.call))
+          start_run(self, *run);
+        else
+          follow(self, std::get<http_follow>(st.call), epoch, last_seq);
+      },
+      [self](caf::error&) { internal_error(self); });
+}
+
+caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call call,
+                          std::weak_ptr<http_sink> sink, caf::actor directory) {
+  auto& st = self->state;
+  st.ctx = std::move(ctx);
+  st.call = std::move(call);
+  st.sink = std::move(sink);
+  st.directory = std::move(directory);
+  self->set_down_handler([self](caf::down_msg&) {
+    // The session died under a stream: one error, then the stream ends.
+    auto& st = self->state;
+    if (!st.streaming)
+      return internal_error(self);
+    if (st.agui)
+      push(self, sse::message("RUN_ERROR", std::nullopt,
+                              st.agui->run_error("internal", "the run was interrupted").dump()));
+    else
+      push(self, sse::message("error", std::nullopt,
+                              codec::encode_error(codec::make_error(
+                                error_code::internal, "the stream was interrupted"))));
+    end(self);
+  });
+  self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
+    .await(
+      [self](const caf::actor& session) {
+        self->state.session = session;
+        self->monitor(session);
+        on_joined(self);
+      },
+      [self](caf::error&) { internal_error(self); });
+  return {
+    [self](deliver_atom, const event_ptr& ev) {
+      auto& st = self->state;
+      if (std::holds_alternative<http_run>(st.call)) {
+        if (ev->run_id == st.run_id)
+          write_run_event(self, ev);
+      } else if (st.resuming) {
+        st.held.emplace(ev->seq, ev);
+      } else {
+        push_event(self, ev);
+      }
+    },
+    [self](closed_atom) { self->quit(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
+                             std::weak_ptr<http_sink> sink, caf::actor directory) {
+  return sys.spawn(http_stream, std::move(ctx), std::move(call), std::move(sink),
+                   std::move(directory));
+}
+
+} // namespace aw
