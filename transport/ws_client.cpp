@@ -83,6 +83,175 @@ std::string raw_exchange(const std::string& host, std::uint16_t port,
   return out;
 }
 
+// -- http_connection ------------------------------------------------------------
+
+struct http_connection::impl {
+  net::io_context ioc;
+  beast::tcp_stream stream{ioc};
+  beast::flat_buffer buffer;
+  std::optional<http::response_parser<http::string_body>> parser;
+  std::size_t consumed = 0; // body bytes already handed out
+  bool reading = false;
+  bool failed = false;
+
+  template <class Pred>
+  bool run_until(Pred done, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!done()) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || failed)
+        return done();
+      arm();
+      ioc.restart();
+      ioc.run_one_for(deadline - now);
+    }
+    return true;
+  }
+
+  void arm() {
+    if (reading || failed || !parser || parser->is_done())
+      return;
+    reading = true;
+    http::async_read_some(stream, buffer, *parser, [this](beast::error_code ec, std::size_t) {
+      reading = false;
+      if (ec)
+        failed = true;
+    });
+  }
+};
+
+http_connection::http_connection(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+http_connection::~http_connection() = default;
+
+std::unique_ptr<http_connection> http_connection::open(const std::string& host,
+                                                       std::uint16_t port) {
+  auto p = std::make_unique<impl>();
+  beast::error_code ec;
+  p->stream.socket().connect(endpoint_of(host, port), ec);
+  if (ec)
+    return nullptr;
+  return std::unique_ptr<http_connection>{new http_connection(std::move(p))};
+}
+
+bool http_connection::send(const std::string& method, const std::string& target,
+                           const std::string& body, const headers& extra) {
+  auto& p = *impl_;
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, "agentwire");
+  for (auto& [k, v] : extra)
+    req.set(k, v);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  beast::error_code ec;
+  http::write(p.stream.socket(), req, ec);
+  p.parser.emplace();
+  p.parser->body_limit(64 * 1024 * 1024);
+  p.consumed = 0;
+  return !ec;
+}
+
+http_result http_connection::read_head(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  http_result out;
+  if (!p.parser || !p.run_until([&] { return p.parser->is_header_done(); }, timeout))
+    return out;
+  auto& res = p.parser->get();
+  out.status = static_cast<int>(res.result_int());
+  for (auto& f : res) {
+    std::string name{f.name_string()};
+    for (auto& c : name)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out.headers[name] = std::string{f.value()};
+  }
+  return out;
+}
+
+std::optional<sse_message> http_connection::next_event(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  if (!p.parser)
+    return std::nullopt;
+  auto& body = p.parser->get().body();
+  auto end = std::string::npos;
+  p.run_until(
+    [&] {
+      end = body.find("\n\n", p.consumed);
+      return end != std::string::npos || p.parser->is_done();
+    },
+    timeout);
+  if (end == std::string::npos)
+    return std::nullopt;
+  auto block = body.substr(p.consumed, end - p.consumed);
+  p.consumed = end + 2;
+  sse_message m;
+  std::size_t pos = 0;
+  while (pos <= block.size()) {
+    auto nl = block.find('\n', pos);
+    auto line = block.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    if (!line.empty() && line[0] == ':') {
+      m.comment = true;
+      m.data += line.substr(1);
+    } else if (line.rfind("event: ", 0) == 0) {
+      m.event = line.substr(7);
+    } else if (line.rfind("id: ", 0) == 0) {
+      m.id = std::stoull(line.substr(4));
+    } else if (line.rfind("data: ", 0) == 0) {
+      if (!m.data.empty())
+        m.data += '\n';
+      m.data += line.substr(6);
+    }
+    if (nl == std::string::npos)
+      break;
+    pos = nl + 1;
+  }
+  return m;
+}
+
+std::string http_connection::read_body(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  if (!p.parser)
+    return {};
+  p.run_until([&] { return p.parser->is_done(); }, timeout);
+  auto& body = p.parser->get().body();
+  auto out = body.substr(std::min(p.consumed, body.size()));
+  p.consumed = body.size();
+  return out;
+}
+
+bool http_connection::body_done() const {
+  return impl_->parser && impl_->parser->is_done()
+         && impl_->consumed >= impl_->parser->get().body().size();
+}
+
+bool http_connection::wait_closed(std::chrono::milliseconds timeout) {
+  auto& p = *impl_;
+  bool done = false;
+  bool closed = false;
+  char byte;
+  p.stream.socket().async_read_some(net::buffer(&byte, 1),
+                                    [&](beast::error_code ec, std::size_t) {
+                                      done = true;
+                                      closed = ec && ec != net::error::operation_aborted;
+                                    });
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done && std::chrono::steady_clock::now() < deadline) {
+    p.ioc.restart();
+    p.ioc.run_one_for(deadline - std::chrono::steady_clock::now());
+  }
+  if (!done) {
+    p.stream.socket().cancel();
+    p.ioc.restart();
+    p.ioc.run_for(std::chrono::seconds{1}); // lets the handler see the cancel
+  }
+  return closed;
+}
+
+// -- ws_client ---------------------------------------------------------------------
+
 struct ws_client::impl {
   net::io_context ioc;
   websocket::stream<beast::tcp_stream> ws{ioc};

@@ -31,6 +31,43 @@ http_result http_request(const std::string& host, std::uint16_t port,
 std::string raw_exchange(const std::string& host, std::uint16_t port,
                          const std::string& raw, std::chrono::milliseconds timeout);
 
+// One SSE message of a streaming body; `comment` for heartbeat lines.
+struct sse_message {
+  std::string event;
+  std::optional<std::uint64_t> id;
+  std::string data;
+  bool comment = false;
+};
+
+// One keep-alive HTTP/1.1 connection: requests one after the other, each
+// response read whole or as a server-sent event stream.
+class http_connection {
+public:
+  static std::unique_ptr<http_connection> open(const std::string& host, std::uint16_t port);
+  ~http_connection();
+  http_connection(const http_connection&) = delete;
+  http_connection& operator=(const http_connection&) = delete;
+
+  // Sends a request (HTTP/1.1, keep-alive unless `extra` says otherwise).
+  bool send(const std::string& method, const std::string& target,
+            const std::string& body = {}, const headers& extra = {});
+  // The response's status and headers (body empty); status 0 on failure.
+  http_result read_head(std::chrono::milliseconds timeout);
+  // The next message of an event-stream body; nullopt at its end or timeout.
+  std::optional<sse_message> next_event(std::chrono::milliseconds timeout);
+  // The rest of the body.
+  std::string read_body(std::chrono::milliseconds timeout);
+  // True once the whole response body has been read.
+  bool body_done() const;
+  // True when the server closes the connection within `timeout`.
+  bool wait_closed(std::chrono::milliseconds timeout);
+
+private:
+  struct impl;
+  explicit http_connection(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
 class ws_client {
 public:
   struct connect_result {
