@@ -157,7 +157,7 @@ TEST_CASE("HTTP API errors before the stream are JSON statuses") {
   CHECK(read_stream(*first).size() == 5);
 }
 
-TEST_CASE("POST /v1/runs/{id}/cancel ends the run with agent_completed cancelled; another user's run is 404") {
+TEST_CASE("POST /v1/runs/{id}/cancel ends the run with agent_completed cancelled and another user's run is 404") {
   server_process srv{{"--demo-step-ms=300"}};
   auto c = request(srv, "POST", "/v1/runs", run_body("what is 2*2?"), auth(srv, "alice"));
   REQUIRE(c->read_head(5s).status == 200);
