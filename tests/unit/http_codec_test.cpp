@@ -69,7 +69,7 @@ TEST_CASE("SSE messages use LF only and keep a stray line break inside data line
   CHECK(sse::comment("keepalive") == ": keepalive\n\n");
 }
 
-TEST_CASE("AG-UI input: ids, messages and the last user message's text") {
+TEST_CASE("AG-UI input: ids and messages and the last user message's text") {
   auto in = ok<agui::run_input>(agui::decode_run_input(R"({
     "threadId":"th","runId":"ru","state":{},"tools":[],"context":[],"forwardedProps":{},
     "messages":[{"id":"1","role":"user","content":"first"},
