@@ -504,12 +504,16 @@ private:
     version_ = req.version();
     keep_alive_ = req.keep_alive();
     auto method = req.method();
-    auto only = [&](http::verb verb, const char* name) {
-      if (method == verb)
-        return true;
-      send(error_response(http::status::method_not_allowed, "bad_request",
-                          std::string{"use "} + name, version_, keep_alive_));
-      return false;
+    // The user of an API request with the right method and a valid token;
+    // nullopt once the refusal (405 or 401) is on its way.
+    auto admit = [&](http::verb verb) -> std::optional<std::string> {
+      if (method != verb) {
+        send(error_response(http::status::method_not_allowed, "bad_request",
+                            "use " + std::string{http::to_string(verb)}, version_,
+                            keep_alive_));
+        return std::nullopt;
+      }
+      return authenticate(req);
     };
     if (path == "/healthz") {
       if (method != http::verb::get && method != http::verb::head)
@@ -521,9 +525,7 @@ private:
       return send(error_response(http::status::upgrade_required, "bad_request",
                                  "this endpoint speaks WebSocket", version_, keep_alive_));
     if (path == "/v1/runs") {
-      if (!only(http::verb::post, "POST"))
-        return;
-      auto user = authenticate(req);
+      auto user = admit(http::verb::post);
       if (!user)
         return;
       auto body = codec::decode_run_body(req.body(), ctx_->settings.protocol);
@@ -533,9 +535,7 @@ private:
                                            stream_format::lifecycle});
     }
     if (path == "/agui") {
-      if (!only(http::verb::post, "POST"))
-        return;
-      auto user = authenticate(req);
+      auto user = admit(http::verb::post);
       if (!user)
         return;
       auto input = agui::decode_run_input(req.body(), ctx_->settings.protocol);
@@ -550,9 +550,7 @@ private:
       return open_exchange(*user, http_run{std::move(run), stream_format::agui});
     }
     if (path == "/v1/events") {
-      if (!only(http::verb::get, "GET"))
-        return;
-      auto user = authenticate(req);
+      auto user = admit(http::verb::get);
       if (!user)
         return;
       auto follow = follow_of(req);
@@ -565,9 +563,7 @@ private:
       return open_exchange(*user, std::move(*follow));
     }
     if (auto run_id = cancel_target(path)) {
-      if (!only(http::verb::post, "POST"))
-        return;
-      auto user = authenticate(req);
+      auto user = admit(http::verb::post);
       if (!user)
         return;
       return open_exchange(*user, http_cancel{std::move(*run_id)});

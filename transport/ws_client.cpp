@@ -22,6 +22,22 @@ tcp::endpoint endpoint_of(const std::string& host, std::uint16_t port) {
   return {net::ip::make_address(host == "localhost" ? "127.0.0.1" : host), port};
 }
 
+http::request<http::string_body> make_request(const std::string& method,
+                                              const std::string& target,
+                                              const std::string& host, const std::string& body,
+                                              const headers& extra) {
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, host);
+  for (auto& [k, v] : extra)
+    req.set(k, v);
+  if (!body.empty()) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = body;
+  }
+  req.prepare_payload();
+  return req;
+}
+
 } // namespace
 
 http_result http_request(const std::string& host, std::uint16_t port,
@@ -33,16 +49,8 @@ http_result http_request(const std::string& host, std::uint16_t port,
     beast::tcp_stream stream{ioc};
     stream.expires_after(std::chrono::seconds{10});
     stream.connect(endpoint_of(host, port));
-    http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-    req.set(http::field::host, host);
+    auto req = make_request(method, target, host, body, extra);
     req.set(http::field::connection, "close");
-    for (auto& [k, v] : extra)
-      req.set(k, v);
-    if (!body.empty()) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body;
-    }
-    req.prepare_payload();
     http::write(stream, req);
     beast::flat_buffer buffer;
     http::response<http::string_body> res;
@@ -138,15 +146,7 @@ std::unique_ptr<http_connection> http_connection::open(const std::string& host,
 bool http_connection::send(const std::string& method, const std::string& target,
                            const std::string& body, const headers& extra) {
   auto& p = *impl_;
-  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
-  req.set(http::field::host, "agentwire");
-  for (auto& [k, v] : extra)
-    req.set(k, v);
-  if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = body;
-  }
-  req.prepare_payload();
+  auto req = make_request(method, target, "agentwire", body, extra);
   beast::error_code ec;
   http::write(p.stream.socket(), req, ec);
   p.parser.emplace();
