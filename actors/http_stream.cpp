@@ -240,6 +240,20 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
         push_event(self, ev);
       }
     },
+    [self](kick_atom, close_code) {
+      // The server is shutting down: say so in the stream's own terms.
+      auto& st = self->state;
+      auto err = codec::make_error(error_code::overloaded,
+                                   "the server is shutting down; reconnect and resume");
+      if (!st.streaming)
+        return respond_error(self, err);
+      if (st.agui)
+        push(self, sse::message("RUN_ERROR", std::nullopt,
+                                st.agui->run_error("overloaded", err.message).dump()));
+      else
+        push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
+      end(self);
+    },
     [self](closed_atom) { self->quit(); },
   };
 }

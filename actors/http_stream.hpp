@@ -6,6 +6,7 @@
 // whole stream) to its response through an http_sink.
 //
 //   (deliver_atom, event_ptr)   from the emitter
+//   (kick_atom, close_code)     the server is shutting down: end the response
 //   (closed_atom)               the client is gone or the response is done
 #pragma once
 

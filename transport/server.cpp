@@ -398,7 +398,10 @@ private:
 class http_session : public closable, public std::enable_shared_from_this<http_session> {
 public:
   http_session(tcp::socket&& socket, std::shared_ptr<context> ctx)
-    : stream_(std::move(socket)), ctx_(std::move(ctx)), heartbeat_(stream_.get_executor()) {
+    : stream_(std::move(socket)),
+      ctx_(std::move(ctx)),
+      heartbeat_(stream_.get_executor()),
+      hard_close_(stream_.get_executor()) {
   }
 
   ~http_session() override {
@@ -413,8 +416,18 @@ public:
 
   void shutdown() override {
     net::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->upgraded_)
-        self->abort_connection();
+      if (self->upgraded_)
+        return;
+      if (!self->actor_)
+        return self->abort_connection();
+      // An API request in progress ends in its own format (an error event
+      // and the last chunk, or a 503); a stuck client is cut off.
+      caf::anon_send(self->actor_, kick_atom::value, close_code::going_away);
+      self->hard_close_.expires_after(self->ctx_->transport.close_timeout);
+      self->hard_close_.async_wait([self](beast::error_code ec) {
+        if (!ec)
+          self->abort_connection();
+      });
     });
   }
 
@@ -802,9 +815,14 @@ private:
   }
 
   // The exchange is over: its actor (if any) is told, stale calls ignored.
+  // Called only when no write is in flight, so cancelling the socket's
+  // operations only stops the peer watch.
   void finish_exchange(bool client_gone) {
-    if (exchange_)
+    if (exchange_) {
       exchange_->detach();
+      beast::error_code ignored;
+      stream_.socket().cancel(ignored);
+    }
     exchange_.reset();
     ++generation_;
     streaming_ = false;
@@ -813,6 +831,7 @@ private:
     queue_.clear();
     queued_bytes_ = 0;
     heartbeat_.cancel();
+    hard_close_.cancel();
     if (actor_) {
       if (client_gone)
         log::debug("transport", "HTTP client left mid-request", {{"user", user_}});
@@ -934,6 +953,7 @@ private:
   std::size_t queued_bytes_ = 0;
   std::string write_buf_;
   net::steady_timer heartbeat_;
+  net::steady_timer hard_close_;
 };
 
 void http_exchange::respond(int status, std::string json_body) {

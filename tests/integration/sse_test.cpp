@@ -357,3 +357,22 @@ TEST_CASE("200 concurrent SSE runs of 50 users each get exactly their own events
     CHECK(*seqs.rbegin() == 20);
   }
 }
+
+TEST_CASE("SIGTERM ends open SSE streams with an error event and the last chunk then exits 0") {
+  server_process srv{{"--demo-step-ms=5000"}};
+  auto alice = auth(srv, "alice");
+  auto follow = request(srv, "GET", "/v1/events", "", alice);
+  REQUIRE(follow->read_head(5s).status == 200);
+  REQUIRE(follow->next_event(5s)->event == "connection_established");
+  auto run = request(srv, "POST", "/v1/runs", run_body("what is 1+1?"), alice);
+  REQUIRE(run->read_head(5s).status == 200);
+  REQUIRE(run->next_event(5s)->event == "agent_started");
+  CHECK(srv.stop() == 0);
+  for (auto* c : {follow.get(), run.get()}) {
+    auto rest = read_stream(*c);
+    REQUIRE_FALSE(rest.empty());
+    CHECK(rest.back().event == "error");
+    CHECK(data(rest.back())["code"] == "overloaded");
+    CHECK(c->body_done()); // a well-formed end, not a cut connection
+  }
+}
