@@ -4,6 +4,7 @@
 
 #include <map>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -60,6 +61,18 @@ json error_of(const aw::client::http_result& head, http_connection& c) {
   REQUIRE(body.is_object());
   REQUIRE(body.contains("error"));
   return body["error"];
+}
+
+// Waits until the server counts `n` connections (slots are released
+// asynchronously once a request's actor is gone).
+void await_connections(const server_process& srv, int n) {
+  for (int i = 0; i < 100; ++i) {
+    auto h = srv.get("/healthz");
+    if (h.status == 200 && json::parse(h.body)["connections"] == n)
+      return;
+    std::this_thread::sleep_for(50ms);
+  }
+  FAIL("the server never counted " << n << " connections");
 }
 
 std::string run_body(const std::string& content, const std::string& request_id = "") {
@@ -152,6 +165,7 @@ TEST_CASE("HTTP API errors before the stream are JSON statuses") {
   REQUIRE(first->read_head(5s).status == 200);
   check("POST", "/v1/runs", run_body("and another"), alice, 503, "overloaded");
   // Connections per user (the first stream holds one): 429.
+  await_connections(srv, 1);
   auto ws = srv.connect("alice");
   check("POST", "/v1/runs", run_body("one more"), alice, 429, "overloaded");
   CHECK(read_stream(*first).size() == 5);
