@@ -62,9 +62,9 @@ console.error = (...args) => { complaints.push(args.map(String).join(" ")); };
 beforeEach(() => { complaints = []; });
 
 // Runs the agent, recording every event the client accepted.
-async function run(agent, extra = {}) {
+async function run(agent, extra = {}, params = {}) {
   const events = [];
-  const { result, newMessages } = await agent.runAgent({}, {
+  const { result, newMessages } = await agent.runAgent(params, {
     onEvent: ({ event }) => { events.push(event); },
     ...extra,
   });
@@ -123,7 +123,8 @@ after(async () => {
 test("a plain question: runAgent resolves with the answer as an assistant message", async () => {
   const { token } = newUser();
   const agent = agentFor(server, token, "hello from the official client");
-  const { result, types, events } = await run(agent);
+  const runId = `client-run-${process.pid}`;
+  const { result, types, events } = await run(agent, {}, { runId });
   assert.deepEqual(types, [
     "RUN_STARTED",
     "REASONING_START", "REASONING_MESSAGE_START", "REASONING_MESSAGE_CONTENT",
@@ -135,7 +136,8 @@ test("a plain question: runAgent resolves with the answer as an assistant messag
   // The client's runId and threadId are respected.
   assert.equal(events[0].threadId, agent.threadId);
   assert.equal(events.at(-1).threadId, agent.threadId);
-  assert.equal(events[0].runId, events.at(-1).runId);
+  assert.equal(events[0].runId, runId);
+  assert.equal(events.at(-1).runId, runId);
   assert.deepEqual(result, { text: "hello from the official client" });
   const answer = agent.messages.at(-1);
   assert.equal(answer.role, "assistant");
