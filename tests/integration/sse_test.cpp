@@ -390,3 +390,32 @@ TEST_CASE("SIGTERM ends open SSE streams with an error event and the last chunk 
     CHECK(c->body_done()); // a well-formed end, not a cut connection
   }
 }
+
+TEST_CASE("an SSE stream that stops reading is cut off at the queue bound while the user's WebSocket gets everything") {
+  server_process srv{{"--demo-step-ms=0", "--max-queue-frames=16", "--max-queue-bytes=262144"}};
+  auto stalled = request(srv, "GET", "/v1/events", "", auth(srv, "alice"));
+  REQUIRE(stalled->read_head(5s).status == 200); // and never read again
+  auto reader = srv.connect("alice");
+  REQUIRE(reader->read(5s)); // connection_established
+  // ~90 KB per echo run, ~11 MB in all: far beyond the stalled socket's
+  // kernel buffers and its 256 KiB queue.
+  constexpr int runs = 120;
+  std::string big(30000, 'x');
+  std::uint64_t last_seq = 0;
+  for (int i = 0; i < runs; ++i) {
+    REQUIRE(reader->send_text(json{{"type", "user_message"}, {"content", big}}.dump()));
+    for (;;) {
+      auto text = reader->read(10s);
+      REQUIRE(text.has_value());
+      auto j = json::parse(*text);
+      CHECK(j["seq"] == last_seq + 1);
+      last_seq = j["seq"];
+      if (j["type"] == "agent_completed")
+        break;
+    }
+  }
+  CHECK(last_seq == runs * 5);
+  await_connections(srv, 1); // the stalled stream was cut and its slot freed
+  stalled->read_body(10s);    // what the kernel still held, then the cut
+  CHECK_FALSE(stalled->body_done());
+}
