@@ -164,6 +164,31 @@ read_user_message(const json& doc, const std::optional<std::string>& request_id,
   return m;
 }
 
+// A request document (a WebSocket frame or an HTTP body, named by `what`):
+// a JSON object within the frame limit, with its request_id read first so
+// that every later error can echo it.
+struct request_doc {
+  json doc;
+  std::optional<std::string> request_id;
+};
+
+std::variant<request_doc, protocol_error>
+read_request_doc(std::string_view text, const protocol_limits& limits, const std::string& what) {
+  if (text.size() > limits.max_frame_bytes)
+    return make_error(error_code::too_large,
+                      what + " exceeds " + std::to_string(limits.max_frame_bytes) + " bytes");
+  request_doc out;
+  out.doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (out.doc.is_discarded())
+    return make_error(error_code::invalid_json, what + " is not valid JSON");
+  if (!out.doc.is_object())
+    return make_error(error_code::bad_request, what + " must be a JSON object");
+  std::string err;
+  if (!optional_string(out.doc, "request_id", limits.max_id_bytes, out.request_id, err))
+    return make_error(error_code::bad_request, err);
+  return out;
+}
+
 } // namespace
 
 protocol_error make_error(error_code code, std::string message,
@@ -192,20 +217,13 @@ protocol_error binary_frame_error() {
 
 std::variant<client_frame, protocol_error>
 decode_client_frame(std::string_view text, const protocol_limits& limits) {
-  if (text.size() > limits.max_frame_bytes)
-    return make_error(error_code::too_large,
-                      "frame exceeds " + std::to_string(limits.max_frame_bytes)
-                        + " bytes");
-  auto doc = json::parse(text.begin(), text.end(), nullptr, false);
-  if (doc.is_discarded())
-    return make_error(error_code::invalid_json, "frame is not valid JSON");
-  if (!doc.is_object())
-    return make_error(error_code::bad_request, "frame must be a JSON object");
-  // request_id first, so that every later error can echo it.
-  std::optional<std::string> request_id;
+  auto read = read_request_doc(text, limits, "frame");
+  if (auto e = std::get_if<protocol_error>(&read))
+    return std::move(*e);
+  // Plain references, not a structured binding: lambdas below capture them.
+  const json& doc = std::get<request_doc>(read).doc;
+  const std::optional<std::string>& request_id = std::get<request_doc>(read).request_id;
   std::string err;
-  if (!optional_string(doc, "request_id", limits.max_id_bytes, request_id, err))
-    return make_error(error_code::bad_request, err);
   auto bad = [&](std::string msg) -> error_or_frame {
     return make_error(error_code::bad_request, std::move(msg), request_id);
   };
@@ -259,19 +277,11 @@ decode_client_frame(std::string_view text, const protocol_limits& limits) {
 
 std::variant<user_message, protocol_error>
 decode_run_body(std::string_view body, const protocol_limits& limits) {
-  if (body.size() > limits.max_frame_bytes)
-    return make_error(error_code::too_large,
-                      "body exceeds " + std::to_string(limits.max_frame_bytes) + " bytes");
-  auto doc = json::parse(body.begin(), body.end(), nullptr, false);
-  if (doc.is_discarded())
-    return make_error(error_code::invalid_json, "body is not valid JSON");
-  if (!doc.is_object())
-    return make_error(error_code::bad_request, "body must be a JSON object");
-  std::optional<std::string> request_id;
-  std::string err;
-  if (!optional_string(doc, "request_id", limits.max_id_bytes, request_id, err))
-    return make_error(error_code::bad_request, err);
-  return read_user_message(doc, request_id, limits);
+  auto read = read_request_doc(body, limits, "body");
+  if (auto e = std::get_if<protocol_error>(&read))
+    return std::move(*e);
+  auto& r = std::get<request_doc>(read);
+  return read_user_message(r.doc, r.request_id, limits);
 }
 
 int http_status(error_code code) {
