@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/user_session.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/codec.hpp"
 
@@ -23,6 +24,7 @@ struct connection_state {
 };
 
 using connection_actor = caf::stateful_actor<connection_state>;
+using decoded_frame = std::variant<client_frame, protocol_error>;
 
 void push(connection_actor* self, frame_ptr frame) {
   auto& st = self->state;
@@ -103,6 +105,52 @@ void handle(connection_actor* self, ping& msg) {
   push_text(self, codec::encode_pong(msg.id));
 }
 
+std::optional<std::string> request_id_of(const decoded_frame& frame) {
+  if (auto err = std::get_if<protocol_error>(&frame))
+    return err->request_id;
+  return std::visit([](const auto& f) -> std::optional<std::string> {
+                      if constexpr (std::is_same_v<std::decay_t<decltype(f)>, ping>)
+                        return std::nullopt;
+                      else
+                        return f.request_id;
+                    },
+                    std::get<client_frame>(frame));
+}
+
+// Every frame, valid or not, spends one of the user's tokens (the session
+// holds the bucket all of the user's connections share). Responses from the
+// session arrive in order, so frames are still served in the order sent.
+void serve_when_admitted(connection_actor* self, decoded_frame frame) {
+  self->request(self->state.session, caf::infinite, admit_atom::value)
+    .then(
+      [self, frame = std::move(frame)](const rate_limiter::decision& d) mutable {
+        auto& st = self->state;
+        if (st.phase != connection_phase::open)
+          return;
+        switch (d.outcome) {
+          case rate_limiter::verdict::granted:
+            if (auto err = std::get_if<protocol_error>(&frame))
+              push_error(self, *err);
+            else
+              std::visit([self](auto& f) { handle(self, f); }, std::get<client_frame>(frame));
+            return;
+          case rate_limiter::verdict::refused: {
+            auto err = codec::make_error(error_code::rate_limited,
+                                         "too many frames; slow down", request_id_of(frame));
+            err.extra["retry_after_ms"] = d.retry_after_ms;
+            push_error(self, err);
+            return;
+          }
+          case rate_limiter::verdict::abuse:
+            log::warn("connection", "closing with 1008 for sustained abuse",
+                      {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+            close_socket(self, close_code::policy);
+            return;
+        }
+      },
+      [self](caf::error&) { internal_error(self, std::nullopt); });
+}
+
 caf::behavior connection(connection_actor* self, connection_context ctx,
                          std::weak_ptr<outlet> out, caf::actor directory,
                          protocol_limits limits) {
@@ -138,13 +186,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
-      auto decoded = codec::decode_client_frame(text, st.limits);
-      if (auto err = std::get_if<protocol_error>(&decoded)) {
-        push_error(self, *err);
-        return caf::unit;
-      }
-      std::visit([self](auto& frame) { handle(self, frame); },
-                 std::get<client_frame>(decoded));
+      serve_when_admitted(self, codec::decode_client_frame(text, st.limits));
       return caf::unit;
     },
     [self](binary_atom) -> caf::result<void> {
@@ -152,7 +194,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
-      push_error(self, codec::binary_frame_error());
+      serve_when_admitted(self, codec::binary_frame_error());
       return caf::unit;
     },
     [self](deliver_atom, const event_ptr& ev) {

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/user_session.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
 #include "messages/sse.hpp"
@@ -225,7 +226,21 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
       [self](const caf::actor& session) {
         self->state.session = session;
         self->monitor(session);
-        on_joined(self);
+        // An API request spends a token of the user's frame budget, like a
+        // WebSocket frame does.
+        self->request(session, caf::infinite, admit_atom::value)
+          .await(
+            [self](const rate_limiter::decision& d) {
+              if (d.outcome == rate_limiter::verdict::granted)
+                return on_joined(self);
+              auto err = codec::make_error(error_code::rate_limited,
+                                           "too many requests; slow down");
+              // Abuse has no next token to wait for: a second's pause is the hint.
+              err.extra["retry_after_ms"] =
+                d.outcome == rate_limiter::verdict::abuse ? 1000 : d.retry_after_ms;
+              respond_error(self, err);
+            },
+            [self](caf::error&) { internal_error(self); });
       },
       [self](caf::error&) { internal_error(self); });
   return {

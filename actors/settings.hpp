@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/rate_limiter.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -27,6 +28,7 @@ struct server_settings {
   caf::timespan run_timeout = std::chrono::seconds{120};
   caf::timespan demo_step = std::chrono::milliseconds{100};
   std::string default_agent = "demo";
+  rate_limit_settings rate_limit; // client frames per user
 };
 
 // -- tools ---------------------------------------------------------------------

@@ -27,6 +27,8 @@ struct session_state {
   std::deque<std::string> thread_order;                    // oldest first
   std::size_t connections = 0;
   std::uint64_t grace_generation = 0;
+  rate_limiter limiter{rate_limit_settings{}};
+  bool abuse_logged = false;
   static inline const char* name = "user_session";
 };
 
@@ -62,6 +64,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
   st.user_id = std::move(user_id);
   st.directory = std::move(directory);
   st.env = std::move(env);
+  st.limiter = rate_limiter{st.env->settings.rate_limit};
   st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity);
   log::debug("session", "session started", {{"user", st.user_id}});
   self->set_down_handler([self](caf::down_msg&) {
@@ -142,6 +145,19 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
     [self](resume_atom, resume_request& req, const caf::actor& target) {
       return self->delegate(self->state.emitter, resume_atom::value, std::move(req),
                             target);
+    },
+    [self](admit_atom) {
+      auto& st = self->state;
+      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count();
+      auto d = st.limiter.take(now);
+      if (d.outcome == rate_limiter::verdict::abuse && !st.abuse_logged) {
+        st.abuse_logged = true; // once per session: a flood must not flood the log
+        log::warn("session", "sustained abuse of the frame rate limit",
+                  {{"user", st.user_id}});
+      }
+      return d;
     },
     [self](grace_atom, std::uint64_t generation) {
       auto& st = self->state;

@@ -9,10 +9,13 @@
 //   (cancel_atom, std::string run_id, optional<std::string> request_id)
 //                                         -> request_outcome
 //   (resume_atom, resume_request, actor target) -> resume_outcome
+//   (admit_atom)                          -> rate_limiter::decision, asked
+//                                            before any client frame is served
 #pragma once
 
 #include <string>
 
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
@@ -23,3 +26,5 @@ caf::actor spawn_user_session(caf::event_based_actor* directory, std::string use
                               env_ptr env);
 
 } // namespace aw
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::rate_limiter::decision)

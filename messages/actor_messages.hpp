@@ -34,6 +34,7 @@ using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
+using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client frame
 
 // runs
 using start_atom = caf::atom_constant<caf::atom("start")>;

@@ -48,6 +48,10 @@ struct serve_config : cli_config {
   std::size_t max_connections = 100000;
   std::size_t max_connections_per_user = 16;
   std::size_t max_runs_per_user = 8;
+  double rate_limit = 20;
+  double rate_burst = 40;
+  double abuse_factor = 10;
+  caf::timespan abuse_window = std::chrono::seconds{5};
   std::size_t replay_capacity = 1024;
   std::size_t max_threads_per_user = 1000;
   std::size_t max_queue_frames = 1024;
@@ -80,6 +84,14 @@ struct serve_config : cli_config {
            "connections per user; more get HTTP 429 (default 16)")
       .add(max_runs_per_user, "max-runs-per-user",
            "runs in flight per user; more are overloaded (default 8)")
+      .add(rate_limit, "rate-limit",
+           "client frames per second per user, all connections together; over it "
+           "is rate_limited; 0 turns it off (default 20)")
+      .add(rate_burst, "rate-burst", "frames a user may send at once (default 40)")
+      .add(abuse_factor, "abuse-factor",
+           "close with 1008 when a user offers more than this many times the rate, "
+           "averaged over --abuse-window (default 10)")
+      .add(abuse_window, "abuse-window", "window of the abuse check (default 5s)")
       .add(replay_capacity, "replay-capacity",
            "events kept per user for resume (default 1024)")
       .add(max_threads_per_user, "max-threads-per-user",
@@ -253,12 +265,16 @@ int run_serve(int argc, char** argv) {
       || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
       || cfg.max_threads_per_user == 0 || cfg.max_http_body_bytes < 1024
       || cfg.sse_heartbeat < std::chrono::milliseconds{100}
-      || cfg.workers == 0 || cfg.io_threads == 0) {
+      || cfg.workers == 0 || cfg.io_threads == 0 || cfg.rate_limit < 0
+      || (cfg.rate_limit > 0 && cfg.rate_burst < 1) || cfg.abuse_factor <= 1
+      || cfg.abuse_window < std::chrono::milliseconds{100}
+      || cfg.idle_timeout < std::chrono::milliseconds{100}) {
     std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
                  "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
                  "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
                  "max-threads-per-user, workers and io-threads, max-http-body-bytes >= "
-                 "1024 and sse-heartbeat >= 100ms\n";
+                 "1024, sse-heartbeat, idle-timeout and abuse-window >= 100ms, rate-limit "
+                 ">= 0, rate-burst >= 1 and abuse-factor > 1\n";
     return 2;
   }
   raise_fd_limit();
@@ -269,6 +285,11 @@ int run_serve(int argc, char** argv) {
   settings.max_connections = cfg.max_connections;
   settings.max_connections_per_user = cfg.max_connections_per_user;
   settings.max_runs_per_user = cfg.max_runs_per_user;
+  settings.rate_limit.frames_per_second = cfg.rate_limit;
+  settings.rate_limit.burst = cfg.rate_burst;
+  settings.rate_limit.abuse_factor = cfg.abuse_factor;
+  settings.rate_limit.abuse_window =
+    std::chrono::duration_cast<std::chrono::milliseconds>(cfg.abuse_window);
   settings.replay_capacity = cfg.replay_capacity;
   settings.max_threads_per_user = cfg.max_threads_per_user;
   settings.grace_period = cfg.grace_period;
@@ -282,7 +303,8 @@ int run_serve(int argc, char** argv) {
   transport.jwt_secret = secret;
   transport.max_queue_frames = cfg.max_queue_frames;
   transport.max_queue_bytes = cfg.max_queue_bytes;
-  transport.idle_timeout = std::chrono::duration_cast<std::chrono::seconds>(cfg.idle_timeout);
+  transport.idle_timeout =
+    std::chrono::duration_cast<std::chrono::milliseconds>(cfg.idle_timeout);
   transport.sse_heartbeat =
     std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sse_heartbeat);
   transport.max_http_body = cfg.max_http_body_bytes;

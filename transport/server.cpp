@@ -184,7 +184,8 @@ public:
     : ws_(std::move(stream)),
       ctx_(std::move(ctx)),
       cctx_(std::move(cctx)),
-      hard_close_(ws_.get_executor()) {
+      hard_close_(ws_.get_executor()),
+      idle_timer_(ws_.get_executor()) {
   }
 
   ~ws_session() override {
@@ -196,9 +197,14 @@ public:
     beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout to;
     to.handshake_timeout = ctx_->transport.handshake_timeout;
-    to.idle_timeout = ctx_->transport.idle_timeout;
-    to.keep_alive_pings = true;
+    // Beast's own idle timeout drops the TCP connection without a close
+    // frame; ours pings, then closes with 1001 as PROTOCOL.md says.
+    to.idle_timeout = websocket::stream_base::none();
+    to.keep_alive_pings = false;
     ws_.set_option(to);
+    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
+      last_activity_ = std::chrono::steady_clock::now(); // a pong (or ping) counts
+    });
     ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(http::field::server, "agentwire"); }));
     ws_.read_message_max(ctx_->settings.protocol.max_frame_bytes);
@@ -243,8 +249,40 @@ private:
     log::debug("transport", "connection opened",
               {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
     do_read();
+    last_activity_ = std::chrono::steady_clock::now();
+    arm_idle_check();
     if (ctx_->stopping.load())
       start_close(close_code::going_away);
+  }
+
+  // One timer per connection, re-armed every quarter idle period (not on
+  // every frame): silent for half the period -> ping; for the whole -> close
+  // 1001, so a silent peer goes within 1.25 periods.
+  void arm_idle_check() {
+    auto quarter = std::max(ctx_->transport.idle_timeout / 4, std::chrono::milliseconds{10});
+    idle_timer_.expires_after(quarter);
+    idle_timer_.async_wait(
+      beast::bind_front_handler(&ws_session::on_idle_check, shared_from_this()));
+  }
+
+  void on_idle_check(beast::error_code ec) {
+    if (ec || closing_ || finished_)
+      return;
+    auto silent = std::chrono::steady_clock::now() - last_activity_;
+    if (silent >= ctx_->transport.idle_timeout) {
+      log::info("transport", "idle, closing with 1001",
+                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+      return start_close(close_code::going_away);
+    }
+    if (silent >= ctx_->transport.idle_timeout / 2 && !ping_in_flight_) {
+      ping_in_flight_ = true;
+      ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
+        self->ping_in_flight_ = false;
+        if (ec)
+          self->finish();
+      });
+    }
+    arm_idle_check();
   }
 
   void do_read() {
@@ -253,6 +291,7 @@ private:
   }
 
   void on_read(beast::error_code ec, std::size_t) {
+    last_activity_ = std::chrono::steady_clock::now();
     if (ec) {
       if (ec == websocket::error::message_too_big)
         log::info("transport", "frame too large, closed with 1009",
@@ -301,13 +340,10 @@ private:
       queued_bytes_ = 0;
       return finish();
     }
-    if (close_after_write_) {
-      queue_.clear();
-      queued_bytes_ = 0;
-      return do_close(*close_after_write_);
-    }
     if (!queue_.empty())
       do_write();
+    else if (close_after_write_)
+      do_close(*close_after_write_);
   }
 
   void start_close(close_code code) {
@@ -325,10 +361,18 @@ private:
     });
     if (!opened_)
       return; // the handshake's own completion will finish
-    if (!queue_.empty())
-      close_after_write_ = code; // never put a close between a frame's bytes
-    else
-      do_close(code);
+    if (queue_.empty())
+      return do_close(code);
+    // Never put a close between a frame's bytes. What is queued is still
+    // sent (errors before a 1008, events before a 1001), except to a slow
+    // consumer: it could not take it, and resumes instead.
+    if (code == close_code::try_again) {
+      while (queue_.size() > 1) {
+        queued_bytes_ -= queue_.back()->size();
+        queue_.pop_back();
+      }
+    }
+    close_after_write_ = code;
   }
 
   void do_close(close_code code) {
@@ -343,6 +387,7 @@ private:
     closing_ = true;
     accepting_.store(false, std::memory_order_release);
     hard_close_.cancel();
+    idle_timer_.cancel();
     if (actor_) {
       caf::anon_send(actor_, closed_atom::value);
       actor_ = nullptr; // never outlive the actor system holding a handle
@@ -364,7 +409,10 @@ private:
   std::size_t queued_bytes_ = 0;
   std::optional<close_code> close_after_write_;
   net::steady_timer hard_close_;
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
   std::atomic<bool> accepting_{true};
+  bool ping_in_flight_ = false;
   bool opened_ = false;
   bool closing_ = false;
   bool finished_ = false;

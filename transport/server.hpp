@@ -23,7 +23,7 @@ struct transport_settings {
   std::string jwt_secret;
   std::size_t max_queue_frames = 1024;         // outbound, per connection
   std::size_t max_queue_bytes = 1024 * 1024;   // outbound, per connection
-  std::chrono::seconds idle_timeout{60};
+  std::chrono::milliseconds idle_timeout{60000}; // no frame and no pong: close 1001
   std::chrono::seconds handshake_timeout{10};
   std::chrono::milliseconds close_timeout{2000}; // then the TCP socket is cut
   std::size_t max_http_body = 1024 * 1024;     // POST /agui carries histories

@@ -3,6 +3,7 @@
 #include "support/actor_fixture.hpp"
 
 #include <map>
+#include <thread>
 
 #include "actors/user_session.hpp"
 #include "messages/codec.hpp"
@@ -212,8 +213,13 @@ TEST_CASE_FIXTURE(session_fixture, "cancel_run ends a run with agent_completed c
   REQUIRE_FALSE(evs.empty());
   CHECK(evs.back()["type"] == "agent_completed");
   CHECK(evs.back()["status"] == "cancelled");
-  // Cancelling it again: the run is gone.
+  // Cancelling it again: the run is gone (once the session has seen its
+  // supervisor exit, which trails the terminal event).
   auto again = cancel(out.run.run_id);
+  for (int i = 0; i < 100 && !again.error; ++i) {
+    std::this_thread::sleep_for(10ms);
+    again = cancel(out.run.run_id);
+  }
   REQUIRE(again.error.has_value());
   CHECK(again.error->code == error_code::not_found);
   CHECK(again.error->request_id == "c1");

@@ -1,0 +1,147 @@
+// Abuse limits, idle connections, slow consumers, faults and shutdown under
+// load, against the real server process over real sockets.
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "support/server_process.hpp"
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using aw::client::ws_client;
+using aw::test::server_process;
+
+namespace {
+
+json next_frame(ws_client& c, std::chrono::milliseconds timeout = 5s) {
+  auto text = c.read(timeout);
+  REQUIRE_MESSAGE(text.has_value(), "no frame within timeout (closed=" << c.is_closed()
+                                                                       << " code=" << c.close_code() << ")");
+  return json::parse(*text);
+}
+
+void send(ws_client& c, const json& j) {
+  REQUIRE(c.send_text(j.dump()));
+}
+
+std::unique_ptr<ws_client> open(const server_process& srv, const std::string& user) {
+  auto c = srv.connect(user);
+  REQUIRE(next_frame(*c)["type"] == "connection_established");
+  return c;
+}
+
+} // namespace
+
+TEST_CASE("the frame rate limit: the burst is served then rate_limited with retry_after_ms and other users are unaffected") {
+  server_process srv{{"--rate-limit=5", "--rate-burst=10"}};
+  auto a = open(srv, "alice");
+  auto a2 = open(srv, "alice"); // the budget is the user's, not the socket's
+  auto b = open(srv, "bob");
+  for (int i = 0; i < 6; ++i)
+    send(*a, {{"type", "ping"}, {"id", i}});
+  for (int i = 0; i < 4; ++i)
+    send(*a2, {{"type", "ping"}, {"id", i}});
+  for (int i = 0; i < 6; ++i)
+    CHECK(next_frame(*a)["type"] == "pong");
+  for (int i = 0; i < 4; ++i)
+    CHECK(next_frame(*a2)["type"] == "pong");
+  // The 11th frame of the user, on either socket, is refused, and says why.
+  send(*a2, {{"type", "user_message"}, {"content", "hi"}, {"request_id", "q-11"}});
+  auto err = next_frame(*a2);
+  CHECK(err["type"] == "error");
+  CHECK(err["code"] == "rate_limited");
+  CHECK(err["request_id"] == "q-11");
+  REQUIRE(err.contains("retry_after_ms"));
+  CHECK(err["retry_after_ms"].get<int>() > 0);
+  CHECK(err["retry_after_ms"].get<int>() <= 200);
+  send(*a, {{"type", "ping"}});
+  CHECK(next_frame(*a)["code"] == "rate_limited");
+  // Bob has his own budget.
+  for (int i = 0; i < 10; ++i)
+    send(*b, {{"type", "ping"}, {"id", i}});
+  for (int i = 0; i < 10; ++i)
+    CHECK(next_frame(*b)["type"] == "pong");
+  // After the advertised wait alice is served again.
+  std::this_thread::sleep_for(std::chrono::milliseconds{err["retry_after_ms"].get<int>() + 50});
+  send(*a, {{"type", "ping"}, {"id", "again"}});
+  auto pong = next_frame(*a);
+  CHECK(pong["type"] == "pong");
+  CHECK(pong["id"] == "again");
+  CHECK_FALSE(a->is_closed());
+}
+
+TEST_CASE("the HTTP API spends the same per-user budget and answers 429 rate_limited") {
+  server_process srv{{"--rate-limit=1", "--rate-burst=2"}};
+  aw::client::headers auth{{"Authorization", "Bearer " + srv.token("carol")}};
+  auto cancel = [&] {
+    return aw::client::http_request("127.0.0.1", srv.port(), "POST", "/v1/runs/r-none/cancel",
+                                    "", auth);
+  };
+  CHECK(cancel().status == 404);
+  CHECK(cancel().status == 404);
+  auto r = cancel();
+  CHECK(r.status == 429);
+  auto body = json::parse(r.body);
+  CHECK(body["error"]["code"] == "rate_limited");
+  CHECK(body["error"]["retry_after_ms"].get<int>() > 0);
+}
+
+TEST_CASE("sustained abuse at the default limits closes with 1008 while another user keeps being served") {
+  server_process srv;
+  auto flooder = open(srv, "mallory");
+  auto bob = open(srv, "bob");
+  // 20/s with burst 40; more than 10x that averaged over 5 s is abuse: 1001
+  // frames sent at once are far over it.
+  // (about 20 KB: the socket buffers take it all without the client reading)
+  constexpr int flood = 1200;
+  for (int i = 0; i < flood && flooder->send_text(R"({"type":"ping"})"); ++i) {
+  }
+  int pongs = 0;
+  int limited = 0;
+  while (auto text = flooder->read(10s)) {
+    auto f = json::parse(*text);
+    if (f["type"] == "pong")
+      ++pongs;
+    else if (f["code"] == "rate_limited")
+      ++limited;
+    if (pongs + limited == 3)
+      for (int i = 0; i < 3; ++i) { // bob meanwhile: untouched
+        send(*bob, {{"type", "ping"}, {"id", i}});
+        CHECK(next_frame(*bob)["type"] == "pong");
+      }
+  }
+  CHECK(flooder->close_code() == 1008);
+  CHECK(pongs >= 40);
+  CHECK(pongs < 60);
+  CHECK(limited > 900);
+  CHECK(pongs + limited <= 1000); // the 1001st frame is the abuse
+  send(*bob, {{"type", "ping"}, {"id", "after"}});
+  CHECK(next_frame(*bob)["id"] == "after");
+}
+
+TEST_CASE("idle timeout: a silent connection that ignores pings is closed with 1001 and one that answers them stays") {
+  server_process srv{{"--idle-timeout=400ms"}};
+  auto silent = open(srv, "alice");
+  auto listener = open(srv, "alice");
+  // The listener sends nothing but keeps reading, so its client answers the
+  // server's pings; the silent one does not read at all for a while.
+  auto until = std::chrono::steady_clock::now() + 1500ms;
+  while (std::chrono::steady_clock::now() < until)
+    CHECK_FALSE(listener->read(100ms).has_value());
+  CHECK_FALSE(listener->is_closed());
+  send(*listener, {{"type", "ping"}, {"id", "alive"}});
+  CHECK(next_frame(*listener)["id"] == "alive");
+  // The silent one finds a proper close frame waiting, not a dropped socket.
+  CHECK(silent->wait_closed(5s));
+  CHECK(silent->close_code() == 1001);
+  json health;
+  for (int i = 0; i < 50; ++i) {
+    health = json::parse(srv.get("/healthz").body);
+    if (health["connections"] == 1)
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(health["connections"] == 1);
+}
