@@ -29,6 +29,7 @@ struct server_settings {
   caf::timespan demo_step = std::chrono::milliseconds{100};
   std::string default_agent = "demo";
   rate_limit_settings rate_limit; // client frames per user
+  bool fault_agent = false;       // register the `fault` agent and tool (tests)
 };
 
 // -- tools ---------------------------------------------------------------------
@@ -39,9 +40,19 @@ struct tool_result {
 };
 
 // A tool is a function of its JSON input. It runs inside a short-lived tool
-// actor, child of the run's supervisor; an exception fails that call only.
+// actor, child of the run's supervisor. A tool_result with ok = false is the
+// tool's answer (the agent sees it and goes on); an exception is a fault:
+// the call completes with ok = false and the run ends in agent_error.
 using tool_function = std::function<tool_result(const json& input)>;
-using tool_registry = std::map<std::string, tool_function, std::less<>>;
+
+struct tool_entry {
+  tool_function fn;
+  // A tool that blocks (I/O, sleeps) gets a thread of its own so it cannot
+  // stall the actor scheduler. It delays shutdown until it returns.
+  bool blocking = false;
+};
+
+using tool_registry = std::map<std::string, tool_entry, std::less<>>;
 
 // -- agents --------------------------------------------------------------------
 
@@ -65,7 +76,8 @@ struct environment {
 using env_ptr = std::shared_ptr<const environment>;
 
 // The built-in environment: the demo agent and the calculator, clock and echo
-// tools, with `settings`.
+// tools (and the fault agent and tool when settings.fault_agent), with
+// `settings`.
 env_ptr make_default_environment(server_settings settings);
 
 } // namespace aw

@@ -67,9 +67,17 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (st.agent && msg.source == st.agent.address()) {
-      // The agent quit or crashed without answering.
-      if (!st.finished)
-        fail(self, "agent_failed", "the agent stopped unexpectedly");
+      if (st.finished)
+        return;
+      if (msg.reason) { // it crashed
+        log::warn("supervisor", "agent crashed",
+                  {{"run", st.spec.run.run_id}, {"reason", caf::to_string(msg.reason)}});
+        return fail(self, "agent_failed", "the agent stopped unexpectedly");
+      }
+      // It quit normally, usually right after answering; the exit message
+      // may overtake that answer (exit messages are urgent in CAF), so look
+      // again once everything already in the mailbox has been handled.
+      self->send(self, agent_gone_atom::value);
       return;
     }
     // Our session (parent) is going away: go with it.
@@ -113,7 +121,8 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
       }
       st.open_calls.emplace(call_id, tool);
       auto rp = self->make_response_promise<bool, json>();
-      auto worker = self->spawn(tool_actor, fn->second);
+      auto worker = fn->second.blocking ? self->spawn<caf::detached>(tool_actor, fn->second.fn)
+                                        : self->spawn(tool_actor, fn->second.fn);
       self->request(worker, caf::infinite, tool_atom::value, input)
         .then(
           [self, rp, tool, call_id](bool ok, json& output) mutable {
@@ -123,13 +132,19 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
             rp.deliver(ok, std::move(output));
           },
           [self, rp, tool, call_id](caf::error&) mutable {
+            // The tool threw: a fault, so the run ends (its call first).
             auto& st = self->state;
             json out = {{"error", "the tool failed"}};
             if (st.open_calls.erase(call_id) > 0)
               publish(self, make_tool_completed(st.spec.run, tool, call_id, out, false));
-            rp.deliver(false, std::move(out));
+            rp.deliver(caf::make_error(caf::sec::runtime_error));
+            fail(self, "agent_failed", "a tool failed");
           });
       return rp;
+    },
+    [self](agent_gone_atom) {
+      if (!self->state.finished)
+        fail(self, "agent_failed", "the agent stopped unexpectedly");
     },
     [self](cancel_atom) {
       finish(self, make_agent_completed(self->state.spec.run, "", true));

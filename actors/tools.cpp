@@ -49,24 +49,27 @@ tool_result echo_tool(const json& input) {
 
 tool_registry builtin_tools() {
   tool_registry r;
-  r.emplace("calculator", calculator_tool);
-  r.emplace("clock", clock_tool);
-  r.emplace("echo", echo_tool);
+  r.emplace("calculator", tool_entry{calculator_tool});
+  r.emplace("clock", tool_entry{clock_tool});
+  r.emplace("echo", tool_entry{echo_tool});
   return r;
 }
 
 caf::behavior tool_actor(caf::event_based_actor* self, tool_function fn) {
   return {
-    [self, fn](tool_atom, const json& input) -> std::tuple<bool, json> {
+    [self, fn](tool_atom, const json& input) {
       self->quit();
-      // A throwing tool fails its call, not the run's supervisor; the
-      // exception text stays here (it may hold internals).
+      // Not caf::result<bool, json>: it brace-initialises its values, and
+      // json{j} is a one-element array.
+      auto rp = self->make_response_promise();
       try {
         auto r = fn(input);
-        return {r.ok, std::move(r.output)};
+        rp.deliver(r.ok, std::move(r.output));
       } catch (...) {
-        return {false, json{{"error", "the tool failed"}}};
+        // The exception text stays here: it may hold paths or internals.
+        rp.deliver(caf::make_error(caf::sec::runtime_error));
       }
+      return rp;
     },
   };
 }

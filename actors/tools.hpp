@@ -8,7 +8,8 @@ namespace aw {
 tool_registry builtin_tools();
 
 // The tool actor: runs one call of `fn` and quits. Spawned by the supervisor.
-//   (tool_atom, json input) -> (bool ok, json output)
+//   (tool_atom, json input) -> (bool ok, json output), or an error when the
+//                              tool threw
 caf::behavior tool_actor(caf::event_based_actor* self, tool_function fn);
 
 } // namespace aw

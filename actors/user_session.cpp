@@ -114,13 +114,15 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
         return fail(error_code::not_found, "unknown thread_id");
       if (req.run_id && st.runs.count(*req.run_id) > 0)
         return fail(error_code::bad_request, "a run with this run_id is in flight");
+      if (req.agent && st.env->agents.count(*req.agent) == 0)
+        return fail(error_code::not_found, "unknown agent");
       if (st.runs.size() >= st.env->settings.max_runs_per_user)
         return fail(error_code::overloaded, "too many runs in flight; wait for one to finish");
       run_spec spec;
       spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
       spec.run.thread_id = own_thread(self, req.thread_id);
       spec.run.request_id = req.request_id;
-      spec.agent = st.env->settings.default_agent;
+      spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
       spec.content = std::move(req.content);
       out.run = spec.run;
       auto sup = spawn_supervisor(self, std::move(spec), st.emitter, st.env);

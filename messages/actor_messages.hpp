@@ -44,6 +44,7 @@ using think_atom = caf::atom_constant<caf::atom("think")>;
 using tool_atom = caf::atom_constant<caf::atom("tool")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using agent_gone_atom = caf::atom_constant<caf::atom("agent_gone")>;
 
 // What a directory answers to a reservation (before any actor is spawned).
 enum class admission {
@@ -67,10 +68,12 @@ struct run_request {
   // threads) instead of being not_found. Thread ids are per user, so this
   // cannot reach another user's thread.
   bool adopt_thread = false;
+  // The agent to run; the server's default when absent.
+  std::optional<std::string> agent;
 
   static run_request from(user_message msg) {
     return {std::move(msg.content), std::move(msg.thread_id), std::move(msg.request_id),
-            std::nullopt, false};
+            std::nullopt, false, std::move(msg.agent)};
   }
 };
 

@@ -161,6 +161,8 @@ read_user_message(const json& doc, const std::optional<std::string>& request_id,
   std::string err;
   if (!optional_string(doc, "thread_id", limits.max_id_bytes, m.thread_id, err))
     return bad(err);
+  if (!optional_string(doc, "agent", limits.max_id_bytes, m.agent, err))
+    return bad(err);
   return m;
 }
 

@@ -70,6 +70,7 @@ struct user_message {
   std::string content;
   std::optional<std::string> thread_id;
   std::optional<std::string> request_id;
+  std::optional<std::string> agent; // a registered agent's name; the default if absent
 };
 
 struct cancel_run {

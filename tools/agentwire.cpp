@@ -61,6 +61,7 @@ struct serve_config : cli_config {
   caf::timespan idle_timeout = std::chrono::seconds{60};
   caf::timespan sse_heartbeat = std::chrono::seconds{15};
   std::size_t max_http_body_bytes = 1024 * 1024;
+  bool enable_fault_agent = false;
 
   serve_config() {
     opt_group{custom_options_, "global"}
@@ -108,6 +109,9 @@ struct serve_config : cli_config {
            "close a connection silent this long, pings unanswered (default 60s)")
       .add(sse_heartbeat, "sse-heartbeat",
            "comment line on an SSE stream idle this long (default 15s)")
+      .add(enable_fault_agent, "enable-fault-agent",
+           "register the `fault` agent and tool that fail on demand, for testing "
+           "error handling; never in production")
       .add(max_http_body_bytes, "max-http-body-bytes",
            "largest HTTP request body (AG-UI input carries history); bigger gets 413 "
            "(default 1048576)");
@@ -295,6 +299,7 @@ int run_serve(int argc, char** argv) {
   settings.grace_period = cfg.grace_period;
   settings.run_timeout = cfg.run_timeout;
   settings.demo_step = std::chrono::milliseconds{cfg.demo_step_ms};
+  settings.fault_agent = cfg.enable_fault_agent;
 
   aw::transport_settings transport;
   transport.host = cfg.host;

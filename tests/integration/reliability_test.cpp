@@ -2,6 +2,7 @@
 // load, against the real server process over real sockets.
 #include <doctest/doctest.h>
 
+#include <map>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -144,4 +145,116 @@ TEST_CASE("idle timeout: a silent connection that ignores pings is closed with 1
     std::this_thread::sleep_for(50ms);
   }
   CHECK(health["connections"] == 1);
+}
+
+namespace {
+
+// Fault texts that must never reach a client: a marker, a path, an address
+// and an internal type name (the fault tool throws the same text, see
+// actors/fault_agent.hpp).
+const std::string marker = "MARKER-9f1c /srv/agentwire/actors/secret.cpp:42 0x7ffdeadbeef "
+                           "aw::supervisor_state";
+
+bool leaks(const std::string& text) {
+  for (auto piece : {"MARKER-9f1c", "secret.cpp", "0x7ffdeadbeef", "supervisor_state",
+                     "runtime_error"})
+    if (text.find(piece) != std::string::npos)
+      return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("faults: a throwing exiting or hanging agent and a throwing or hanging tool end only their run in a sanitized agent_error") {
+  server_process srv{{"--enable-fault-agent", "--run-timeout=700ms", "--demo-step-ms=0"}};
+  auto c = open(srv, "alice");
+  auto other = open(srv, "alice");
+  struct fault_case {
+    std::string content;
+    std::string code;
+  };
+  std::map<std::string, fault_case> cases = {
+    {"f-throw", {"throw " + marker, "agent_failed"}},
+    {"f-exit", {"exit " + marker, "agent_failed"}},
+    {"f-hang", {"hang", "timeout"}},
+    {"f-tool-throw", {"tool-throw", "agent_failed"}},
+    {"f-tool-hang", {"tool-hang 1500", "timeout"}},
+  };
+  for (auto& [rid, fc] : cases)
+    send(*c, {{"type", "user_message"}, {"agent", "fault"}, {"content", fc.content},
+              {"request_id", rid}});
+  send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}, {"request_id", "healthy"}});
+  std::map<std::string, json> terminal;
+  std::map<std::string, std::vector<std::string>> types;
+  while (terminal.size() < cases.size() + 1) {
+    auto text = c->read(10s);
+    REQUIRE(text.has_value());
+    CHECK_FALSE_MESSAGE(leaks(*text), *text);
+    auto f = json::parse(*text);
+    REQUIRE(f.contains("seq"));
+    auto rid = f["request_id"].get<std::string>();
+    types[rid].push_back(f["type"]);
+    if (f["type"] == "agent_completed" || f["type"] == "agent_error")
+      terminal[rid] = f;
+  }
+  for (auto& [rid, fc] : cases) {
+    CAPTURE(rid);
+    CHECK(terminal[rid]["type"] == "agent_error");
+    CHECK(terminal[rid]["code"] == fc.code);
+    CHECK_FALSE(terminal[rid]["message"].get<std::string>().empty());
+    CHECK(types[rid].front() == "agent_started");
+  }
+  // A faulty tool's call is completed (ok false) before the run's error.
+  std::vector<std::string> tool_run = {"agent_started", "tool_executing", "tool_completed",
+                                       "agent_error"};
+  CHECK(types["f-tool-throw"] == tool_run);
+  CHECK(types["f-tool-hang"] == tool_run);
+  CHECK_MESSAGE(terminal["healthy"]["type"] == "agent_completed", terminal["healthy"].dump());
+  CHECK(terminal["healthy"]["result"]["text"] == "6*7 = 42");
+  // The other connection saw the same, and the session goes on serving.
+  std::size_t events = 0;
+  for (auto& [rid, ts] : types)
+    events += ts.size();
+  for (std::size_t i = 0; i < events; ++i) {
+    auto text = other->read(5s);
+    REQUIRE(text.has_value());
+    CHECK_FALSE(leaks(*text));
+  }
+  send(*c, {{"type", "user_message"}, {"content", "what is 1+2?"}});
+  for (;;) {
+    auto f = next_frame(*c);
+    if (f["type"] == "agent_completed") {
+      CHECK(f["result"]["text"] == "1+2 = 3");
+      break;
+    }
+    REQUIRE(f["type"] != "agent_error");
+  }
+  // An agent that is not registered is not_found, and nothing starts.
+  send(*c, {{"type", "user_message"}, {"agent", "nope"}, {"content", "hi"}, {"request_id", "x"}});
+  auto err = next_frame(*c);
+  CHECK(err["type"] == "error");
+  CHECK(err["code"] == "not_found");
+  CHECK(err["request_id"] == "x");
+}
+
+TEST_CASE("faults over SSE: the stream ends in a sanitized agent_error and without the flag there is no fault agent") {
+  server_process srv{{"--enable-fault-agent"}};
+  aw::client::headers auth{{"Authorization", "Bearer " + srv.token("dave")},
+                           {"Content-Type", "application/json"}};
+  auto r = aw::client::http_request("127.0.0.1", srv.port(), "POST", "/v1/runs",
+                                    json{{"agent", "fault"}, {"content", "throw " + marker}}.dump(),
+                                    auth);
+  CHECK(r.status == 200);
+  CHECK_FALSE_MESSAGE(leaks(r.body), r.body);
+  CHECK(r.body.find("event: agent_error") != std::string::npos);
+  CHECK(r.body.find("\"code\":\"agent_failed\"") != std::string::npos);
+
+  server_process plain;
+  aw::client::headers auth2{{"Authorization", "Bearer " + plain.token("dave")},
+                            {"Content-Type", "application/json"}};
+  auto r2 = aw::client::http_request("127.0.0.1", plain.port(), "POST", "/v1/runs",
+                                     json{{"agent", "fault"}, {"content", "throw x"}}.dump(),
+                                     auth2);
+  CHECK(r2.status == 404);
+  CHECK(json::parse(r2.body)["error"]["code"] == "not_found");
 }

@@ -1,0 +1,27 @@
+// The `fault` agent and tool: misbehaviour on demand, for testing how runs
+// fail. Registered only with `serve --enable-fault-agent`; never by default.
+// The agent reads its input as a command (the rest of the line is the text
+// its fault carries, e.g. an exception message):
+//   throw TEXT       throws std::runtime_error(TEXT)
+//   exit TEXT        thinks once, then quits with an error holding TEXT
+//   hang             thinks once and never answers (the run timeout ends it)
+//   tool-throw       calls the `fault` tool, which throws fault_tool_text
+//                    (the client's input would show in tool_executing)
+//   tool-hang MS     calls the `fault` tool, which blocks for MS milliseconds
+//   anything else    answers it back
+#pragma once
+
+#include "actors/settings.hpp"
+
+namespace aw {
+
+// What the fault tool's exception says: what must never reach a client (a
+// marker, a source path, an address and an internal type name).
+inline constexpr const char* fault_tool_text =
+  "MARKER-9f1c /srv/agentwire/actors/secret.cpp:42 0x7ffdeadbeef aw::supervisor_state";
+
+agent_factory fault_agent_factory();
+
+tool_entry fault_tool();
+
+} // namespace aw
