@@ -166,6 +166,18 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
     .await(
       [self](const caf::actor& session) {
         self->state.session = session;
+        // The session never ends while a connection is attached, except
+        // abnormally (the directory notices it too and forgets it): close
+        // with 1011 so the client reconnects to a fresh session.
+        self->monitor(session);
+        self->set_down_handler([self](caf::down_msg& msg) {
+          auto& st = self->state;
+          if (msg.source != st.session.address())
+            return;
+          log::error("connection", "user session died, closing with 1011",
+                     {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+          close_socket(self, close_code::internal);
+        });
         self->request(session, caf::infinite, attach_atom::value,
                       caf::actor_cast<caf::actor>(self))
           .await(

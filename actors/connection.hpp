@@ -2,7 +2,8 @@
 // context. It joins the directory, attaches to the user's session, validates
 // every client frame (answering errors itself), and writes the user's events
 // to its socket through an outlet. Its state goes open -> closing -> closed;
-// once not open it refuses every request with an error.
+// once not open it refuses every request with an error. It monitors its
+// session: if that dies, the socket is closed with 1011.
 //
 //   (inbound_atom, std::string text)  -> void or conn_error::not_open
 //   (binary_atom)                     a binary frame arrived

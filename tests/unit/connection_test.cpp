@@ -165,3 +165,41 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
   (*self)->send(conn2, closed_atom::value);
   (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
 }
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a user session that dies abnormally closes its connections with 1011 and the next join gets a fresh session") {
+  auto dir = spawn_directory(*sys, test::make_test_env());
+  auto connect = [&](const std::string& id, std::shared_ptr<recording_outlet> out) {
+    REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+    return spawn_connection(*sys, {id, "alice", "127.0.0.1:1", 0},
+                            std::weak_ptr<outlet>{out}, dir, protocol_limits{});
+  };
+  auto out1 = std::make_shared<recording_outlet>();
+  auto out2 = std::make_shared<recording_outlet>();
+  auto c1 = connect("c-1", out1);
+  auto c2 = connect("c-2", out2);
+  auto epoch = out1->wait_for("connection_established")["epoch"];
+  CHECK(out2->wait_for("connection_established")["epoch"] == epoch);
+  // Find the session the way a member does: reserve and join.
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  caf::actor session;
+  (*self)->request(dir, 2s, join_atom::value, std::string{"alice"})
+    .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no join"); });
+  REQUIRE(session);
+  CHECK(stats(*self, dir).users == 1);
+  (*self)->send_exit(session, caf::make_error(caf::sec::runtime_error));
+  for (int i = 0; i < 200 && !(out1->close_code_seen() && out2->close_code_seen()); ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(out1->close_code_seen() == close_code::internal);
+  CHECK(out2->close_code_seen() == close_code::internal);
+  // The directory dropped the dead session: a reconnect gets a new epoch.
+  for (int i = 0; i < 200 && stats(*self, dir).users != 0; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(stats(*self, dir).users == 0);
+  auto out3 = std::make_shared<recording_outlet>();
+  auto c3 = connect("c-3", out3);
+  auto fresh = out3->wait_for("connection_established");
+  CHECK(fresh["epoch"] != epoch);
+  CHECK(fresh["last_seq"] == 0);
+  CHECK(stats(*self, dir).users == 1);
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
