@@ -214,6 +214,12 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (phase == connection_phase::open || phase == connection_phase::joining)
         push(self, frame_of(ev));
     },
+    [self](replay_atom, const event_ptr& ev) {
+      if (self->state.phase != connection_phase::open)
+        return;
+      if (auto out = self->state.out.lock())
+        out->push_replayed(frame_of(ev));
+    },
     [self](kick_atom, close_code code) { close_socket(self, code); },
     [self](closed_atom) {
       self->state.phase = connection_phase::closed;

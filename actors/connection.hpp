@@ -8,6 +8,7 @@
 //   (inbound_atom, std::string text)  -> void or conn_error::not_open
 //   (binary_atom)                     a binary frame arrived
 //   (deliver_atom, event_ptr)         from the emitter
+//   (replay_atom, event_ptr)          replayed by the emitter for a resume
 //   (kick_atom, close_code)           close the socket (server side)
 //   (closed_atom)                     the socket is gone: quit
 #pragma once

@@ -76,7 +76,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       }
       for (auto& ev : st.buffer)
         if (ev->seq > req.after_seq)
-          self->send(target, deliver_atom::value, ev);
+          self->send(target, replay_atom::value, ev);
       out.from_seq = req.after_seq + 1;
       out.to_seq = st.last_seq;
       return out;

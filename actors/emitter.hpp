@@ -5,7 +5,7 @@
 //   (publish_atom, run_event)                 one-way, from supervisors
 //   (subscribe_atom, actor)   -> (std::string epoch, uint64_t last_seq)
 //   (resume_atom, resume_request, actor target) -> resume_outcome
-//        sends the replayed events to `target` as (deliver_atom, event_ptr)
+//        sends the replayed events to `target` as (replay_atom, event_ptr)
 //        before answering; an epoch or range it no longer holds is a
 //        replay_gap error in the outcome
 // Subscribers receive (deliver_atom, event_ptr).

@@ -243,18 +243,20 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
             [self](caf::error&) { internal_error(self); });
       },
       [self](caf::error&) { internal_error(self); });
+  auto on_event = [self](const event_ptr& ev) {
+    auto& st = self->state;
+    if (std::holds_alternative<http_run>(st.call)) {
+      if (ev->run_id == st.run_id)
+        write_run_event(self, ev);
+    } else if (st.resuming) {
+      st.held.emplace(ev->seq, ev);
+    } else {
+      push_event(self, ev);
+    }
+  };
   return {
-    [self](deliver_atom, const event_ptr& ev) {
-      auto& st = self->state;
-      if (std::holds_alternative<http_run>(st.call)) {
-        if (ev->run_id == st.run_id)
-          write_run_event(self, ev);
-      } else if (st.resuming) {
-        st.held.emplace(ev->seq, ev);
-      } else {
-        push_event(self, ev);
-      }
-    },
+    [on_event](deliver_atom, const event_ptr& ev) { on_event(ev); },
+    [on_event](replay_atom, const event_ptr& ev) { on_event(ev); },
     [self](kick_atom, close_code) {
       // The server is shutting down: say so in the stream's own terms.
       auto& st = self->state;

@@ -5,7 +5,7 @@
 // and writes what its request asked for (one run's events, or the user's
 // whole stream) to its response through an http_sink.
 //
-//   (deliver_atom, event_ptr)   from the emitter
+//   (deliver_atom, event_ptr)   from the emitter (replay_atom: replayed)
 //   (kick_atom, close_code)     the server is shutting down: end the response
 //   (closed_atom)               the client is gone or the response is done
 #pragma once

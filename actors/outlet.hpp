@@ -13,6 +13,10 @@ public:
   virtual ~outlet() = default;
   // Queues a text frame. Thread-safe, never blocks. False once closing.
   virtual bool push(frame_ptr frame) = 0;
+  // Queues a frame the replay buffer also holds (a resume): it costs no
+  // memory of its own, and a resume is bounded by that buffer, so it does
+  // not count against the slow-consumer bound the way live frames do.
+  virtual bool push_replayed(frame_ptr frame) = 0;
   // Closes the socket with `code` after what is queued. Thread-safe.
   virtual void close(close_code code) = 0;
 };

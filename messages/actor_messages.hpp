@@ -32,6 +32,7 @@ using attach_atom = caf::atom_constant<caf::atom("attach")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 using publish_atom = caf::atom_constant<caf::atom("publish")>;
 using deliver_atom = caf::atom_constant<caf::atom("deliver")>;
+using replay_atom = caf::atom_constant<caf::atom("replay")>;   // a replayed event
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client frame

@@ -60,6 +60,7 @@ struct serve_config : cli_config {
   caf::timespan run_timeout = std::chrono::seconds{120};
   caf::timespan idle_timeout = std::chrono::seconds{60};
   caf::timespan sse_heartbeat = std::chrono::seconds{15};
+  caf::timespan close_timeout = std::chrono::seconds{2};
   std::size_t max_http_body_bytes = 1024 * 1024;
   bool enable_fault_agent = false;
 
@@ -107,6 +108,9 @@ struct serve_config : cli_config {
            "longest an agent run may take before agent_error timeout (default 120s)")
       .add(idle_timeout, "idle-timeout",
            "close a connection silent this long, pings unanswered (default 60s)")
+      .add(close_timeout, "close-timeout",
+           "how long a closing connection may take to flush and finish the close "
+           "handshake before its socket is cut (default 2s)")
       .add(sse_heartbeat, "sse-heartbeat",
            "comment line on an SSE stream idle this long (default 15s)")
       .add(enable_fault_agent, "enable-fault-agent",
@@ -272,12 +276,13 @@ int run_serve(int argc, char** argv) {
       || cfg.workers == 0 || cfg.io_threads == 0 || cfg.rate_limit < 0
       || (cfg.rate_limit > 0 && cfg.rate_burst < 1) || cfg.abuse_factor <= 1
       || cfg.abuse_window < std::chrono::milliseconds{100}
-      || cfg.idle_timeout < std::chrono::milliseconds{100}) {
+      || cfg.idle_timeout < std::chrono::milliseconds{100}
+      || cfg.close_timeout < std::chrono::milliseconds{100}) {
     std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
                  "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
                  "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
                  "max-threads-per-user, workers and io-threads, max-http-body-bytes >= "
-                 "1024, sse-heartbeat, idle-timeout and abuse-window >= 100ms, rate-limit "
+                 "1024, sse-heartbeat, idle-timeout, close-timeout and abuse-window >= 100ms, rate-limit "
                  ">= 0, rate-burst >= 1 and abuse-factor > 1\n";
     return 2;
   }
@@ -313,6 +318,8 @@ int run_serve(int argc, char** argv) {
   transport.sse_heartbeat =
     std::chrono::duration_cast<std::chrono::milliseconds>(cfg.sse_heartbeat);
   transport.max_http_body = cfg.max_http_body_bytes;
+  transport.close_timeout =
+    std::chrono::duration_cast<std::chrono::milliseconds>(cfg.close_timeout);
 
   cfg.set("scheduler.max-threads", static_cast<int64_t>(cfg.workers));
   // An actor yields after this many messages, so a busy emitter cannot hog

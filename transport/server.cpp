@@ -217,12 +217,11 @@ public:
   // -- outlet (called from CAF threads) --
 
   bool push(frame_ptr frame) override {
-    if (!accepting_.load(std::memory_order_acquire))
-      return false;
-    net::post(ws_.get_executor(), [self = shared_from_this(), f = std::move(frame)]() mutable {
-      self->enqueue(std::move(f));
-    });
-    return true;
+    return post_frame(std::move(frame), true);
+  }
+
+  bool push_replayed(frame_ptr frame) override {
+    return post_frame(std::move(frame), false);
   }
 
   void close(close_code code) override {
@@ -309,35 +308,60 @@ private:
     do_read();
   }
 
-  void enqueue(frame_ptr frame) {
+  bool post_frame(frame_ptr frame, bool counted) {
+    if (!accepting_.load(std::memory_order_acquire))
+      return false;
+    net::post(ws_.get_executor(),
+              [self = shared_from_this(), f = std::move(frame), counted]() mutable {
+                self->enqueue(std::move(f), counted);
+              });
+    return true;
+  }
+
+  // Live frames count against the slow-consumer bound; replayed ones are
+  // shared with the replay buffer and bounded by it.
+  void enqueue(frame_ptr frame, bool counted) {
     if (closing_ || finished_)
       return;
-    if (queue_.size() >= ctx_->transport.max_queue_frames
-        || queued_bytes_ + frame->size() > ctx_->transport.max_queue_bytes) {
+    if (counted
+        && (counted_frames_ >= ctx_->transport.max_queue_frames
+            || queued_bytes_ + frame->size() > ctx_->transport.max_queue_bytes)) {
       log::warn("transport", "slow consumer, closing with 1013",
                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
                  {"queued_frames", queue_.size()}, {"queued_bytes", queued_bytes_}});
       return start_close(close_code::try_again);
     }
-    queued_bytes_ += frame->size();
-    queue_.push_back(std::move(frame));
+    if (counted) {
+      queued_bytes_ += frame->size();
+      ++counted_frames_;
+    }
+    queue_.push_back({std::move(frame), counted});
     if (queue_.size() == 1)
       do_write();
+  }
+
+  void pop_front() {
+    auto& front = queue_.front();
+    if (front.counted) {
+      queued_bytes_ -= front.frame->size();
+      --counted_frames_;
+    }
+    queue_.pop_front();
   }
 
   // Invariant: a write is in flight exactly when the queue is not empty, and
   // only on_write pops (CAF-NOTES §2, pitfall 1).
   void do_write() {
-    ws_.async_write(net::buffer(*queue_.front()),
+    ws_.async_write(net::buffer(*queue_.front().frame),
                     beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    queued_bytes_ -= queue_.front()->size();
-    queue_.pop_front();
+    pop_front();
     if (ec) {
       queue_.clear();
       queued_bytes_ = 0;
+      counted_frames_ = 0;
       return finish();
     }
     if (!queue_.empty())
@@ -368,7 +392,10 @@ private:
     // consumer: it could not take it, and resumes instead.
     if (code == close_code::try_again) {
       while (queue_.size() > 1) {
-        queued_bytes_ -= queue_.back()->size();
+        if (queue_.back().counted) {
+          queued_bytes_ -= queue_.back().frame->size();
+          --counted_frames_;
+        }
         queue_.pop_back();
       }
     }
@@ -405,8 +432,13 @@ private:
   std::shared_ptr<context> ctx_;
   connection_context cctx_;
   caf::actor actor_;
-  std::deque<frame_ptr> queue_;
-  std::size_t queued_bytes_ = 0;
+  struct queued_frame {
+    frame_ptr frame;
+    bool counted; // against the slow-consumer bound (live, not replayed)
+  };
+  std::deque<queued_frame> queue_;
+  std::size_t queued_bytes_ = 0;  // of counted frames
+  std::size_t counted_frames_ = 0;
   std::optional<close_code> close_after_write_;
   net::steady_timer hard_close_;
   net::steady_timer idle_timer_;

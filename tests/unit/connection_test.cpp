@@ -22,6 +22,7 @@ public:
     frames.push_back(json::parse(*frame));
     return true;
   }
+  bool push_replayed(frame_ptr frame) override { return push(std::move(frame)); }
   void close(close_code code) override {
     std::lock_guard<std::mutex> g{mtx};
     closed_with = code;
