@@ -2,6 +2,9 @@
 // load, against the real server process over real sockets.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <atomic>
 #include <fstream>
 #include <map>
 #include <thread>
@@ -338,4 +341,38 @@ TEST_CASE("slow consumer: a socket that stops reading is closed with 1013 within
   auto resumed = next_frame(*again);
   CHECK(resumed["type"] == "resumed");
   CHECK(resumed["to_seq"] == last_seq);
+}
+
+TEST_CASE("graceful shutdown under load: SIGTERM with 1000 connections and runs in flight closes each with 1001 and exits 0") {
+  // A thousand sockets here and a thousand in the server.
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  REQUIRE(lim.rlim_cur >= 2200);
+  server_process srv{{"--demo-step-ms=2000", "--max-connections-per-user=8"}};
+  std::vector<std::unique_ptr<ws_client>> conns;
+  conns.reserve(1000);
+  for (int i = 0; i < 1000; ++i) {
+    conns.push_back(srv.connect("u" + std::to_string(i / 8)));
+    send(*conns.back(), {{"type", "user_message"}, {"content", "what is 2+2?"}});
+  }
+  // Every run has started (and is now waiting on its 2 s steps).
+  for (auto& c : conns) {
+    bool started = false;
+    while (!started) {
+      auto f = next_frame(*c);
+      started = f["type"] == "agent_started";
+    }
+  }
+  std::atomic<int> rc{-2};
+  std::thread stopper{[&] { rc = srv.stop(10); }};
+  int with_1001 = 0;
+  for (auto& c : conns) {
+    c->wait_closed(10s);
+    with_1001 += c->close_code() == 1001;
+  }
+  stopper.join();
+  CHECK(with_1001 == 1000);
+  CHECK(rc == 0);
 }
