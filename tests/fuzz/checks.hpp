@@ -1,0 +1,77 @@
+// What the fuzz targets check of one input, shared with the unit test that
+// replays the committed corpora (seeds and every crash ever found) so a
+// regression fails the normal test run. A violated promise aborts.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+#include "messages/agui.hpp"
+#include "messages/codec.hpp"
+#include "messages/jwt.hpp"
+#include "messages/protocol.hpp"
+
+namespace aw::fuzz {
+
+inline void require(bool ok) {
+  if (!ok)
+    std::abort();
+}
+
+inline void check_error(const protocol_error& err) {
+  // Every refusal encodes as an error frame the client can parse.
+  auto frame = json::parse(codec::encode_error(err), nullptr, false);
+  require(!frame.is_discarded() && frame["type"] == "error" && frame["code"].is_string());
+  require(!err.message.empty());
+}
+
+// The client frame decoder/validator, the /v1/runs body and the AG-UI input.
+inline void codec_input(std::string_view text) {
+  protocol_limits limits;
+  limits.max_frame_bytes = 4096; // small, so the fuzzer reaches the edges
+  limits.max_content_bytes = 512;
+  auto frame = codec::decode_client_frame(text, limits);
+  if (auto err = std::get_if<protocol_error>(&frame)) {
+    check_error(*err);
+  } else {
+    require(text.size() <= limits.max_frame_bytes);
+    if (auto m = std::get_if<user_message>(&std::get<client_frame>(frame)))
+      require(!m->content.empty() && m->content.size() <= limits.max_content_bytes);
+  }
+  auto body = codec::decode_run_body(text, limits);
+  if (auto err = std::get_if<protocol_error>(&body))
+    check_error(*err);
+  else
+    require(std::get<user_message>(body).content.size() <= limits.max_content_bytes);
+  auto input = agui::decode_run_input(text, limits);
+  if (auto err = std::get_if<protocol_error>(&input))
+    check_error(*err);
+}
+
+inline void check_verified(const jwt::verify_result& r, std::int64_t now) {
+  if (!r)
+    return;
+  // Accepted means: a valid user id and not expired (beyond the leeway).
+  require(is_valid_user_id(r.ok->subject));
+  require(r.ok->expires_at + 30 >= now);
+}
+
+// The JWT verifier: the input as a token as it is, and as a payload and as a
+// header signed with the right key (so the fuzzer gets past the signature
+// into claim and header validation); base64url must round-trip.
+inline void jwt_input(std::string_view text) {
+  constexpr std::string_view secret = "fuzz-secret-0123456789abcdef0123456789";
+  constexpr std::int64_t now = 1'800'000'000;
+  check_verified(jwt::verify(text, secret, now), now);
+  check_verified(
+    jwt::verify(jwt::sign_parts(R"({"alg":"HS256","typ":"JWT"})", text, secret), secret, now),
+    now);
+  check_verified(jwt::verify(jwt::sign_parts(text, R"({"sub":"alice","exp":1900000000})", secret),
+                             secret, now),
+                 now);
+  auto decoded = jwt::base64url_decode(jwt::base64url_encode(text));
+  require(decoded && *decoded == text);
+}
+
+} // namespace aw::fuzz

@@ -1,0 +1,7 @@
+// libFuzzer target: the client frame decoder/validator (see checks.hpp).
+#include "fuzz/checks.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  aw::fuzz::codec_input({reinterpret_cast<const char*>(data), size});
+  return 0;
+}
