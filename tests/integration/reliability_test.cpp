@@ -11,25 +11,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/frames.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
 using aw::client::ws_client;
+using aw::test::next_frame;
+using aw::test::send;
 using aw::test::server_process;
 
 namespace {
-
-json next_frame(ws_client& c, std::chrono::milliseconds timeout = 5s) {
-  auto text = c.read(timeout);
-  REQUIRE_MESSAGE(text.has_value(), "no frame within timeout (closed=" << c.is_closed()
-                                                                       << " code=" << c.close_code() << ")");
-  return json::parse(*text);
-}
-
-void send(ws_client& c, const json& j) {
-  REQUIRE(c.send_text(j.dump()));
-}
 
 std::unique_ptr<ws_client> open(const server_process& srv, const std::string& user) {
   auto c = srv.connect(user);

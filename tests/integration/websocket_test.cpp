@@ -9,31 +9,22 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/jwt.hpp"
+#include "support/frames.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
 using aw::client::ws_client;
+using aw::test::next_frame;
+using aw::test::send;
 using aw::test::server_process;
 
 namespace {
-
-// The next frame, parsed; fails the test on timeout.
-json next_frame(ws_client& c, std::chrono::milliseconds timeout = 5s) {
-  auto text = c.read(timeout);
-  REQUIRE_MESSAGE(text.has_value(), "no frame within timeout (closed=" << c.is_closed()
-                                                                       << " code=" << c.close_code() << ")");
-  return json::parse(*text);
-}
 
 json expect_type(ws_client& c, const std::string& type) {
   auto f = next_frame(c);
   CHECK_MESSAGE(f["type"] == type, "expected " << type << ", got " << f.dump());
   return f;
-}
-
-void send(ws_client& c, const json& j) {
-  REQUIRE(c.send_text(j.dump()));
 }
 
 bool terminal(const json& f) {
