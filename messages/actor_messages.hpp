@@ -44,7 +44,6 @@ using run_atom = caf::atom_constant<caf::atom("run")>;
 using think_atom = caf::atom_constant<caf::atom("think")>;
 using tool_atom = caf::atom_constant<caf::atom("tool")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
-using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using agent_gone_atom = caf::atom_constant<caf::atom("agent_gone")>;
 
 // What a directory answers to a reservation (before any actor is spawned).
