@@ -358,13 +358,24 @@ TEST_CASE("graceful shutdown under load: SIGTERM with 1000 connections and runs 
     }
   }
   std::atomic<int> rc{-2};
-  std::thread stopper{[&] { rc = srv.stop(10); }};
+  std::atomic<long> stop_ms{0};
+  // Generous: sanitizer builds on a busy CI box are slow; what is asserted
+  // is the exit code, not the time (which the log shows).
+  std::thread stopper{[&] {
+    auto t0 = std::chrono::steady_clock::now();
+    rc = srv.stop(60);
+    stop_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - t0).count();
+  }};
   int with_1001 = 0;
   for (auto& c : conns) {
     c->wait_closed(10s);
     with_1001 += c->close_code() == 1001;
   }
   stopper.join();
+  int exit_code = rc;
+  long stopped_after_ms = stop_ms;
+  MESSAGE("the server exited " << stopped_after_ms << " ms after SIGTERM");
   CHECK(with_1001 == 1000);
-  CHECK(rc == 0);
+  CHECK(exit_code == 0);
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -136,6 +137,8 @@ int server_process::stop(int timeout_s) {
     if (r == pid_)
       break;
     if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "server_process: no exit %d s after SIGTERM; killing it\n",
+                   timeout_s);
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
       pid_ = -1;
@@ -144,6 +147,8 @@ int server_process::stop(int timeout_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
   pid_ = -1;
+  if (WIFSIGNALED(status))
+    std::fprintf(stderr, "server_process: the server died of signal %d\n", WTERMSIG(status));
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
