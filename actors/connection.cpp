@@ -17,9 +17,11 @@ struct connection_state {
   std::weak_ptr<outlet> out;
   caf::actor directory;
   caf::actor session;
-  protocol_limits limits;
+  env_ptr env;
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
   static inline const char* name = "connection";
 };
 
@@ -37,6 +39,7 @@ void push(connection_actor* self, frame_ptr frame) {
     self->quit();
     return;
   }
+  ++st.frames_out;
   out->push(std::move(frame));
 }
 
@@ -77,17 +80,19 @@ void ask_session(connection_actor* self, std::optional<std::string> request_id, 
       [self, request_id](caf::error&) { internal_error(self, request_id); });
 }
 
-void handle(connection_actor* self, user_message& msg) {
+void handle(connection_actor* self, user_message& msg,
+            std::chrono::steady_clock::time_point received_at) {
   auto request_id = msg.request_id;
-  ask_session(self, std::move(request_id), start_atom::value,
-              run_request::from(std::move(msg)));
+  auto req = run_request::from(std::move(msg));
+  req.received_at = received_at;
+  ask_session(self, std::move(request_id), start_atom::value, std::move(req));
 }
 
-void handle(connection_actor* self, cancel_run& msg) {
+void handle(connection_actor* self, cancel_run& msg, std::chrono::steady_clock::time_point) {
   ask_session(self, msg.request_id, cancel_atom::value, msg.run_id, msg.request_id);
 }
 
-void handle(connection_actor* self, resume_request& msg) {
+void handle(connection_actor* self, resume_request& msg, std::chrono::steady_clock::time_point) {
   auto request_id = msg.request_id;
   self->request(self->state.session, caf::infinite, resume_atom::value, std::move(msg),
                 caf::actor_cast<caf::actor>(self))
@@ -101,7 +106,7 @@ void handle(connection_actor* self, resume_request& msg) {
       [self, request_id](caf::error&) { internal_error(self, request_id); });
 }
 
-void handle(connection_actor* self, ping& msg) {
+void handle(connection_actor* self, ping& msg, std::chrono::steady_clock::time_point) {
   push_text(self, codec::encode_pong(msg.id));
 }
 
@@ -121,9 +126,11 @@ std::optional<std::string> request_id_of(const decoded_frame& frame) {
 // holds the bucket all of the user's connections share). Responses from the
 // session arrive in order, so frames are still served in the order sent.
 void serve_when_admitted(connection_actor* self, decoded_frame frame) {
+  auto received_at = std::chrono::steady_clock::now();
+  self->state.env->metrics->frames_received.inc();
   self->request(self->state.session, caf::infinite, admit_atom::value)
     .then(
-      [self, frame = std::move(frame)](const rate_limiter::decision& d) mutable {
+      [self, frame = std::move(frame), received_at](const rate_limiter::decision& d) mutable {
         auto& st = self->state;
         if (st.phase != connection_phase::open)
           return;
@@ -132,9 +139,11 @@ void serve_when_admitted(connection_actor* self, decoded_frame frame) {
             if (auto err = std::get_if<protocol_error>(&frame))
               push_error(self, *err);
             else
-              std::visit([self](auto& f) { handle(self, f); }, std::get<client_frame>(frame));
+              std::visit([self, received_at](auto& f) { handle(self, f, received_at); },
+                         std::get<client_frame>(frame));
             return;
           case rate_limiter::verdict::refused: {
+            st.env->metrics->frames_rate_limited.inc();
             auto err = codec::make_error(error_code::rate_limited,
                                          "too many frames; slow down", request_id_of(frame));
             err.extra["retry_after_ms"] = d.retry_after_ms;
@@ -142,6 +151,7 @@ void serve_when_admitted(connection_actor* self, decoded_frame frame) {
             return;
           }
           case rate_limiter::verdict::abuse:
+            st.env->metrics->abuse_closes.inc();
             log::warn("connection", "closing with 1008 for sustained abuse",
                       {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
             close_socket(self, close_code::policy);
@@ -152,13 +162,12 @@ void serve_when_admitted(connection_actor* self, decoded_frame frame) {
 }
 
 caf::behavior connection(connection_actor* self, connection_context ctx,
-                         std::weak_ptr<outlet> out, caf::actor directory,
-                         protocol_limits limits) {
+                         std::weak_ptr<outlet> out, caf::actor directory, env_ptr env) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.out = std::move(out);
   st.directory = std::move(directory);
-  st.limits = limits;
+  st.env = std::move(env);
   st.last_activity_ms = unix_time_ms();
   // Join before anything else: await holds back every other message, so no
   // client frame is handled before the session is known.
@@ -198,7 +207,8 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
-      serve_when_admitted(self, codec::decode_client_frame(text, st.limits));
+      ++st.frames_in;
+      serve_when_admitted(self, codec::decode_client_frame(text, st.env->settings.protocol));
       return caf::unit;
     },
     [self](binary_atom) -> caf::result<void> {
@@ -206,6 +216,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       if (st.phase != connection_phase::open)
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
+      ++st.frames_in;
       serve_when_admitted(self, codec::binary_frame_error());
       return caf::unit;
     },
@@ -217,8 +228,27 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
     [self](replay_atom, const event_ptr& ev) {
       if (self->state.phase != connection_phase::open)
         return;
-      if (auto out = self->state.out.lock())
+      if (auto out = self->state.out.lock()) {
+        ++self->state.frames_out;
         out->push_replayed(frame_of(ev));
+      }
+    },
+    [self](snapshot_atom) {
+      auto& st = self->state;
+      static constexpr const char* phases[] = {"joining", "open", "closing", "closed"};
+      outlet::depth q;
+      if (auto out = st.out.lock())
+        q = out->queued();
+      return json{{"id", st.ctx.connection_id},
+                  {"transport", "websocket"},
+                  {"peer", st.ctx.peer},
+                  {"state", phases[static_cast<int>(st.phase)]},
+                  {"age_ms", unix_time_ms() - st.ctx.connected_at_ms},
+                  {"idle_ms", unix_time_ms() - st.last_activity_ms},
+                  {"queue", {{"frames", q.frames}, {"bytes", q.bytes}}},
+                  {"frames_in", st.frames_in},
+                  {"frames_out", st.frames_out},
+                  {"mailbox", self->mailbox().size()}};
     },
     [self](kick_atom, close_code code) { close_socket(self, code); },
     [self](closed_atom) {
@@ -235,10 +265,13 @@ caf::error connection_not_open_error() {
 }
 
 caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
-                            std::weak_ptr<outlet> out, caf::actor directory,
-                            protocol_limits limits) {
-  return sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
-                   limits);
+                            std::weak_ptr<outlet> out, caf::actor directory, env_ptr env) {
+  auto ids = json{{"user", ctx.user_id}, {"conn", ctx.connection_id}};
+  auto m = env->metrics;
+  auto conn = sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
+                        std::move(env));
+  metrics::track(conn, metrics::actor_kind::connection, std::move(m), std::move(ids));
+  return conn;
 }
 
 } // namespace aw

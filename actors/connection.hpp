@@ -11,6 +11,7 @@
 //   (replay_atom, event_ptr)          replayed by the emitter for a resume
 //   (kick_atom, close_code)           close the socket (server side)
 //   (closed_atom)                     the socket is gone: quit
+//   (snapshot_atom) -> json           its context, state, queue and counts
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/outlet.hpp"
+#include "actors/settings.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -36,8 +38,8 @@ enum class connection_phase { joining, open, closing, closed };
 // The error a connection answers once it is no longer open.
 caf::error connection_not_open_error();
 
+// Spawns and tracks (metrics) a connection actor; its limits come from env.
 caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
-                            std::weak_ptr<outlet> out, caf::actor directory,
-                            protocol_limits limits);
+                            std::weak_ptr<outlet> out, caf::actor directory, env_ptr env);
 
 } // namespace aw

@@ -5,6 +5,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/snapshot.hpp"
 #include "actors/user_session.hpp"
 #include "messages/actor_messages.hpp"
 
@@ -69,9 +70,7 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     auto user = std::move(i->second);
     st.session_user.erase(i);
     --st.sessions;
-    if (msg.reason)
-      log::error("directory", "user session died",
-                 {{"user", user}, {"reason", caf::to_string(msg.reason)}});
+    // (An abnormal exit is logged and counted where the session is tracked.)
     auto u = st.users.find(user);
     if (u != st.users.end() && u->second.session.address() == msg.source) {
       u->second.session = nullptr;
@@ -112,6 +111,8 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       st.connection_user.emplace(conn.address(), user);
       if (!entry.session) {
         entry.session = spawn_user_session(self, user, st.env);
+        metrics::track(entry.session, metrics::actor_kind::user_session, st.env->metrics,
+                       {{"user", user}});
         st.session_user.emplace(entry.session.address(), user);
         ++st.sessions;
       }
@@ -127,6 +128,38 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       st.users.erase(i); // the session quits; the next join spawns a new one
       return true;
     },
+    [self](snapshot_atom, const std::string& user, std::uint32_t limit) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<json>();
+      std::vector<caf::actor> sessions;
+      bool truncated = false;
+      if (!user.empty()) {
+        auto i = st.users.find(user);
+        if (i != st.users.end() && i->second.session)
+          sessions.push_back(i->second.session);
+      } else {
+        for (auto& [id, entry] : st.users) {
+          if (!entry.session)
+            continue;
+          if (sessions.size() >= limit) {
+            truncated = true;
+            break;
+          }
+          sessions.push_back(entry.session);
+        }
+      }
+      json me{{"users", st.sessions},
+              {"connections", st.connections},
+              {"mailbox", self->mailbox().size()}};
+      gather(self, std::move(sessions),
+             [rp, me = std::move(me), truncated](json users) mutable {
+               rp.deliver(json{{"directory", std::move(me)},
+                               {"users", std::move(users)},
+                               {"truncated", truncated}});
+             },
+             session_snapshot_timeout);
+      return rp;
+    },
     [self](stats_atom) {
       auto& st = self->state;
       return caf::make_message(static_cast<std::uint64_t>(st.sessions),
@@ -138,7 +171,27 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
 } // namespace
 
 caf::actor spawn_directory(caf::actor_system& sys, env_ptr env) {
-  return sys.spawn(directory, std::move(env));
+  auto m = env->metrics;
+  auto dir = sys.spawn(directory, std::move(env));
+  metrics::track(dir, metrics::actor_kind::directory, std::move(m));
+  return dir;
+}
+
+void query_snapshot(caf::actor_system& sys, const caf::actor& dir, std::string user,
+                    std::uint32_t limit, std::function<void(std::optional<json>)> done) {
+  sys.spawn([dir, user = std::move(user), limit, done](caf::event_based_actor* self) {
+    self->request(dir, session_snapshot_timeout + std::chrono::seconds{1},
+                  snapshot_atom::value, user, limit)
+      .then(
+        [self, done](json& snapshot) {
+          done(std::move(snapshot));
+          self->quit();
+        },
+        [self, done](caf::error&) {
+          done(std::nullopt);
+          self->quit();
+        });
+  });
 }
 
 void query_stats(caf::actor_system& sys, const caf::actor& dir,

@@ -10,6 +10,8 @@
 //                                            -> actor session
 //   (retire_atom, std::string user)          from an idle session -> bool
 //   (stats_atom) -> (uint64_t users, uint64_t connections)
+//   (snapshot_atom, std::string user, uint32_t limit) -> json
+//        the actor tree of one user ("" for all, at most `limit` users)
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
+#include "messages/protocol.hpp"
 
 namespace aw {
 
@@ -28,6 +31,11 @@ struct directory_stats {
   std::uint64_t users = 0;       // users with a live session
   std::uint64_t connections = 0; // admitted connections, all users
 };
+
+// The actor tree as JSON, asked of the directory from outside the actor
+// system; `done` runs on a CAF thread, with nullopt when there was no answer.
+void query_snapshot(caf::actor_system& sys, const caf::actor& directory, std::string user,
+                    std::uint32_t limit, std::function<void(std::optional<json>)> done);
 
 // Asks the directory for its counts from outside the actor system (e.g. an
 // HTTP handler) without blocking: `done` runs on a CAF thread, with nullopt

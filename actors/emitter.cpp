@@ -20,13 +20,16 @@ struct emitter_state {
   std::size_t capacity = 1024;
   std::deque<event_ptr> buffer; // seq ascending, at most `capacity`
   std::vector<caf::actor> subscribers;
+  metrics::registry_ptr metrics;
   static inline const char* name = "emitter";
 };
 
 using emitter_actor = caf::stateful_actor<emitter_state>;
 
-caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity) {
+caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
+                      metrics::registry_ptr metrics) {
   auto& st = self->state;
+  st.metrics = std::move(metrics);
   st.user_id = std::move(user_id);
   st.capacity = std::max<std::size_t>(capacity, 1);
   st.epoch = random_id("e");
@@ -39,6 +42,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
   return {
     [self](publish_atom, const run_event& ev) {
       auto& st = self->state;
+      st.metrics->events_emitted[metrics::idx(ev.type)].inc();
       auto stamped = std::make_shared<stamped_event>();
       stamped->seq = ++st.last_seq;
       stamped->type = ev.type;
@@ -52,6 +56,17 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       auto msg = caf::make_message(deliver_atom::value, std::move(ptr));
       for (auto& sub : st.subscribers)
         self->send(sub, msg);
+    },
+    [self](snapshot_atom) {
+      auto& st = self->state;
+      return json{{"epoch", st.epoch},
+                  {"last_seq", st.last_seq},
+                  {"replay", {{"events", st.buffer.size()},
+                              {"capacity", st.capacity},
+                              {"oldest_seq", st.buffer.empty() ? st.last_seq + 1
+                                                                : st.buffer.front()->seq}}},
+                  {"subscribers", st.subscribers.size()},
+                  {"mailbox", self->mailbox().size()}};
     },
     [self](subscribe_atom, const caf::actor& sub) {
       auto& st = self->state;
@@ -70,13 +85,19 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       // Everything after after_seq must still be held.
       bool covered = req.after_seq <= st.last_seq && req.after_seq + 1 >= oldest;
       resume_outcome out;
+      st.metrics->replay_requests.inc();
       if (!same_epoch || !covered) {
+        st.metrics->replay_gaps.inc();
         out.error = codec::make_replay_gap(st.epoch, oldest, req.request_id);
         return out;
       }
+      std::uint64_t replayed = 0;
       for (auto& ev : st.buffer)
-        if (ev->seq > req.after_seq)
+        if (ev->seq > req.after_seq) {
           self->send(target, replay_atom::value, ev);
+          ++replayed;
+        }
+      st.metrics->events_replayed.inc(replayed);
       out.from_seq = req.after_seq + 1;
       out.to_seq = st.last_seq;
       return out;
@@ -87,13 +108,14 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
 } // namespace
 
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity) {
-  return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity);
+                         std::size_t replay_capacity, metrics::registry_ptr metrics) {
+  return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity,
+                                     std::move(metrics));
 }
 
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
-                         std::size_t replay_capacity) {
-  return sys.spawn(emitter, std::move(user_id), replay_capacity);
+                         std::size_t replay_capacity, metrics::registry_ptr metrics) {
+  return sys.spawn(emitter, std::move(user_id), replay_capacity, std::move(metrics));
 }
 
 } // namespace aw

@@ -4,6 +4,7 @@
 //
 //   (publish_atom, run_event)                 one-way, from supervisors
 //   (subscribe_atom, actor)   -> (std::string epoch, uint64_t last_seq)
+//   (snapshot_atom) -> json (epoch, last_seq, replay buffer fill, subscribers)
 //   (resume_atom, resume_request, actor target) -> resume_outcome
 //        sends the replayed events to `target` as (replay_atom, event_ptr)
 //        before answering; an epoch or range it no longer holds is a
@@ -16,13 +17,16 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/metrics.hpp"
+
 namespace aw {
 
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity);
+                         std::size_t replay_capacity, metrics::registry_ptr metrics);
 
 // Unlinked, for tests that drive an emitter on its own.
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
-                         std::size_t replay_capacity);
+                         std::size_t replay_capacity,
+                         metrics::registry_ptr metrics = std::make_shared<metrics::registry>());
 
 } // namespace aw

@@ -24,6 +24,9 @@ struct http_stream_state {
   std::weak_ptr<http_sink> sink;
   caf::actor directory;
   caf::actor session;
+  env_ptr env;
+  std::int64_t started_ms = unix_time_ms();
+  std::uint64_t frames_out = 0;
   bool done = false;               // respond() or end() was called
   bool streaming = false;          // the first push started the stream
   // run streams
@@ -72,6 +75,7 @@ void push(http_stream_actor* self, std::string message) {
   if (self->state.done)
     return;
   self->state.streaming = true;
+  ++self->state.frames_out;
   if (auto s = sink_of(self))
     if (!s->push(std::make_shared<const std::string>(std::move(message))))
       self->quit();
@@ -201,8 +205,9 @@ void on_joined(http_stream_actor* self) {
 }
 
 caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call call,
-                          std::weak_ptr<http_sink> sink, caf::actor directory) {
+                          std::weak_ptr<http_sink> sink, caf::actor directory, env_ptr env) {
   auto& st = self->state;
+  st.env = std::move(env);
   st.ctx = std::move(ctx);
   st.call = std::move(call);
   st.sink = std::move(sink);
@@ -233,6 +238,7 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
             [self](const rate_limiter::decision& d) {
               if (d.outcome == rate_limiter::verdict::granted)
                 return on_joined(self);
+              self->state.env->metrics->frames_rate_limited.inc();
               auto err = codec::make_error(error_code::rate_limited,
                                            "too many requests; slow down");
               // Abuse has no next token to wait for: a second's pause is the hint.
@@ -272,15 +278,38 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
       end(self);
     },
     [self](closed_atom) { self->quit(); },
+    [self](snapshot_atom) {
+      auto& st = self->state;
+      const char* kind = std::holds_alternative<http_follow>(st.call) ? "events"
+                         : std::holds_alternative<http_cancel>(st.call) ? "cancel"
+                         : st.agui                                       ? "agui"
+                                                                         : "run";
+      json me{{"id", st.ctx.request_id},
+              {"transport", "http"},
+              {"request", kind},
+              {"peer", st.ctx.peer},
+              {"state", st.done ? "closing" : st.streaming ? "streaming" : "open"},
+              {"age_ms", unix_time_ms() - st.started_ms},
+              {"frames_out", st.frames_out},
+              {"mailbox", self->mailbox().size()}};
+      if (!st.run_id.empty())
+        me["run_id"] = st.run_id;
+      return me;
+    },
   };
 }
 
 } // namespace
 
 caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
-                             std::weak_ptr<http_sink> sink, caf::actor directory) {
-  return sys.spawn(http_stream, std::move(ctx), std::move(call), std::move(sink),
-                   std::move(directory));
+                             std::weak_ptr<http_sink> sink, caf::actor directory,
+                             env_ptr env) {
+  auto ids = json{{"user", ctx.user_id}, {"request", ctx.request_id}};
+  auto m = env->metrics;
+  auto a = sys.spawn(http_stream, std::move(ctx), std::move(call), std::move(sink),
+                     std::move(directory), std::move(env));
+  metrics::track(a, metrics::actor_kind::http_stream, std::move(m), std::move(ids));
+  return a;
 }
 
 } // namespace aw

@@ -8,6 +8,7 @@
 //   (deliver_atom, event_ptr)   from the emitter (replay_atom: replayed)
 //   (kick_atom, close_code)     the server is shutting down: end the response
 //   (closed_atom)               the client is gone or the response is done
+//   (snapshot_atom) -> json     what it serves, its state and counts
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/settings.hpp"
 #include "messages/actor_messages.hpp"
 
 namespace aw {
@@ -70,6 +72,7 @@ struct http_context {
 // The transport has reserved a connection slot for the user in `directory`
 // before it spawns this actor; the actor joins and releases it by quitting.
 caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
-                             std::weak_ptr<http_sink> sink, caf::actor directory);
+                             std::weak_ptr<http_sink> sink, caf::actor directory,
+                             env_ptr env);
 
 } // namespace aw

@@ -2,6 +2,7 @@
 // implements it; tests implement it with a recording fake.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "messages/protocol.hpp"
@@ -19,6 +20,12 @@ public:
   virtual bool push_replayed(frame_ptr frame) = 0;
   // Closes the socket with `code` after what is queued. Thread-safe.
   virtual void close(close_code code) = 0;
+  // What waits to be written now (for snapshots). Thread-safe.
+  struct depth {
+    std::size_t frames = 0;
+    std::size_t bytes = 0;
+  };
+  virtual depth queued() const = 0;
 };
 
 } // namespace aw

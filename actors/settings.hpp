@@ -12,6 +12,7 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/metrics.hpp"
 #include "actors/rate_limiter.hpp"
 #include "messages/protocol.hpp"
 
@@ -71,6 +72,8 @@ struct environment {
   server_settings settings;
   agent_registry agents;
   tool_registry tools;
+  // Counters only: written by every actor, read by scrapes (metrics.hpp).
+  metrics::registry_ptr metrics = std::make_shared<metrics::registry>();
 };
 
 using env_ptr = std::shared_ptr<const environment>;

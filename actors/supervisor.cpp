@@ -20,13 +20,35 @@ struct supervisor_state {
   bool finished = false;
   int next_call = 0;
   std::map<std::string, std::string> open_calls; // call_id -> tool
+  // for metrics and the actor snapshot
+  std::chrono::steady_clock::time_point started_at;
+  std::uint64_t events = 0;
+  std::string last_event; // type of the last event published
   static inline const char* name = "supervisor";
 };
 
 using supervisor_actor = caf::stateful_actor<supervisor_state>;
 
 void publish(supervisor_actor* self, run_event ev) {
-  self->send(self->state.emitter, publish_atom::value, std::move(ev));
+  auto& st = self->state;
+  ++st.events;
+  st.last_event = to_string(ev.type);
+  self->send(st.emitter, publish_atom::value, std::move(ev));
+}
+
+// The run's outcome in the metrics: one of completed, cancelled, failed.
+void count_outcome(supervisor_actor* self, const run_event& terminal) {
+  auto& st = self->state;
+  auto& m = *st.env->metrics;
+  if (terminal.type == event_type::agent_error)
+    m.runs_failed[metrics::idx(metrics::run_failure_of(
+                    terminal.fields.value("code", std::string{})))]
+      .inc();
+  else if (terminal.fields.value("status", std::string{}) == "cancelled")
+    m.runs_cancelled.inc();
+  else
+    m.runs_completed.inc();
+  m.run_duration.observe(std::chrono::steady_clock::now() - st.started_at);
 }
 
 // Ends the run with `terminal`, first closing any tool call still open so
@@ -40,6 +62,7 @@ void finish(supervisor_actor* self, run_event terminal) {
     publish(self, make_tool_completed(st.spec.run, tool, call_id,
                                       {{"error", "the run ended first"}}, false));
   st.open_calls.clear();
+  count_outcome(self, terminal);
   publish(self, std::move(terminal));
   if (st.agent)
     self->send_exit(st.agent, caf::exit_reason::user_shutdown);
@@ -48,7 +71,8 @@ void finish(supervisor_actor* self, run_event terminal) {
 
 void fail(supervisor_actor* self, std::string_view code, std::string_view message) {
   log::warn("supervisor", "run failed",
-            {{"run", self->state.spec.run.run_id}, {"code", code}});
+            {{"user", self->state.spec.user_id}, {"run", self->state.spec.run.run_id},
+             {"code", code}});
   finish(self, make_agent_error(self->state.spec.run, code, message));
 }
 
@@ -58,6 +82,9 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
   st.spec = std::move(spec);
   st.emitter = std::move(emitter);
   st.env = std::move(env);
+  st.started_at = std::chrono::steady_clock::now();
+  st.env->metrics->runs_started.inc();
+  st.env->metrics->run_start_latency.observe(st.started_at - st.spec.received_at);
   publish(self, make_agent_started(st.spec.run, st.spec.agent));
   auto factory = st.env->agents.find(st.spec.agent);
   if (factory == st.env->agents.end()) {
@@ -69,11 +96,8 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
     if (st.agent && msg.source == st.agent.address()) {
       if (st.finished)
         return;
-      if (msg.reason) { // it crashed
-        log::warn("supervisor", "agent crashed",
-                  {{"run", st.spec.run.run_id}, {"reason", caf::to_string(msg.reason)}});
+      if (msg.reason) // it crashed (its exit is logged where it is tracked)
         return fail(self, "agent_failed", "the agent stopped unexpectedly");
-      }
       // It quit normally, usually right after answering; the exit message
       // may overtake that answer (exit messages are urgent in CAF), so look
       // again once everything already in the mailbox has been handled.
@@ -89,6 +113,9 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
     fail(self, "agent_failed", "the agent could not be started");
     return {};
   }
+  metrics::track(st.agent, metrics::actor_kind::agent, st.env->metrics,
+                 {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
+                  {"agent", st.spec.agent}});
   self->request(st.agent, st.env->settings.run_timeout, run_atom::value,
                 st.spec.content)
     .then(
@@ -123,6 +150,9 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
       auto rp = self->make_response_promise<bool, json>();
       auto worker = fn->second.blocking ? self->spawn<caf::detached>(tool_actor, fn->second.fn)
                                         : self->spawn(tool_actor, fn->second.fn);
+      metrics::track(worker, metrics::actor_kind::tool, st.env->metrics,
+                     {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
+                      {"tool", tool}});
       self->request(worker, caf::infinite, tool_atom::value, input)
         .then(
           [self, rp, tool, call_id](bool ok, json& output) mutable {
@@ -149,6 +179,24 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
     [self](cancel_atom) {
       finish(self, make_agent_completed(self->state.spec.run, "", true));
     },
+    [self](snapshot_atom) {
+      auto& st = self->state;
+      json calls = json::array();
+      for (auto& [call_id, tool] : st.open_calls)
+        calls.push_back({{"call_id", call_id}, {"tool", tool}});
+      return json{{"run_id", st.spec.run.run_id},
+                  {"thread_id", st.spec.run.thread_id},
+                  {"agent", st.spec.agent},
+                  {"state", st.finished ? "finishing"
+                                        : st.open_calls.empty() ? "running" : "in_tool"},
+                  {"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::steady_clock::now() - st.started_at)
+                               .count()},
+                  {"events", st.events},
+                  {"current_step", st.last_event},
+                  {"open_tool_calls", std::move(calls)},
+                  {"mailbox", self->mailbox().size()}};
+    },
   };
 }
 
@@ -156,8 +204,12 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
 
 caf::actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
                             caf::actor emitter, env_ptr env) {
-  return session->spawn<caf::linked>(supervisor, std::move(spec),
-                                     std::move(emitter), std::move(env));
+  auto ids = json{{"user", spec.user_id}, {"run", spec.run.run_id}};
+  auto m = env->metrics;
+  auto sup = session->spawn<caf::linked>(supervisor, std::move(spec), std::move(emitter),
+                                         std::move(env));
+  metrics::track(sup, metrics::actor_kind::supervisor, std::move(m), std::move(ids));
+  return sup;
 }
 
 } // namespace aw

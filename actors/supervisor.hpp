@@ -5,6 +5,7 @@
 // (agent_completed/cancelled), on timeout or on an agent crash (agent_error).
 #pragma once
 
+#include <chrono>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -16,8 +17,10 @@ namespace aw {
 
 struct run_spec {
   run_ref run;
+  std::string user_id; // for logs and the actor snapshot
   std::string agent;   // registered agent name
   std::string content; // the user's message
+  std::chrono::steady_clock::time_point received_at; // of the user's request
 };
 
 // THE factory of runs. Every transport (WebSocket, HTTP) reaches it through

@@ -1,5 +1,6 @@
 #include "actors/user_session.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <unordered_map>
 #include <unordered_set>
@@ -8,6 +9,7 @@
 
 #include "actors/emitter.hpp"
 #include "actors/log.hpp"
+#include "actors/snapshot.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/codec.hpp"
@@ -26,6 +28,8 @@ struct session_state {
   std::unordered_set<std::string> threads;
   std::deque<std::string> thread_order;                    // oldest first
   std::size_t connections = 0;
+  std::vector<caf::actor> attached; // connections and HTTP streams, for snapshots
+  std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
   std::uint64_t grace_generation = 0;
   rate_limiter limiter{rate_limit_settings{}};
   bool abuse_logged = false;
@@ -65,13 +69,21 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
   st.directory = std::move(directory);
   st.env = std::move(env);
   st.limiter = rate_limiter{st.env->settings.rate_limit};
-  st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity);
+  st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity,
+                             st.env->metrics);
+  metrics::track(st.emitter, metrics::actor_kind::emitter, st.env->metrics,
+                 {{"user", st.user_id}});
   log::debug("session", "session started", {{"user", st.user_id}});
-  self->set_down_handler([self](caf::down_msg&) {
+  self->set_down_handler([self](caf::down_msg& msg) {
     // Only connections are monitored here.
     auto& st = self->state;
     if (st.connections > 0)
       --st.connections;
+    st.attached.erase(std::remove_if(st.attached.begin(), st.attached.end(),
+                                     [&](const caf::actor& a) {
+                                       return a.address() == msg.source;
+                                     }),
+                      st.attached.end());
     arm_grace(self);
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -81,9 +93,8 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       // A supervisor always publishes its own terminal event; one that died
       // abnormally could not, so the run still gets exactly one.
       if (msg.reason && msg.reason != caf::exit_reason::user_shutdown) {
-        log::error("session", "supervisor died",
-                   {{"user", st.user_id}, {"run", i->second.run_id},
-                    {"reason", caf::to_string(msg.reason)}});
+        // (The exit itself is logged and counted where it is tracked.)
+        st.env->metrics->runs_failed[metrics::idx(metrics::run_failure::agent_failed)].inc();
         self->send(st.emitter, publish_atom::value,
                    make_agent_error(i->second, "agent_failed", "the run failed"));
       }
@@ -100,6 +111,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       auto& st = self->state;
       self->monitor(conn);
       ++st.connections;
+      st.attached.push_back(conn);
       ++st.grace_generation; // a pending grace timer no longer applies
       return self->delegate(st.emitter, subscribe_atom::value, conn);
     },
@@ -124,6 +136,8 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       spec.run.request_id = req.request_id;
       spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
       spec.content = std::move(req.content);
+      spec.user_id = st.user_id;
+      spec.received_at = req.received_at;
       out.run = spec.run;
       auto sup = spawn_supervisor(self, std::move(spec), st.emitter, st.env);
       st.run_of.emplace(sup.address(), out.run);
@@ -160,6 +174,33 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
                   {{"user", st.user_id}});
       }
       return d;
+    },
+    [self](snapshot_atom) {
+      auto& st = self->state;
+      auto rp = self->make_response_promise<json>();
+      json me{{"user", st.user_id},
+              {"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - st.started_at)
+                           .count()},
+              {"threads", st.threads.size()},
+              {"mailbox", self->mailbox().size()}};
+      std::vector<caf::actor> runs;
+      for (auto& [id, sup] : st.runs)
+        runs.push_back(sup);
+      // Three groups asked at once; the answer goes out when all are in.
+      auto pending = std::make_shared<int>(3);
+      auto out = std::make_shared<json>(std::move(me));
+      auto part = [self, rp, pending, out](const char* key, json value) mutable {
+        (*out)[key] = std::move(value);
+        if (--*pending == 0)
+          rp.deliver(std::move(*out));
+      };
+      gather(self, {st.emitter}, [part](json all) mutable {
+        part("emitter", std::move(all[0]));
+      });
+      gather(self, st.attached, [part](json all) mutable { part("connections", std::move(all)); });
+      gather(self, std::move(runs), [part](json all) mutable { part("runs", std::move(all)); });
+      return rp;
     },
     [self](grace_atom, std::uint64_t generation) {
       auto& st = self->state;

@@ -3,6 +3,7 @@
 // namespace aw so they never clash with CAF's own (CAF-NOTES §0).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +37,8 @@ using replay_atom = caf::atom_constant<caf::atom("replay")>;   // a replayed eve
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client frame
+// observability: a JSON picture of an actor and what it owns
+using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
 // runs
 using start_atom = caf::atom_constant<caf::atom("start")>;
@@ -70,10 +73,16 @@ struct run_request {
   bool adopt_thread = false;
   // The agent to run; the server's default when absent.
   std::optional<std::string> agent;
+  // When the transport received the request (run start latency metric).
+  std::chrono::steady_clock::time_point received_at = std::chrono::steady_clock::now();
 
   static run_request from(user_message msg) {
-    return {std::move(msg.content), std::move(msg.thread_id), std::move(msg.request_id),
-            std::nullopt, false, std::move(msg.agent)};
+    run_request r;
+    r.content = std::move(msg.content);
+    r.thread_id = std::move(msg.thread_id);
+    r.request_id = std::move(msg.request_id);
+    r.agent = std::move(msg.agent);
+    return r;
   }
 };
 

@@ -180,6 +180,12 @@ std::string sign_parts(std::string_view header_json, std::string_view payload_js
   return signing_input + "." + base64url_encode(hmac_sha256(secret, signing_input));
 }
 
+bool secret_equals(std::string_view presented, std::string_view expected) {
+  if (expected.empty() || presented.size() != expected.size())
+    return false;
+  return CRYPTO_memcmp(presented.data(), expected.data(), expected.size()) == 0;
+}
+
 std::string random_secret() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof(bytes)) != 1)

@@ -54,6 +54,11 @@ std::optional<std::string> base64url_decode(std::string_view text);
 // A fresh random secret (hex, 64 chars) from the OS CSPRNG.
 std::string random_secret();
 
+// Compares a presented secret (e.g. the admin token) with the expected one
+// in time independent of where they differ. An empty `expected` matches
+// nothing.
+bool secret_equals(std::string_view presented, std::string_view expected);
+
 std::int64_t unix_now();
 
 } // namespace aw::jwt

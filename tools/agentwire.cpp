@@ -1,5 +1,5 @@
-// agentwire: the server (`agentwire serve`) and its dev-token minting
-// (`agentwire token`). Options come from the command line or a CAF config
+// agentwire: the server (`agentwire serve`), its dev-token minting
+// (`agentwire token`) and its inspector (`agentwire inspect`, inspect.cpp). Options come from the command line or a CAF config
 // file (caf-application.ini, or --config-file=PATH); `--help` lists them.
 #include <sys/resource.h>
 
@@ -12,28 +12,30 @@
 #include <vector>
 
 #include <caf/all.hpp>
+#include <caf/io/all.hpp>
 
 #include "actors/directory.hpp"
+#include "actors/inspector.hpp"
 #include "actors/log.hpp"
 #include "actors/settings.hpp"
 #include "messages/jwt.hpp"
+#include "tools/cli.hpp"
 #include "transport/server.hpp"
 
 namespace {
 
+using aw::cli::cli_config;
+using aw::cli::parse;
+using aw::cli::read_secret;
+
 constexpr const char* secret_env = "AGENTWIRE_JWT_SECRET";
+using aw::cli::admin_token_env;
+constexpr std::size_t min_admin_token_bytes = 16;
 
 // Options shared by both subcommands: where the signing secret comes from.
 struct common_options {
   std::string jwt_secret_file;
   std::string log_level = "info";
-};
-
-// A config whose option table the argument normalizer may read.
-struct cli_config : caf::actor_system_config {
-  const caf::config_option_set& options() const {
-    return custom_options_;
-  }
 };
 
 struct serve_config : cli_config {
@@ -63,6 +65,9 @@ struct serve_config : cli_config {
   caf::timespan close_timeout = std::chrono::seconds{2};
   std::size_t max_http_body_bytes = 1024 * 1024;
   bool enable_fault_agent = false;
+  std::string admin_token_file;
+  int caf_port = -1;
+  std::string caf_host = "127.0.0.1";
 
   serve_config() {
     opt_group{custom_options_, "global"}
@@ -72,6 +77,14 @@ struct serve_config : cli_config {
            "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET; else a "
            "generated dev secret)")
       .add(common.log_level, "log-level", "debug, info, warn, error or off (default info)")
+      .add(admin_token_file, "admin-token-file",
+           "file holding the token for GET /admin/actors (else $AGENTWIRE_ADMIN_TOKEN; "
+           "with a generated dev secret, a generated one; else admin requests get 401)")
+      .add(caf_port, "caf-port",
+           "publish the inspector actor to other CAF nodes on this port (0 picks one; "
+           "default off). CAF's protocol has no authentication: keep it on a "
+           "private interface")
+      .add(caf_host, "caf-host", "address the inspector is published on (default 127.0.0.1)")
       .add(io_threads, "io-threads", "Asio threads for sockets (default 1)")
       .add(workers, "workers", "CAF scheduler threads for actors (default 2)")
       .add(demo_step_ms, "demo-step-ms",
@@ -139,73 +152,18 @@ struct token_config : cli_config {
 void usage(std::ostream& out) {
   out << "usage: agentwire serve [options]    run the server\n"
          "       agentwire token --user NAME [--ttl 1h]   print a signed token\n"
+         "       agentwire inspect [--watch] [--user ID] [--caf HOST:PORT]\n"
+         "                                    show the live actor tree\n"
          "       agentwire COMMAND --help     list a command's options\n"
          "The secret is read from $" << secret_env << " or --jwt-secret-file,\n"
          "never from a flag.\n";
 }
 
-// CAF wants --name=value; accept "--name value" too for options that take a
-// value, using CAF's own option table to tell which those are.
-std::vector<std::string> normalize_args(const caf::config_option_set& opts, int argc,
-                                        char** argv, int first) {
-  std::vector<std::string> out;
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg.size() > 2 && arg.compare(0, 2, "--") == 0 && arg.find('=') == std::string::npos
-        && i + 1 < argc) {
-      auto opt = opts.cli_long_name_lookup(caf::string_view{arg}.substr(2));
-      if (opt != nullptr && !opt->is_flag()) {
-        out.push_back(arg + "=" + argv[++i]);
-        continue;
-      }
-    }
-    out.push_back(std::move(arg));
-  }
-  return out;
-}
-
-// Parses into `cfg`; returns an exit code, or -1 to go on.
-int parse(cli_config& cfg, int argc, char** argv) {
-  auto args = normalize_args(cfg.options(), argc, argv, 2);
-  if (auto err = cfg.parse(std::move(args))) {
-    std::cerr << "agentwire: " << cfg.render(err) << "\n";
-    return 2;
-  }
-  if (cfg.cli_helptext_printed)
-    return 0;
-  if (!cfg.remainder.empty()) {
-    std::cerr << "agentwire: unknown argument '" << cfg.remainder.front()
-              << "' (see --help)\n";
-    return 2;
-  }
-  return -1;
-}
-
 // The configured secret, or "" when none is configured. Exits on a bad one.
 std::string load_secret(const common_options& opts, std::string& error) {
-  std::string secret;
-  if (!opts.jwt_secret_file.empty()) {
-    std::ifstream in{opts.jwt_secret_file};
-    if (!in) {
-      error = "cannot read --jwt-secret-file";
-      return {};
-    }
-    std::stringstream buf;
-    buf << in.rdbuf();
-    secret = buf.str();
-    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
-      secret.pop_back();
-    if (secret.empty()) {
-      error = "the secret file is empty";
-      return {};
-    }
-  } else if (const char* env = std::getenv(secret_env)) {
-    secret = env;
-    if (secret.empty()) {
-      error = std::string{"$"} + secret_env + " is set but empty";
-      return {};
-    }
-  }
+  auto secret = read_secret(opts.jwt_secret_file, secret_env, error);
+  if (!error.empty())
+    return {};
   if (!secret.empty() && secret.size() < aw::jwt::min_secret_bytes) {
     error = "the JWT secret must be at least "
             + std::to_string(aw::jwt::min_secret_bytes) + " bytes";
@@ -268,6 +226,23 @@ int run_serve(int argc, char** argv) {
   bool dev_secret = secret.empty();
   if (dev_secret)
     secret = aw::jwt::random_secret();
+  auto admin_token = read_secret(cfg.admin_token_file, admin_token_env, error);
+  if (!error.empty()) {
+    std::cerr << "agentwire: " << error << "\n";
+    return 2;
+  }
+  if (!admin_token.empty() && admin_token.size() < min_admin_token_bytes) {
+    std::cerr << "agentwire: the admin token must be at least " << min_admin_token_bytes
+              << " bytes\n";
+    return 2;
+  }
+  bool dev_admin_token = admin_token.empty() && dev_secret;
+  if (dev_admin_token)
+    admin_token = aw::jwt::random_secret();
+  if (cfg.caf_port > 65535) {
+    std::cerr << "agentwire: --caf-port must be 0..65535\n";
+    return 2;
+  }
   if (cfg.max_frame_bytes < 1024 || cfg.max_content_bytes == 0
       || cfg.max_content_bytes > cfg.max_frame_bytes || cfg.replay_capacity == 0
       || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
@@ -311,6 +286,7 @@ int run_serve(int argc, char** argv) {
   transport.port = cfg.port;
   transport.io_threads = cfg.io_threads;
   transport.jwt_secret = secret;
+  transport.admin_token = admin_token;
   transport.max_queue_frames = cfg.max_queue_frames;
   transport.max_queue_bytes = cfg.max_queue_bytes;
   transport.idle_timeout =
@@ -325,13 +301,31 @@ int run_serve(int argc, char** argv) {
   // An actor yields after this many messages, so a busy emitter cannot hog
   // a worker (CAF-NOTES §2, pitfall 9).
   cfg.set("scheduler.max-throughput", int64_t{300});
+  if (cfg.caf_port >= 0)
+    cfg.load<caf::io::middleman>();
 
   caf::actor_system sys{cfg};
   auto env = aw::make_default_environment(settings);
   auto directory = aw::spawn_directory(sys, env);
+  caf::actor inspector;
+  if (cfg.caf_port >= 0) {
+    inspector = aw::spawn_inspector(sys, directory);
+    auto port = sys.middleman().publish(inspector, static_cast<std::uint16_t>(cfg.caf_port),
+                                        cfg.caf_host.c_str());
+    if (!port) {
+      std::cerr << "agentwire: cannot publish the inspector on " << cfg.caf_host << ":"
+                << cfg.caf_port << ": " << sys.render(port.error()) << "\n";
+      caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    std::cout << "agentwire CAF inspector on " << cfg.caf_host << ":" << *port << "\n";
+    aw::log::info("main", "inspector published", {{"caf_address", cfg.caf_host + ":"
+                                                                    + std::to_string(*port)}});
+  }
   int rc = 0;
   {
-    aw::server srv{sys, directory, settings, transport};
+    aw::server srv{sys, directory, env, transport};
     std::uint16_t port = 0;
     try {
       port = srv.listen();
@@ -356,11 +350,18 @@ int run_serve(int argc, char** argv) {
       aw::log::warn("main", "using a generated development secret; set "
                             "AGENTWIRE_JWT_SECRET for anything but a trial");
     }
+    if (dev_admin_token)
+      std::cout << "Admin token for this run (GET /admin/actors, agentwire inspect):\n"
+                << "  export " << admin_token_env << "=" << admin_token << "\n";
     std::cout << std::flush;
     aw::log::info("main", "serving", {{"address", base}, {"io_threads", cfg.io_threads},
                                       {"workers", cfg.workers}});
     srv.run();
     // Every socket is closed and its actor told; now the actors.
+    if (inspector) {
+      caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+      inspector = nullptr;
+    }
     caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
     directory = nullptr;
     sys.await_all_actors_done();
@@ -381,6 +382,8 @@ int main(int argc, char** argv) {
     return run_serve(argc, argv);
   if (cmd == "token")
     return run_token(argc, argv);
+  if (cmd == "inspect")
+    return aw::cli::run_inspect(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(std::cout);
     return 0;

@@ -54,6 +54,36 @@ class closable {
 public:
   virtual ~closable() = default;
   virtual void shutdown() = 0; // thread-safe
+  virtual std::size_t queued_bytes() const = 0; // thread-safe, for scrapes
+};
+
+// The bytes one connection has queued for its client, mirrored where a
+// scrape reads them: the sum over every connection (a gauge) and this
+// connection's own (for the largest queue). Updated on the strand only.
+class queue_meter {
+public:
+  explicit queue_meter(metrics::registry_ptr m) : m_(std::move(m)) {
+  }
+  ~queue_meter() {
+    sub(bytes());
+  }
+  queue_meter(const queue_meter&) = delete;
+  queue_meter& operator=(const queue_meter&) = delete;
+  void add(std::size_t n) {
+    now_.store(bytes() + n, std::memory_order_relaxed);
+    m_->outbound_queue_bytes.add(static_cast<std::int64_t>(n));
+  }
+  void sub(std::size_t n) {
+    now_.store(bytes() - n, std::memory_order_relaxed);
+    m_->outbound_queue_bytes.add(-static_cast<std::int64_t>(n));
+  }
+  std::size_t bytes() const {
+    return now_.load(std::memory_order_relaxed);
+  }
+
+private:
+  metrics::registry_ptr m_;
+  std::atomic<std::size_t> now_{0};
 };
 
 class session_registry {
@@ -76,6 +106,15 @@ public:
         out.push_back(std::move(s));
     return out;
   }
+  // The largest queue of any session (a scrape's only lock).
+  std::size_t largest_queue() {
+    std::lock_guard<std::mutex> guard{mtx_};
+    std::size_t largest = 0;
+    for (auto& [id, w] : items_)
+      if (auto s = w.lock())
+        largest = std::max(largest, s->queued_bytes());
+    return largest;
+  }
 
 private:
   std::mutex mtx_;
@@ -86,13 +125,27 @@ private:
 struct context {
   caf::actor_system& sys;
   caf::actor directory;
-  server_settings settings;
+  env_ptr env;
+  const server_settings& settings; // env's
+  metrics::registry& metrics;      // env's
   transport_settings transport;
   session_registry registry;
   std::atomic<bool> stopping{false};
 
-  context(caf::actor_system& s, caf::actor d, server_settings st, transport_settings t)
-    : sys(s), directory(std::move(d)), settings(std::move(st)), transport(std::move(t)) {
+  context(caf::actor_system& s, caf::actor d, env_ptr e, transport_settings t)
+    : sys(s),
+      directory(std::move(d)),
+      env(std::move(e)),
+      settings(env->settings),
+      metrics(*env->metrics),
+      transport(std::move(t)) {
+  }
+
+  void rejected(metrics::reject_reason why) {
+    metrics.connections_rejected[metrics::idx(why)].inc();
+  }
+  void dropped(metrics::drop_reason why, std::size_t frames = 1) {
+    metrics.frames_dropped[metrics::idx(why)].inc(frames);
   }
 };
 
@@ -184,6 +237,7 @@ public:
     : ws_(std::move(stream)),
       ctx_(std::move(ctx)),
       cctx_(std::move(cctx)),
+      meter_(ctx_->env->metrics),
       hard_close_(ws_.get_executor()),
       idle_timer_(ws_.get_executor()) {
   }
@@ -229,22 +283,33 @@ public:
               [self = shared_from_this(), code] { self->start_close(code); });
   }
 
+  outlet::depth queued() const override {
+    return {queued_frames_.load(std::memory_order_relaxed), meter_.bytes()};
+  }
+
   // -- closable --
 
   void shutdown() override {
     close(close_code::going_away);
   }
 
+  std::size_t queued_bytes() const override {
+    return meter_.bytes();
+  }
+
 private:
   void on_accept(beast::error_code ec) {
     if (ec) {
+      ctx_->rejected(metrics::reject_reason::handshake_failed);
       caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
       reserved_released_ = true;
       return finish();
     }
     opened_ = true;
+    ctx_->metrics.connections_accepted[metrics::idx(metrics::transport_kind::websocket)].inc();
+    ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].inc();
     actor_ = spawn_connection(ctx_->sys, cctx_, std::weak_ptr<outlet>{shared_from_this()},
-                              ctx_->directory, ctx_->settings.protocol);
+                              ctx_->directory, ctx_->env);
     log::debug("transport", "connection opened",
               {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
     do_read();
@@ -309,8 +374,10 @@ private:
   }
 
   bool post_frame(frame_ptr frame, bool counted) {
-    if (!accepting_.load(std::memory_order_acquire))
+    if (!accepting_.load(std::memory_order_acquire)) {
+      ctx_->dropped(metrics::drop_reason::closed);
       return false;
+    }
     net::post(ws_.get_executor(),
               [self = shared_from_this(), f = std::move(frame), counted]() mutable {
                 self->enqueue(std::move(f), counted);
@@ -321,32 +388,48 @@ private:
   // Live frames count against the slow-consumer bound; replayed ones are
   // shared with the replay buffer and bounded by it.
   void enqueue(frame_ptr frame, bool counted) {
-    if (closing_ || finished_)
+    if (closing_ || finished_) {
+      ctx_->dropped(metrics::drop_reason::closed);
       return;
+    }
     if (counted
         && (counted_frames_ >= ctx_->transport.max_queue_frames
             || queued_bytes_ + frame->size() > ctx_->transport.max_queue_bytes)) {
       log::warn("transport", "slow consumer, closing with 1013",
                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
                  {"queued_frames", queue_.size()}, {"queued_bytes", queued_bytes_}});
+      ctx_->dropped(metrics::drop_reason::slow_consumer);
       return start_close(close_code::try_again);
     }
     if (counted) {
       queued_bytes_ += frame->size();
       ++counted_frames_;
     }
+    meter_.add(frame->size());
+    queued_frames_.store(queue_.size() + 1, std::memory_order_relaxed);
     queue_.push_back({std::move(frame), counted});
     if (queue_.size() == 1)
       do_write();
   }
 
   void pop_front() {
-    auto& front = queue_.front();
-    if (front.counted) {
-      queued_bytes_ -= front.frame->size();
+    forget(queue_.front().counted, queue_.front().frame->size());
+    queue_.pop_front();
+    queued_frames_.store(queue_.size(), std::memory_order_relaxed);
+  }
+
+  void pop_back() {
+    forget(queue_.back().counted, queue_.back().frame->size());
+    queue_.pop_back();
+    queued_frames_.store(queue_.size(), std::memory_order_relaxed);
+  }
+
+  void forget(bool counted, std::size_t size) {
+    if (counted) {
+      queued_bytes_ -= size;
       --counted_frames_;
     }
-    queue_.pop_front();
+    meter_.sub(size);
   }
 
   // Invariant: a write is in flight exactly when the queue is not empty, and
@@ -359,11 +442,12 @@ private:
   void on_write(beast::error_code ec, std::size_t) {
     pop_front();
     if (ec) {
-      queue_.clear();
-      queued_bytes_ = 0;
-      counted_frames_ = 0;
+      ctx_->dropped(metrics::drop_reason::closed, queue_.size() + 1);
+      while (!queue_.empty())
+        pop_front();
       return finish();
     }
+    ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc();
     if (!queue_.empty())
       do_write();
     else if (close_after_write_)
@@ -391,13 +475,9 @@ private:
     // sent (errors before a 1008, events before a 1001), except to a slow
     // consumer: it could not take it, and resumes instead.
     if (code == close_code::try_again) {
-      while (queue_.size() > 1) {
-        if (queue_.back().counted) {
-          queued_bytes_ -= queue_.back().frame->size();
-          --counted_frames_;
-        }
-        queue_.pop_back();
-      }
+      ctx_->dropped(metrics::drop_reason::slow_consumer, queue_.size() - 1);
+      while (queue_.size() > 1)
+        pop_back();
     }
     close_after_write_ = code;
   }
@@ -416,6 +496,7 @@ private:
     hard_close_.cancel();
     idle_timer_.cancel();
     if (actor_) {
+      ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].dec();
       caf::anon_send(actor_, closed_atom::value);
       actor_ = nullptr; // never outlive the actor system holding a handle
       log::debug("transport", "connection closed",
@@ -439,6 +520,8 @@ private:
   std::deque<queued_frame> queue_;
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
+  queue_meter meter_;             // every queued byte, for scrapes
+  std::atomic<std::size_t> queued_frames_{0}; // queue_.size(), for snapshots
   std::optional<close_code> close_after_write_;
   net::steady_timer hard_close_;
   net::steady_timer idle_timer_;
@@ -480,12 +563,17 @@ public:
   http_session(tcp::socket&& socket, std::shared_ptr<context> ctx)
     : stream_(std::move(socket)),
       ctx_(std::move(ctx)),
+      meter_(ctx_->env->metrics),
       heartbeat_(stream_.get_executor()),
       hard_close_(stream_.get_executor()) {
   }
 
   ~http_session() override {
     ctx_->registry.remove(reg_id_);
+  }
+
+  std::size_t queued_bytes() const override {
+    return meter_.bytes();
   }
 
   void run() {
@@ -530,7 +618,7 @@ public:
 
   void on_push(std::uint64_t gen, frame_ptr message) {
     if (gen != generation_ || !exchange_ || ending_)
-      return;
+      return ctx_->dropped(metrics::drop_reason::closed);
     if (!streaming_)
       start_stream();
     if (queue_.size() >= ctx_->transport.max_queue_frames
@@ -538,9 +626,12 @@ public:
       log::warn("transport", "slow SSE consumer, closing the stream",
                 {{"user", user_}, {"queued_frames", queue_.size()},
                  {"queued_bytes", queued_bytes_}});
+      ctx_->dropped(metrics::drop_reason::slow_consumer, queued_messages_ + 1);
       return abort_connection();
     }
     queued_bytes_ += message->size();
+    ++queued_messages_;
+    meter_.add(message->size());
     queue_.push_back(std::move(message));
     flush();
   }
@@ -614,6 +705,18 @@ private:
                                    "use GET", version_, keep_alive_));
       return healthz();
     }
+    if (path == "/metrics") {
+      if (method != http::verb::get && method != http::verb::head)
+        return send(error_response(http::status::method_not_allowed, "bad_request",
+                                   "use GET", version_, keep_alive_));
+      return metrics_page();
+    }
+    if (path == "/admin/actors") {
+      if (method != http::verb::get)
+        return send(error_response(http::status::method_not_allowed, "bad_request",
+                                   "use GET", version_, keep_alive_));
+      return admin_actors(req);
+    }
     if (path == "/ws")
       return send(error_response(http::status::upgrade_required, "bad_request",
                                  "this endpoint speaks WebSocket", version_, keep_alive_));
@@ -684,12 +787,79 @@ private:
                 });
   }
 
+  // Prometheus text format 0.0.4; reads counters only, asks no actor.
+  void metrics_page() {
+    metrics::scrape_facts facts;
+    facts.scheduler_workers = ctx_->sys.scheduler().num_workers();
+    facts.largest_queue_bytes = ctx_->registry.largest_queue();
+    response_t res{http::status::ok, version_};
+    set_common(res);
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.keep_alive(keep_alive_);
+    res.body() = metrics::render(ctx_->metrics, facts);
+    res.prepare_payload();
+    send(std::move(res));
+  }
+
+  // GET /admin/actors[?user=ID][&limit=N]: the live actor tree, asked of the
+  // actors. Only with the admin token, and only in the Authorization header
+  // (a token in a URL ends up in proxy logs).
+  void admin_actors(const request_t& req) {
+    auto auth = req[http::field::authorization];
+    constexpr std::string_view prefix = "Bearer ";
+    bool authorized = auth.size() > prefix.size()
+                      && beast::iequals(auth.substr(0, prefix.size()), prefix)
+                      && jwt::secret_equals(auth.substr(prefix.size()),
+                                            ctx_->transport.admin_token);
+    if (!authorized) {
+      log::info("transport", "admin request refused", {{"peer", peer()}});
+      auto res = error_response(http::status::unauthorized, "unauthorized",
+                                "the admin token is missing or wrong", version_,
+                                keep_alive_);
+      res.set(http::field::www_authenticate, "Bearer");
+      return send(std::move(res));
+    }
+    auto user = query_param(req.target(), "user").value_or("");
+    if (!user.empty() && !is_valid_user_id(user))
+      return send(error_response(http::status::bad_request, "bad_request",
+                                 "user must be 1..128 of [A-Za-z0-9_.@-]", version_,
+                                 keep_alive_));
+    std::uint32_t limit = 1000;
+    if (auto l = query_param(req.target(), "limit")) {
+      if (l->empty() || l->size() > 6 || l->find_first_not_of("0123456789") != std::string::npos
+          || std::stoul(*l) == 0)
+        return send(error_response(http::status::bad_request, "bad_request",
+                                   "limit must be an integer from 1 to 999999", version_,
+                                   keep_alive_));
+      limit = static_cast<std::uint32_t>(std::stoul(*l));
+    }
+    auto version = version_;
+    auto keep = keep_alive_;
+    query_snapshot(
+      ctx_->sys, ctx_->directory, user, limit,
+      [self = shared_from_this(), version, keep, user](std::optional<json> snap) {
+        net::post(self->stream_.get_executor(), [self, snap = std::move(snap), version, keep,
+                                                 user]() mutable {
+          if (!snap)
+            return self->send(error_response(http::status::service_unavailable,
+                                             "overloaded", "the directory did not answer",
+                                             version, keep));
+          if (!user.empty() && (*snap)["users"].empty())
+            return self->send(error_response(http::status::not_found, "not_found",
+                                             "no live session for this user", version,
+                                             keep));
+          self->send(json_response(http::status::ok, *snap, version, keep));
+        });
+      });
+  }
+
   // The user of a valid bearer token, or nullopt after answering 401.
   std::optional<std::string> authenticate(const request_t& req) {
     auto token = bearer_token(req);
     auto verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
     if (verified)
       return verified.ok->subject;
+    ctx_->rejected(metrics::reject_reason::unauthorized);
     log::info("transport", "request refused: bad token",
               {{"reason", token.empty() ? "missing" : jwt::to_string(verified.error)},
                {"peer", peer()}});
@@ -743,9 +913,11 @@ private:
   // -- one API request: reserve a slot, spawn its actor, serve its response --
 
   void open_exchange(const std::string& user, http_call call) {
-    if (ctx_->stopping.load())
+    if (ctx_->stopping.load()) {
+      ctx_->rejected(metrics::reject_reason::shutting_down);
       return send(error_response(http::status::service_unavailable, "overloaded",
                                  "the server is shutting down", version_, false));
+    }
     ++generation_;
     user_ = user;
     exchange_ = std::make_shared<http_exchange>(weak_from_this(), generation_);
@@ -771,6 +943,8 @@ private:
     }
     if (a != admission::admitted) {
       finish_exchange(false);
+      ctx_->rejected(a == admission::user_limit ? metrics::reject_reason::user_limit
+                                                : metrics::reject_reason::global_limit);
       log::info("transport", "request refused: connection limit",
                 {{"user", user}, {"limit", a == admission::user_limit ? "per_user" : "global"}});
       return send(error_response(http::status::too_many_requests, "overloaded",
@@ -783,8 +957,11 @@ private:
     hctx.request_id = random_id("h");
     hctx.user_id = user;
     hctx.peer = peer();
+    ctx_->metrics.connections_accepted[metrics::idx(metrics::transport_kind::http)].inc();
+    ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::http)].inc();
     actor_ = spawn_http_stream(ctx_->sys, std::move(hctx), std::move(call),
-                               std::weak_ptr<http_sink>{exchange_}, ctx_->directory);
+                               std::weak_ptr<http_sink>{exchange_}, ctx_->directory,
+                               ctx_->env);
   }
 
   // Notices a client that goes away while we wait for events, without
@@ -837,7 +1014,11 @@ private:
     for (auto& m : queue_)
       body += *m;
     queue_.clear();
+    // In flight until the write completes (still counted as queued).
+    std::size_t messages = queued_messages_;
+    std::size_t bytes = queued_bytes_;
     queued_bytes_ = 0;
+    queued_messages_ = 0;
     bool chunked = version_ >= 11;
     if (!body.empty()) {
       if (chunked) {
@@ -857,11 +1038,18 @@ private:
     heartbeat_.cancel();
     stream_.expires_after(ctx_->transport.write_timeout);
     net::async_write(stream_, net::buffer(write_buf_),
-                     [self = shared_from_this(), last](beast::error_code ec, std::size_t) {
+                     [self = shared_from_this(), last, messages,
+                      bytes](beast::error_code ec, std::size_t) {
                        self->writing_ = false;
                        self->stream_.expires_never();
-                       if (ec)
+                       self->meter_.sub(bytes);
+                       if (ec) {
+                         self->ctx_->dropped(metrics::drop_reason::closed, messages);
                          return self->abort_connection();
+                       }
+                       self->ctx_->metrics
+                         .frames_delivered[metrics::idx(metrics::transport_kind::http)]
+                         .inc(messages);
                        if (last)
                          return self->end_of_stream();
                        if (!self->queue_.empty() || self->ending_)
@@ -909,10 +1097,15 @@ private:
     ending_ = false;
     head_.clear();
     queue_.clear();
+    if (queued_messages_ > 0)
+      ctx_->dropped(metrics::drop_reason::closed, queued_messages_);
+    meter_.sub(queued_bytes_);
     queued_bytes_ = 0;
+    queued_messages_ = 0;
     heartbeat_.cancel();
     hard_close_.cancel();
     if (actor_) {
+      ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::http)].dec();
       if (client_gone)
         log::debug("transport", "HTTP client left mid-request", {{"user", user_}});
       caf::anon_send(actor_, closed_atom::value);
@@ -934,9 +1127,11 @@ private:
     if (target_path(req.target()) != "/ws")
       return send(error_response(http::status::not_found, "not_found",
                                  "no such endpoint", version, false));
-    if (ctx_->stopping.load())
+    if (ctx_->stopping.load()) {
+      ctx_->rejected(metrics::reject_reason::shutting_down);
       return send(error_response(http::status::service_unavailable, "overloaded",
                                  "the server is shutting down", version, false));
+    }
     version_ = version;
     keep_alive_ = false;
     auto user = authenticate(req);
@@ -956,6 +1151,8 @@ private:
   void on_admission(admission a, const std::string& user, request_t req) {
     auto version = req.version();
     if (a != admission::admitted) {
+      ctx_->rejected(a == admission::user_limit ? metrics::reject_reason::user_limit
+                                                : metrics::reject_reason::global_limit);
       log::info("transport", "upgrade refused: connection limit",
                 {{"user", user},
                  {"limit", a == admission::user_limit ? "per_user" : "global"}});
@@ -966,6 +1163,7 @@ private:
                                  version, false));
     }
     if (ctx_->stopping.load() || !stream_.socket().is_open()) {
+      ctx_->rejected(metrics::reject_reason::shutting_down);
       caf::anon_send(ctx_->directory, unreserve_atom::value, user);
       return send(error_response(http::status::service_unavailable, "overloaded",
                                  "the server is shutting down", version, false));
@@ -1030,7 +1228,9 @@ private:
   bool writing_ = false;
   std::string head_;        // the response head, until written
   std::deque<frame_ptr> queue_;
-  std::size_t queued_bytes_ = 0;
+  std::size_t queued_bytes_ = 0;    // of the client's messages (not heartbeats)
+  std::size_t queued_messages_ = 0;
+  queue_meter meter_;               // queued and in flight, for scrapes
   std::string write_buf_;
   net::steady_timer heartbeat_;
   net::steady_timer hard_close_;
@@ -1114,9 +1314,9 @@ struct server::impl {
   net::signal_set signals;
 };
 
-server::server(caf::actor_system& sys, caf::actor directory, server_settings settings,
+server::server(caf::actor_system& sys, caf::actor directory, env_ptr env,
                transport_settings transport) {
-  auto ctx = std::make_shared<context>(sys, std::move(directory), std::move(settings),
+  auto ctx = std::make_shared<context>(sys, std::move(directory), std::move(env),
                                        std::move(transport));
   impl_ = std::make_shared<impl>(std::move(ctx));
 }

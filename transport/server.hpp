@@ -1,6 +1,6 @@
-// The network front: a Boost.Beast listener serving HTTP (/healthz, the
-// SSE/AG-UI API under /v1 and /agui) and WebSocket upgrades (/ws) on Asio
-// threads, bridged to the actors. Beast
+// The network front: a Boost.Beast listener serving HTTP (/healthz,
+// /metrics, /admin/actors, the SSE/AG-UI API under /v1 and /agui) and
+// WebSocket upgrades (/ws) on Asio threads, bridged to the actors. Beast
 // stays inside server.cpp; nothing here includes it.
 #pragma once
 
@@ -21,6 +21,7 @@ struct transport_settings {
   std::uint16_t port = 8080;
   std::size_t io_threads = 1;
   std::string jwt_secret;
+  std::string admin_token;                     // GET /admin/actors; empty: refused
   std::size_t max_queue_frames = 1024;         // outbound, per connection
   std::size_t max_queue_bytes = 1024 * 1024;   // outbound, per connection
   std::chrono::milliseconds idle_timeout{60000}; // no frame and no pong: close 1001
@@ -33,7 +34,7 @@ struct transport_settings {
 
 class server {
 public:
-  server(caf::actor_system& sys, caf::actor directory, server_settings settings,
+  server(caf::actor_system& sys, caf::actor directory, env_ptr env,
          transport_settings transport);
   ~server();
   server(const server&) = delete;

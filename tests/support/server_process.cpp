@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include <doctest/doctest.h>
@@ -22,11 +24,20 @@ struct server_process::output {
   std::string text;
 };
 
-server_process::server_process(std::vector<std::string> args, bool with_secret)
+server_process::server_process(std::vector<std::string> args, bool with_secret,
+                               bool capture_stderr)
   : out_(std::make_shared<output>()) {
   int fds[2];
   if (pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
+  int err_fd = -1;
+  if (capture_stderr) {
+    char path[] = "/tmp/agentwire-test-stderr-XXXXXX";
+    err_fd = mkstemp(path);
+    if (err_fd < 0)
+      throw std::runtime_error("mkstemp failed");
+    stderr_path_ = path;
+  }
   std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
                                      "--log-level=warn"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -35,6 +46,11 @@ server_process::server_process(std::vector<std::string> args, bool with_secret)
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
+    if (err_fd >= 0) {
+      dup2(err_fd, STDERR_FILENO);
+      close(err_fd);
+    }
+    unsetenv("AGENTWIRE_ADMIN_TOKEN"); // only what a test passes
     if (with_secret)
       setenv("AGENTWIRE_JWT_SECRET", test_secret.c_str(), 1);
     else
@@ -47,6 +63,8 @@ server_process::server_process(std::vector<std::string> args, bool with_secret)
     _exit(127);
   }
   close(fds[1]);
+  if (err_fd >= 0)
+    close(err_fd);
   stdout_fd_ = fds[0];
   // Read until the listening line tells the port.
   std::string out;
@@ -93,6 +111,15 @@ server_process::~server_process() {
     drain_.join();
   if (stdout_fd_ >= 0)
     close(stdout_fd_);
+  if (!stderr_path_.empty())
+    unlink(stderr_path_.c_str());
+}
+
+std::string server_process::stderr_text() const {
+  std::ifstream in{stderr_path_};
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
 }
 
 std::string server_process::stdout_text(const std::string& marker) const {

@@ -21,7 +21,10 @@ class server_process {
 public:
   // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn.
   // Without `with_secret` the server runs in its generated-dev-secret mode.
-  explicit server_process(std::vector<std::string> args = {}, bool with_secret = true);
+  // With `capture_stderr` its log goes to a file that stderr_text() reads
+  // (otherwise it shares the test's stderr, which ctest shows on failure).
+  explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
+                          bool capture_stderr = false);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -45,10 +48,14 @@ public:
   // What the server printed on stdout so far (waits up to 5 s for `marker`).
   std::string stdout_text(const std::string& marker = {}) const;
 
+  // What it logged so far (only with capture_stderr).
+  std::string stderr_text() const;
+
 private:
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   int stdout_fd_ = -1;
+  std::string stderr_path_;
   std::thread drain_;
   struct output;
   std::shared_ptr<output> out_;

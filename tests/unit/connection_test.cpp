@@ -27,6 +27,7 @@ public:
     std::lock_guard<std::mutex> g{mtx};
     closed_with = code;
   }
+  depth queued() const override { return {}; } // nothing waits: push records at once
   // Waits until a frame of `type` arrived; returns it.
   json wait_for(const std::string& type) {
     for (int i = 0; i < 200; ++i) {
@@ -72,7 +73,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets and answers ping and
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
   auto out = std::make_shared<recording_outlet>();
-  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   auto hello = out->wait_for("connection_established");
   CHECK(hello["connection_id"] == "c-1");
   CHECK(hello["user_id"] == "alice");
@@ -92,7 +93,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a closed connection refuses operations w
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
   auto out = std::make_shared<recording_outlet>();
-  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   out->wait_for("connection_established");
   // Open: a request is served.
   bool served = false;
@@ -151,7 +152,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
   auto dir = spawn_directory(*sys, test::make_test_env(s));
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
   auto out = std::make_shared<recording_outlet>();
-  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, {});
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   auto first_epoch = out->wait_for("connection_established")["epoch"];
   CHECK(stats(*self, dir).users == 1);
   (*self)->send(conn, closed_atom::value);
@@ -161,7 +162,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
   // A new connection gets a new session, hence a new epoch.
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
   auto out2 = std::make_shared<recording_outlet>();
-  auto conn2 = spawn_connection(*sys, {"c-2", "alice", "test", 0}, out2, dir, {});
+  auto conn2 = spawn_connection(*sys, {"c-2", "alice", "test", 0}, out2, dir, test::make_test_env());
   CHECK(out2->wait_for("connection_established")["epoch"] != first_epoch);
   (*self)->send(conn2, closed_atom::value);
   (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
@@ -172,7 +173,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user session that dies abnormally clos
   auto connect = [&](const std::string& id, std::shared_ptr<recording_outlet> out) {
     REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
     return spawn_connection(*sys, {id, "alice", "127.0.0.1:1", 0},
-                            std::weak_ptr<outlet>{out}, dir, protocol_limits{});
+                            std::weak_ptr<outlet>{out}, dir, test::make_test_env());
   };
   auto out1 = std::make_shared<recording_outlet>();
   auto out2 = std::make_shared<recording_outlet>();

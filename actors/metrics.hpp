@@ -1,0 +1,152 @@
+// The numbers behind GET /metrics (Prometheus text format 0.0.4). Hot paths
+// (every event, every frame) only touch a cache line of their own thread's
+// shard, so counting never becomes a lock every thread waits on; a scrape
+// sums the shards. One registry per server, reached through the environment.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <caf/fwd.hpp>
+
+#include "messages/protocol.hpp"
+
+namespace aw::metrics {
+
+constexpr std::size_t shard_count = 16;
+
+// The calling thread's shard (threads are dealt shards round-robin).
+std::size_t this_shard();
+
+class counter {
+public:
+  void inc(std::uint64_t n = 1) {
+    cells_[this_shard()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  std::uint64_t value() const;
+
+private:
+  struct alignas(64) cell {
+    std::atomic<std::uint64_t> v{0};
+  };
+  std::array<cell, shard_count> cells_;
+};
+
+// Goes up and down; shards may be negative, their sum is not.
+class gauge {
+public:
+  void add(std::int64_t n) {
+    cells_[this_shard()].v.fetch_add(n, std::memory_order_relaxed);
+  }
+  void inc() { add(1); }
+  void dec() { add(-1); }
+  std::int64_t value() const;
+
+private:
+  struct alignas(64) cell {
+    std::atomic<std::int64_t> v{0};
+  };
+  std::array<cell, shard_count> cells_;
+};
+
+// A histogram of durations, with fixed bucket bounds in seconds.
+class duration_histogram {
+public:
+  explicit duration_histogram(std::vector<double> upper_bounds_s);
+  void observe(std::chrono::nanoseconds d);
+
+  struct reading {
+    std::vector<std::uint64_t> cumulative; // per bound, then +Inf
+    double sum_s = 0;
+    std::uint64_t count = 0;
+  };
+  reading read() const;
+  const std::vector<double>& bounds() const { return bounds_; }
+
+private:
+  std::vector<double> bounds_;
+  std::vector<std::int64_t> bounds_ns_;
+  std::size_t stride_; // atomics per shard: buckets, +Inf, sum (ns); padded
+  std::unique_ptr<std::atomic<std::uint64_t>[]> cells_;
+};
+
+// -- label values, in the order they are rendered ------------------------------
+
+enum class actor_kind { directory, user_session, emitter, supervisor, agent, tool,
+                        connection, http_stream };
+constexpr std::size_t actor_kinds = 8;
+std::string_view to_string(actor_kind k);
+
+enum class transport_kind { websocket, http }; // http: API requests and SSE streams
+constexpr std::size_t transport_kinds = 2;
+
+enum class reject_reason { unauthorized, user_limit, global_limit, shutting_down,
+                           handshake_failed };
+constexpr std::size_t reject_reasons = 5;
+
+enum class drop_reason { slow_consumer, closed };
+constexpr std::size_t drop_reasons = 2;
+
+// agent_error codes of failed runs; anything else counts as `other`.
+enum class run_failure { agent_failed, timeout, other };
+constexpr std::size_t run_failures = 3;
+run_failure run_failure_of(std::string_view code);
+
+constexpr std::size_t event_types = 6;
+
+template <class Enum>
+constexpr std::size_t idx(Enum e) {
+  return static_cast<std::size_t>(e);
+}
+
+struct registry {
+  registry();
+
+  std::array<gauge, transport_kinds> connections_open;
+  std::array<counter, transport_kinds> connections_accepted;
+  std::array<counter, reject_reasons> connections_rejected;
+  std::array<gauge, actor_kinds> actors_alive;
+  std::array<counter, actor_kinds> actor_exits_abnormal;
+  counter runs_started;
+  counter runs_completed;
+  counter runs_cancelled;
+  std::array<counter, run_failures> runs_failed;
+  duration_histogram run_duration;
+  duration_histogram run_start_latency; // user_message received -> agent_started
+  std::array<counter, event_types> events_emitted;
+  counter frames_received; // client frames, every transport
+  counter frames_rate_limited;
+  counter abuse_closes;
+  std::array<counter, transport_kinds> frames_delivered;
+  std::array<counter, drop_reasons> frames_dropped;
+  gauge outbound_queue_bytes; // sum over every connection's queue
+  counter replay_requests;
+  counter replay_gaps;
+  counter events_replayed;
+  std::int64_t start_time_unix_s;
+};
+
+using registry_ptr = std::shared_ptr<registry>;
+
+// What a scrape reads from outside the registry.
+struct scrape_facts {
+  std::size_t scheduler_workers = 0;
+  std::size_t largest_queue_bytes = 0;
+};
+
+// The whole exposition, text format 0.0.4.
+std::string render(const registry& r, const scrape_facts& facts);
+
+// Counts `a` as alive (by kind) until it exits; an abnormal exit (anything
+// but normal or a shutdown) is logged once with its reason and `ids` and
+// counted. The one place actor exits are logged.
+void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids = json::object());
+
+} // namespace aw::metrics
