@@ -300,8 +300,11 @@ void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids) {
   r->actors_alive[idx(kind)].inc();
   a->attach_functor([r, kind, ids = std::move(ids)](const caf::error& reason) {
     r->actors_alive[idx(kind)].dec();
+    // unreachable: CAF collects a local actor nobody holds a handle to any
+    // more (an emitter after its session ended normally).
     if (!reason || reason == caf::exit_reason::normal
-        || reason == caf::exit_reason::user_shutdown)
+        || reason == caf::exit_reason::user_shutdown
+        || reason == caf::exit_reason::unreachable)
       return;
     r->actor_exits_abnormal[idx(kind)].inc();
     auto fields = ids;
