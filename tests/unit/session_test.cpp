@@ -40,7 +40,7 @@ struct session_fixture : test::actor_fixture {
   }
 
   request_outcome start(std::string content, std::optional<std::string> thread = {}) {
-    return start(run_request::from({std::move(content), std::move(thread), std::string{"q1"}}));
+    return start(run_request::from({std::move(content), std::move(thread), std::string{"q1"}, std::nullopt}));
   }
 
   request_outcome start(run_request req) {
@@ -275,7 +275,7 @@ TEST_CASE_FIXTURE(session_fixture, "a client-chosen run_id and adopted thread ar
   auto s = fast();
   s.demo_step = 200ms;
   open(s);
-  run_request req = run_request::from({"hi", std::string{"client-thread-1"}, std::nullopt});
+  run_request req = run_request::from({"hi", std::string{"client-thread-1"}, std::nullopt, std::nullopt});
   req.run_id = "client-run-1";
   // Without adopt_thread an unknown thread stays not_found.
   auto refused = start(req);
