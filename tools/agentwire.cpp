@@ -1,6 +1,8 @@
 // agentwire: the server (`agentwire serve`), its dev-token minting
-// (`agentwire token`) and its inspector (`agentwire inspect`, inspect.cpp). Options come from the command line or a CAF config
-// file (caf-application.ini, or --config-file=PATH); `--help` lists them.
+// (`agentwire token`), its inspector (`agentwire inspect`, inspect.cpp) and
+// its load generator (`agentwire bench`, bench.cpp). Options come from the
+// command line or a CAF config file (caf-application.ini, or
+// --config-file=PATH); `--help` lists them.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -19,6 +21,7 @@
 #include "actors/log.hpp"
 #include "actors/settings.hpp"
 #include "messages/jwt.hpp"
+#include "tools/bench.hpp"
 #include "tools/cli.hpp"
 #include "transport/server.hpp"
 
@@ -154,6 +157,7 @@ void usage(std::ostream& out) {
          "       agentwire token --user NAME [--ttl 1h]   print a signed token\n"
          "       agentwire inspect [--watch] [--user ID] [--caf HOST:PORT]\n"
          "                                    show the live actor tree\n"
+         "       agentwire bench --scenario S [options]   load and verify a server\n"
          "       agentwire COMMAND --help     list a command's options\n"
          "The secret is read from $" << secret_env << " or --jwt-secret-file,\n"
          "never from a flag.\n";
@@ -384,6 +388,8 @@ int main(int argc, char** argv) {
     return run_token(argc, argv);
   if (cmd == "inspect")
     return aw::cli::run_inspect(argc, argv);
+  if (cmd == "bench")
+    return aw::bench::run(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     usage(std::cout);
     return 0;

@@ -1285,6 +1285,10 @@ struct server::impl {
         // Out of file descriptors and the like: keep serving the others.
         log::warn("transport", "accept failed", {{"error", ec.message()}});
       } else {
+        // Events are small frames sent as they happen: Nagle would hold each
+        // one back until the client's delayed ACK (~40 ms).
+        beast::error_code ignored;
+        socket.set_option(tcp::no_delay{true}, ignored);
         std::make_shared<http_session>(std::move(socket), ctx)->run();
       }
       if (!ctx->stopping.load())

@@ -1,0 +1,155 @@
+// `agentwire bench` against the real server (every scenario runs clean and
+// reports its figures) and against a deliberately wrong one (each fault is
+// flagged). Asserts what the bench reports, never how fast anything was.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include <doctest/doctest.h>
+
+#include "messages/protocol.hpp"
+#include "support/server_process.hpp"
+
+using namespace aw;
+using namespace aw::test;
+
+namespace {
+
+struct bench_result {
+  int rc = -1;
+  json report;
+};
+
+// Runs `agentwire bench ARGS --json --quiet` against 127.0.0.1:port.
+bench_result bench(std::uint16_t port, const std::string& args) {
+  std::string cmd = "AGENTWIRE_JWT_SECRET='" + test_secret + "' '" + AGENTWIRE_BIN
+                    + "' bench --json --quiet --port " + std::to_string(port) + " " + args;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  std::size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
+    out.append(buf, n);
+  int status = pclose(p);
+  bench_result r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.report = json::parse(out, nullptr, false);
+  INFO("bench printed: " << out);
+  REQUIRE(r.report.is_object());
+  return r;
+}
+
+// tests/support/wrong_server.cpp, with one fault.
+class wrong_server {
+public:
+  explicit wrong_server(const std::string& fault) {
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(fds[1], STDOUT_FILENO);
+      close(fds[0]);
+      close(fds[1]);
+      execl(WRONG_SERVER_BIN, WRONG_SERVER_BIN, fault.c_str(), nullptr);
+      _exit(127);
+    }
+    close(fds[1]);
+    char line[64] = {};
+    auto got = read(fds[0], line, sizeof line - 1);
+    close(fds[0]);
+    REQUIRE(got > 0);
+    REQUIRE(std::sscanf(line, "listening on %hu", &port_) == 1);
+  }
+  ~wrong_server() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::uint16_t port() const { return port_; }
+
+private:
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+void check_clean(const bench_result& r) {
+  INFO("report: " << r.report.dump());
+  CHECK(r.rc == 0);
+  CHECK(r.report["violations"]["total"] == 0);
+  CHECK(r.report["connections"]["failed"] == 0);
+}
+
+} // namespace
+
+TEST_CASE("bench: every scenario runs clean against the real server and reports its figures") {
+  server_process srv{{"--rate-limit=0", "--demo-step-ms=0"}};
+  auto port = srv.port();
+
+  auto t = bench(port, "--scenario throughput --users 20 --outstanding 2 --duration 1s");
+  check_clean(t);
+  CHECK(t.report["connections"]["ok"] == 20);
+  CHECK(t.report["runs"]["completed"].get<std::uint64_t>() > 0);
+  CHECK(t.report["runs"]["failed"] == 0);
+  CHECK(t.report["events"]["delivered"].get<std::uint64_t>() > 0);
+  CHECK(t.report["events"]["per_s"].get<double>() > 0);
+  auto& lat = t.report["latency_ms"];
+  CHECK(lat["count"].get<std::uint64_t>() == t.report["runs"]["completed"].get<std::uint64_t>());
+  CHECK(lat["p50"].get<double>() <= lat["p99"].get<double>());
+  CHECK(lat["p99"].get<double>() <= lat["max"].get<double>());
+  CHECK(lat["max"].get<double>() > 0);
+
+  auto l = bench(port, "--scenario latency --users 5 --duration 1s");
+  check_clean(l);
+  // One run at a time: every run sent was answered.
+  CHECK(l.report["runs"]["sent"] == l.report["latency_ms"]["count"]);
+
+  auto f = bench(port, "--scenario fanout --connections 4 --outstanding 2 --duration 1s");
+  check_clean(f);
+  CHECK(f.report["users"] == 1);
+  CHECK(f.report["events"]["per_s_per_connection"].get<double>() > 0);
+
+  auto c = bench(port, "--scenario churn --users 4 --duration 1s");
+  check_clean(c);
+  // Each slot keeps reconnecting: more connections than slots.
+  CHECK(c.report["connections"]["ok"].get<std::uint64_t>() > 4);
+  CHECK(c.report["runs"]["completed"].get<std::uint64_t>() > 0);
+
+  auto i = bench(port, "--scenario idle --users 10 --connections 5 --hold 300ms --server-pid "
+                         + std::to_string(srv.pid()));
+  check_clean(i);
+  CHECK(i.report["connections"]["ok"] == 50);
+  CHECK(i.report["server"]["rss_after_bytes"].get<double>() > 0);
+  CHECK(i.report["server"].contains("rss_per_connection_bytes"));
+}
+
+TEST_CASE("bench: a server refusing tokens is reported as failed connections") {
+  server_process srv{{}, false}; // its own generated secret: our tokens are forged
+  auto r = bench(srv.port(), "--scenario idle --users 3 --hold 100ms");
+  CHECK(r.rc == 1);
+  CHECK(r.report["connections"]["failed"] == 3);
+  CHECK(r.report["connections"]["failure_reasons"]["handshake refused"] == 3);
+}
+
+TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault") {
+  {
+    wrong_server control{"none"};
+    check_clean(bench(control.port(), "--scenario latency --users 3 --duration 500ms"));
+  }
+  struct fault_case {
+    const char* fault;
+    const char* violation;
+  };
+  for (auto fc : {fault_case{"reorder", "run_order"}, fault_case{"seq", "seq_not_increasing"},
+                  fault_case{"leak", "foreign_frame"},
+                  fault_case{"unterminated", "unterminated"}}) {
+    INFO("fault: " << fc.fault);
+    wrong_server srv{fc.fault};
+    auto r = bench(srv.port(), "--scenario latency --users 3 --duration 500ms --drain 300ms");
+    CHECK(r.rc == 1);
+    CHECK(r.report["violations"][fc.violation].get<std::uint64_t>() > 0);
+    CHECK(r.report["violations"]["examples"].size() > 0);
+  }
+}

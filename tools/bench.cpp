@@ -1,0 +1,1017 @@
+// `agentwire bench`: a load generator for any agentwire deployment. Opens
+// users x connections over WebSocket (Beast on Asio, one strand per
+// connection), runs a scenario, verifies every frame while it measures, and
+// reports what it saw (a table, or --json).
+#include "tools/bench.hpp"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "messages/jwt.hpp"
+#include "messages/protocol.hpp"
+#include "tools/cli.hpp"
+
+namespace aw::bench {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+constexpr const char* secret_env = "AGENTWIRE_JWT_SECRET";
+
+struct bench_config : cli::cli_config {
+  std::string scenario = "throughput";
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;
+  std::string sources;
+  std::string secret_file;
+  std::string token_file;
+  std::size_t users = 100;
+  std::size_t connections = 1; // per user
+  std::size_t outstanding = 1; // runs in flight per sending connection
+  double rate = 0;             // new connections per second; 0: as fast as possible
+  std::size_t max_pending = 256;
+  caf::timespan duration = std::chrono::seconds{10};
+  caf::timespan hold = std::chrono::seconds{5};
+  caf::timespan drain = std::chrono::seconds{10};
+  std::size_t threads = 1;
+  std::int64_t server_pid = 0;
+  bool json_output = false;
+  bool quiet = false;
+  std::string content = "what is 1+1?";
+  std::string user_prefix = "bench";
+
+  bench_config() {
+    opt_group{custom_options_, "global"}
+      .add(scenario, "scenario", "idle, throughput, latency, fanout or churn (default throughput)")
+      .add(host, "host", "server address (default 127.0.0.1)")
+      .add(port, "port", "server port (default 8080)")
+      .add(sources, "source-addresses",
+           "comma-separated local addresses to connect from, round-robin (e.g. "
+           "127.0.0.2,127.0.0.3: more than one address's ports)")
+      .add(secret_file, "secret-file",
+           "file with the server's JWT secret, to mint tokens (else $AGENTWIRE_JWT_SECRET)")
+      .add(token_file, "token-file", "file with one token per line, one per user, instead")
+      .add(users, "users", "users (default 100)")
+      .add(connections, "connections", "connections per user (default 1)")
+      .add(outstanding, "outstanding",
+           "runs in flight per sending connection (throughput, fanout; default 1)")
+      .add(rate, "rate", "new connections per second; 0 = as fast as possible (default 0)")
+      .add(max_pending, "max-pending", "handshakes in flight at once (default 256)")
+      .add(duration, "duration", "measured time of throughput/latency/fanout/churn (default 10s)")
+      .add(hold, "hold", "idle: how long to hold the connections before measuring (default 5s)")
+      .add(drain, "drain", "how long to wait for runs in flight at the end (default 10s)")
+      .add(threads, "threads", "Asio threads of the bench (default 1)")
+      .add(server_pid, "server-pid", "the server's pid: report its RSS and CPU")
+      .add(json_output, "json", "print the report as JSON")
+      .add(quiet, "quiet", "no progress line")
+      .add(content, "content", "the user_message sent (default \"what is 1+1?\")")
+      .add(user_prefix, "user-prefix", "user ids are PREFIX-0, PREFIX-1, ... (default bench)");
+  }
+};
+
+enum class scenario_kind { idle, throughput, latency, fanout, churn };
+
+// -- the server process, read from /proc -------------------------------------------
+
+struct process_sample {
+  std::int64_t rss_bytes = 0;
+  double cpu_seconds = 0;
+};
+
+std::optional<process_sample> sample_process(std::int64_t pid) {
+  if (pid <= 0)
+    return std::nullopt;
+  process_sample s;
+  std::ifstream status{"/proc/" + std::to_string(pid) + "/status"};
+  std::string line;
+  bool found = false;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) {
+      s.rss_bytes = std::stoll(line.substr(6)) * 1024;
+      found = true;
+    }
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text;
+  std::getline(stat, text);
+  auto close_paren = text.rfind(')');
+  if (!found || close_paren == std::string::npos)
+    return std::nullopt;
+  std::istringstream fields{text.substr(close_paren + 2)};
+  std::string f;
+  long long utime = 0, stime = 0;
+  for (int i = 3; fields >> f; ++i) { // field 3 is the state
+    if (i == 14)
+      utime = std::stoll(f);
+    if (i == 15) {
+      stime = std::stoll(f);
+      break;
+    }
+  }
+  s.cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  return s;
+}
+
+// -- what everybody counts ------------------------------------------------------------
+
+struct stats {
+  std::atomic<std::uint64_t> opened{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> dropped_by_server{0};
+  std::atomic<std::uint64_t> events{0};
+  std::atomic<std::uint64_t> runs_sent{0};
+  std::atomic<std::uint64_t> runs_done{0};
+  std::atomic<std::uint64_t> runs_failed{0};
+  std::atomic<std::uint64_t> error_frames{0};
+  std::atomic<std::uint64_t> rate_limited{0};
+  std::array<std::atomic<std::uint64_t>, violation_kinds> violations{};
+  latency_histogram latency;
+  std::mutex mtx;
+  std::vector<std::string> examples; // the first few violations, described
+  std::map<std::string, std::uint64_t> failures; // why connections failed
+
+  void failed_because(const char* why) {
+    std::lock_guard<std::mutex> g{mtx};
+    ++failures[why];
+  }
+
+  void violate(violation v, std::string detail) {
+    violations[static_cast<std::size_t>(v)].fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> g{mtx};
+    if (examples.size() < 10)
+      examples.push_back(std::string{to_string(v)} + ": " + detail);
+  }
+
+  std::uint64_t violation_total() const {
+    std::uint64_t n = 0;
+    for (auto& v : violations)
+      n += v.load(std::memory_order_relaxed);
+    return n;
+  }
+};
+
+class driver;
+
+// -- one WebSocket --------------------------------------------------------------------
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+  connection(driver& d, std::size_t slot, std::string user, std::string token);
+
+  void start();
+  // Thread-safe: each posts onto the connection's strand.
+  void send_runs(std::size_t n);
+  void close();
+
+  std::size_t slot() const { return slot_; }
+  bool is_open() const { return open_; }
+  std::size_t runs_in_flight() const { return mine_.size(); }
+  // At the end: reports the runs it started that never ended, closes the
+  // socket, then calls `done` (on its strand).
+  void wrap_up(std::function<void()> done);
+
+private:
+  void on_connect(beast::error_code ec);
+  void on_handshake(beast::error_code ec);
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t);
+  void handle(std::string_view text);
+  void run_ended(std::string_view request_id, bool ok);
+  void send_run();
+  void do_write();
+  void fail(const char* what);
+
+  driver& d_;
+  std::size_t slot_;
+  std::string user_;
+  std::string token_;
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buf_;
+  bool open_ = false;
+  bool closing_ = false;
+  bool counted_ = false; // opened or failed, once
+  std::uint64_t last_seq_ = 0;
+  std::unordered_set<std::string> runs_;  // started, not ended
+  std::unordered_set<std::string> ended_; // recently ended (bounded)
+  std::deque<std::string> ended_order_;
+  std::unordered_map<std::string, clock_type::time_point> mine_; // request_id -> sent
+  std::uint64_t next_run_ = 0;
+  std::uint64_t serial_; // unique per connection object (churn reuses slots)
+  std::deque<std::string> outbox_;
+};
+
+std::atomic<std::uint64_t> connection_serial{0};
+
+// -- the scenario driver ----------------------------------------------------------------
+
+class driver {
+public:
+  driver(bench_config& cfg, scenario_kind kind, std::vector<std::pair<std::string, std::string>> users)
+    : cfg_(cfg),
+      kind_(kind),
+      users_(std::move(users)),
+      ioc_(static_cast<int>(cfg.threads)),
+      connect_timer_(ioc_),
+      timer_(ioc_),
+      progress_(ioc_) {
+    std::stringstream ss{cfg.sources};
+    std::string a;
+    while (std::getline(ss, a, ','))
+      if (!a.empty())
+        sources_.push_back(net::ip::make_address(a));
+  }
+
+  int run();
+
+  // -- called by connections (on their strands) --
+  net::io_context& ioc() { return ioc_; }
+  stats& st() { return st_; }
+  const bench_config& cfg() const { return cfg_; }
+  std::optional<tcp::endpoint> next_source() {
+    if (sources_.empty())
+      return std::nullopt;
+    return tcp::endpoint{sources_[next_source_++ % sources_.size()], 0};
+  }
+  const std::string& content() const { return cfg_.content; }
+  void on_open(const std::shared_ptr<connection>& c);
+  void on_failed(const std::shared_ptr<connection>& c);
+  void on_run_done(const std::shared_ptr<connection>& c);
+  void on_closed(const std::shared_ptr<connection>& c);
+
+private:
+  std::size_t total() const { return cfg_.users * cfg_.connections; }
+  void connect_more();
+  void all_attempted();
+  void start_measuring();
+  void stop_measuring();
+  void finish();
+  void arm_progress();
+  void print_progress(bool last);
+  bool sends(std::size_t slot) const {
+    if (kind_ == scenario_kind::idle)
+      return false;
+    if (kind_ == scenario_kind::fanout)
+      return slot == 0;
+    return true;
+  }
+  std::size_t per_connection_runs() const {
+    return kind_ == scenario_kind::latency || kind_ == scenario_kind::churn ? 1 : cfg_.outstanding;
+  }
+  void open_slot(std::size_t slot);
+  int report();
+
+  bench_config& cfg_;
+  scenario_kind kind_;
+  std::vector<std::pair<std::string, std::string>> users_; // (user, token)
+  net::io_context ioc_;
+  net::steady_timer connect_timer_; // paces new connections (under mtx_)
+  net::steady_timer timer_;         // the phases: hold, duration, drain
+  net::steady_timer progress_;
+  std::vector<net::ip::address> sources_;
+  std::atomic<std::size_t> next_source_{0};
+  stats st_;
+
+  // Driver state: touched only under mtx_ (connections call in from strands).
+  std::mutex mtx_;
+  std::vector<std::shared_ptr<connection>> conns_;
+  std::size_t next_slot_ = 0;
+  std::size_t pending_ = 0;  // handshakes in flight
+  std::size_t attempted_ = 0;
+  bool measuring_ = false;
+  bool draining_ = false;
+  bool finished_ = false;
+  double rate_credit_ = 0;
+
+  clock_type::time_point begin_;
+  clock_type::time_point connected_at_;
+  clock_type::time_point measure_begin_;
+  clock_type::time_point measure_end_;
+  std::uint64_t events_at_begin_ = 0, events_at_end_ = 0;
+  std::uint64_t runs_at_begin_ = 0, runs_at_end_ = 0;
+  std::uint64_t opened_at_begin_ = 0, opened_at_end_ = 0;
+  std::optional<process_sample> server_before_, server_measure_begin_, server_after_;
+};
+
+// -- connection ------------------------------------------------------------------------
+
+connection::connection(driver& d, std::size_t slot, std::string user, std::string token)
+  : d_(d),
+    slot_(slot),
+    user_(std::move(user)),
+    token_(std::move(token)),
+    ws_(net::make_strand(d.ioc())),
+    serial_(++connection_serial) {
+}
+
+void connection::start() {
+  auto& sock = beast::get_lowest_layer(ws_).socket();
+  beast::error_code ec;
+  sock.open(tcp::v4(), ec);
+  if (!ec)
+    if (auto src = d_.next_source())
+      sock.bind(*src, ec);
+  if (ec)
+    return net::post(ws_.get_executor(), [self = shared_from_this()] {
+      self->fail("cannot open a socket");
+    });
+  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds{30});
+  beast::get_lowest_layer(ws_).async_connect(
+    tcp::endpoint{net::ip::make_address(d_.cfg().host), d_.cfg().port},
+    beast::bind_front_handler(&connection::on_connect, shared_from_this()));
+}
+
+void connection::on_connect(beast::error_code ec) {
+  if (ec)
+    return fail("connect failed");
+  beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay{true}, ec);
+  ws_.async_handshake(d_.cfg().host, "/ws?token=" + token_,
+                      beast::bind_front_handler(&connection::on_handshake, shared_from_this()));
+}
+
+void connection::on_handshake(beast::error_code ec) {
+  if (ec)
+    return fail("handshake refused");
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout to{};
+  to.handshake_timeout = std::chrono::seconds{30};
+  to.idle_timeout = websocket::stream_base::none();
+  to.keep_alive_pings = false;
+  ws_.set_option(to);
+  ws_.auto_fragment(false);
+  ws_.text(true);
+  do_read();
+}
+
+void connection::fail(const char* why) {
+  if (counted_)
+    return;
+  counted_ = true;
+  d_.st().failed_because(why);
+  d_.on_failed(shared_from_this());
+}
+
+void connection::do_read() {
+  ws_.async_read(buf_, beast::bind_front_handler(&connection::on_read, shared_from_this()));
+}
+
+void connection::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    if (!counted_)
+      return fail("closed before connection_established");
+    if (!closing_)
+      d_.st().dropped_by_server.fetch_add(1, std::memory_order_relaxed);
+    open_ = false;
+    return d_.on_closed(shared_from_this());
+  }
+  auto data = buf_.data();
+  handle({static_cast<const char*>(data.data()), data.size()});
+  buf_.consume(buf_.size());
+  do_read();
+}
+
+void connection::handle(std::string_view text) {
+  auto& st = d_.st();
+  auto f = scan_frame(text);
+  if (!f.ok)
+    return st.violate(violation::malformed, user_ + ": a frame without a type");
+  if (f.type == "connection_established") {
+    if (f.user_id != user_)
+      st.violate(violation::bad_hello, user_ + " was greeted as " + std::string{f.user_id});
+    if (!counted_) {
+      counted_ = true;
+      open_ = true;
+      d_.on_open(shared_from_this());
+    }
+    return;
+  }
+  if (!open_)
+    return st.violate(violation::bad_hello,
+                      user_ + ": " + std::string{f.type} + " before connection_established");
+  if (f.type == "error") {
+    st.error_frames.fetch_add(1, std::memory_order_relaxed);
+    if (f.code == "rate_limited")
+      st.rate_limited.fetch_add(1, std::memory_order_relaxed);
+    if (!f.request_id.empty())
+      run_ended(f.request_id, false);
+    return;
+  }
+  if (!is_lifecycle(f.type))
+    return; // pong, resumed
+  st.events.fetch_add(1, std::memory_order_relaxed);
+  if (!f.has_seq || f.seq <= last_seq_)
+    st.violate(violation::seq_not_increasing,
+               user_ + ": seq " + std::to_string(f.seq) + " after " + std::to_string(last_seq_));
+  last_seq_ = std::max(last_seq_, f.seq);
+  // Every run this bench starts carries request_id "<user>/<connection>/<n>".
+  if (!f.request_id.empty()) {
+    auto owner = f.request_id.substr(0, f.request_id.find('/'));
+    if (owner != user_)
+      return st.violate(violation::foreign_frame,
+                        user_ + " got an event of " + std::string{owner} + "'s run");
+  }
+  std::string run_id{f.run_id};
+  if (run_id.empty())
+    return st.violate(violation::malformed, user_ + ": an event without run_id");
+  if (ended_.count(run_id) > 0)
+    return st.violate(violation::run_order,
+                      user_ + ": " + std::string{f.type} + " after the terminal event of " + run_id);
+  if (f.type == "agent_started") {
+    if (!runs_.insert(run_id).second)
+      st.violate(violation::run_order, user_ + ": agent_started twice for " + run_id);
+  } else if (runs_.count(run_id) == 0) {
+    return st.violate(violation::run_order,
+                      user_ + ": " + std::string{f.type} + " before agent_started of " + run_id);
+  }
+  if (is_terminal(f.type)) {
+    runs_.erase(run_id);
+    ended_.insert(run_id);
+    ended_order_.push_back(run_id);
+    if (ended_order_.size() > 256) {
+      ended_.erase(ended_order_.front());
+      ended_order_.pop_front();
+    }
+    run_ended(f.request_id, f.type == "agent_completed");
+  }
+}
+
+void connection::run_ended(std::string_view request_id, bool ok) {
+  auto i = mine_.find(std::string{request_id});
+  if (i == mine_.end())
+    return; // another connection's run, or not a run
+  auto& st = d_.st();
+  st.latency.record(static_cast<std::uint64_t>(
+    std::chrono::duration_cast<std::chrono::nanoseconds>(clock_type::now() - i->second).count()));
+  mine_.erase(i);
+  st.runs_done.fetch_add(1, std::memory_order_relaxed);
+  if (!ok)
+    st.runs_failed.fetch_add(1, std::memory_order_relaxed);
+  d_.on_run_done(shared_from_this());
+}
+
+void connection::send_runs(std::size_t n) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), n] {
+    for (std::size_t i = 0; i < n; ++i)
+      self->send_run();
+  });
+}
+
+void connection::send_run() {
+  if (!open_ || closing_)
+    return;
+  auto request_id = user_ + "/" + std::to_string(serial_) + "/" + std::to_string(++next_run_);
+  json msg{{"type", "user_message"}, {"content", d_.content()}, {"request_id", request_id}};
+  mine_.emplace(request_id, clock_type::now());
+  d_.st().runs_sent.fetch_add(1, std::memory_order_relaxed);
+  outbox_.push_back(msg.dump());
+  if (outbox_.size() == 1)
+    do_write();
+}
+
+void connection::do_write() {
+  ws_.async_write(net::buffer(outbox_.front()),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    self->outbox_.pop_front();
+                    if (ec)
+                      return;
+                    if (!self->outbox_.empty())
+                      self->do_write();
+                  });
+}
+
+void connection::close() {
+  net::post(ws_.get_executor(), [self = shared_from_this()] {
+    if (self->closing_)
+      return;
+    self->closing_ = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(self->ws_).socket().shutdown(tcp::socket::shutdown_both, ec);
+    beast::get_lowest_layer(self->ws_).socket().close(ec);
+  });
+}
+
+void connection::wrap_up(std::function<void()> done) {
+  net::post(ws_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+    for (auto& [request_id, sent] : self->mine_)
+      self->d_.st().violate(violation::unterminated,
+                            self->user_ + ": run " + request_id + " never ended");
+    self->mine_.clear();
+    self->closing_ = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(self->ws_).socket().close(ec);
+    done();
+  });
+}
+
+// -- driver ------------------------------------------------------------------------------
+
+void driver::open_slot(std::size_t slot) {
+  auto& [user, token] = users_[slot / cfg_.connections % users_.size()];
+  auto c = std::make_shared<connection>(*this, slot, user, token);
+  if (slot < conns_.size())
+    conns_[slot] = c;
+  else
+    conns_.push_back(c);
+  ++pending_;
+  c->start();
+}
+
+void driver::connect_more() {
+  std::lock_guard<std::mutex> g{mtx_};
+  if (finished_ || next_slot_ >= total())
+    return;
+  // Paced by --rate (credit per millisecond tick), capped by --max-pending.
+  std::size_t budget = total() - next_slot_;
+  if (cfg_.rate > 0) {
+    rate_credit_ += cfg_.rate / 1000.0;
+    budget = std::min(budget, static_cast<std::size_t>(rate_credit_));
+    rate_credit_ -= static_cast<double>(budget);
+  }
+  while (budget > 0 && pending_ < cfg_.max_pending) {
+    open_slot(next_slot_++);
+    --budget;
+  }
+  if (next_slot_ < total()) {
+    connect_timer_.expires_after(std::chrono::milliseconds{1});
+    connect_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        connect_more();
+    });
+  }
+}
+
+void driver::on_open(const std::shared_ptr<connection>& c) {
+  st_.opened.fetch_add(1, std::memory_order_relaxed);
+  bool done;
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    --pending_;
+    ++attempted_;
+    done = attempted_ == total() && kind_ != scenario_kind::churn;
+    if (kind_ == scenario_kind::churn && measuring_ && !draining_)
+      c->send_runs(1);
+  }
+  if (done)
+    all_attempted();
+  else if (cfg_.rate == 0)
+    connect_more();
+}
+
+void driver::on_failed(const std::shared_ptr<connection>& c) {
+  st_.failed.fetch_add(1, std::memory_order_relaxed);
+  bool done;
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    --pending_;
+    ++attempted_;
+    done = attempted_ == total() && kind_ != scenario_kind::churn;
+    if (kind_ == scenario_kind::churn && measuring_ && !draining_ && !finished_)
+      open_slot(c->slot()); // keep the loop going; the failure is reported
+  }
+  if (done)
+    all_attempted();
+  else if (cfg_.rate == 0)
+    connect_more();
+}
+
+void driver::all_attempted() {
+  connected_at_ = clock_type::now();
+  if (kind_ == scenario_kind::idle) {
+    timer_.expires_after(cfg_.hold);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        finish();
+    });
+    return;
+  }
+  start_measuring();
+}
+
+void driver::start_measuring() {
+  std::vector<std::shared_ptr<connection>> senders;
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    measuring_ = true;
+    measure_begin_ = clock_type::now();
+    events_at_begin_ = st_.events.load();
+    runs_at_begin_ = st_.runs_done.load();
+    opened_at_begin_ = st_.opened.load();
+    server_measure_begin_ = sample_process(cfg_.server_pid);
+    for (auto& c : conns_)
+      if (c && c->is_open() && sends(c->slot()))
+        senders.push_back(c);
+  }
+  for (auto& c : senders)
+    c->send_runs(per_connection_runs());
+  timer_.expires_after(cfg_.duration);
+  timer_.async_wait([this](beast::error_code ec) {
+    if (!ec)
+      stop_measuring();
+  });
+}
+
+void driver::on_run_done(const std::shared_ptr<connection>& c) {
+  std::lock_guard<std::mutex> g{mtx_};
+  if (!measuring_ || draining_)
+    return; // the drain check polls for the last ones
+  if (kind_ == scenario_kind::churn) {
+    // One run per connection: close it and open a fresh one in its slot.
+    c->close();
+    return;
+  }
+  c->send_runs(1);
+}
+
+void driver::on_closed(const std::shared_ptr<connection>& c) {
+  if (kind_ != scenario_kind::churn)
+    return;
+  std::lock_guard<std::mutex> g{mtx_};
+  if (!measuring_ || draining_ || finished_)
+    return;
+  open_slot(c->slot());
+}
+
+void driver::stop_measuring() {
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    draining_ = true;
+    measure_end_ = clock_type::now();
+    events_at_end_ = st_.events.load();
+    runs_at_end_ = st_.runs_done.load();
+    opened_at_end_ = st_.opened.load();
+    server_after_ = sample_process(cfg_.server_pid);
+  }
+  // Let the runs in flight end (they are verified too), then report.
+  auto deadline = clock_type::now() + cfg_.drain;
+  auto check = std::make_shared<std::function<void()>>();
+  *check = [this, deadline, check] {
+    std::size_t in_flight = st_.runs_sent.load() - st_.runs_done.load();
+    if (in_flight == 0 || clock_type::now() >= deadline)
+      return finish();
+    timer_.expires_after(std::chrono::milliseconds{20});
+    timer_.async_wait([check](beast::error_code ec) {
+      if (!ec)
+        (*check)();
+    });
+  };
+  (*check)();
+}
+
+void driver::finish() {
+  std::vector<std::shared_ptr<connection>> all;
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    if (finished_)
+      return;
+    finished_ = true;
+    if (kind_ == scenario_kind::idle) {
+      measure_end_ = clock_type::now();
+      server_after_ = sample_process(cfg_.server_pid);
+    }
+    all = conns_;
+  }
+  timer_.cancel();
+  progress_.cancel();
+  {
+    std::lock_guard<std::mutex> g{mtx_};
+    connect_timer_.cancel();
+  }
+  // Runs still open are reported from the strands, then everything stops.
+  auto left = std::make_shared<std::atomic<std::size_t>>(all.size() + 1);
+  auto one_done = [this, left] {
+    if (--*left == 0)
+      net::post(ioc_, [this] { ioc_.stop(); });
+  };
+  for (auto& c : all)
+    if (c)
+      c->wrap_up(one_done);
+    else
+      one_done();
+  one_done();
+}
+
+void driver::arm_progress() {
+  if (cfg_.quiet || !isatty(STDERR_FILENO))
+    return;
+  progress_.expires_after(std::chrono::seconds{1});
+  progress_.async_wait([this](beast::error_code ec) {
+    if (ec)
+      return;
+    print_progress(false);
+    arm_progress();
+  });
+}
+
+void driver::print_progress(bool last) {
+  static std::uint64_t prev_events = 0, prev_runs = 0;
+  auto ev = st_.events.load();
+  auto runs = st_.runs_done.load();
+  auto secs = std::chrono::duration<double>(clock_type::now() - begin_).count();
+  std::fprintf(stderr,
+               "\r[%s] %6.1fs  connections %llu ok %llu failed  runs/s %llu  events/s %llu  "
+               "violations %llu   ",
+               cfg_.scenario.c_str(), secs, static_cast<unsigned long long>(st_.opened.load()),
+               static_cast<unsigned long long>(st_.failed.load()),
+               static_cast<unsigned long long>(runs - prev_runs),
+               static_cast<unsigned long long>(ev - prev_events),
+               static_cast<unsigned long long>(st_.violation_total()));
+  if (last)
+    std::fprintf(stderr, "\n");
+  std::fflush(stderr);
+  prev_events = ev;
+  prev_runs = runs;
+}
+
+int driver::run() {
+  server_before_ = sample_process(cfg_.server_pid);
+  begin_ = clock_type::now();
+  arm_progress();
+  if (kind_ == scenario_kind::churn) {
+    // Churn measures from the start: every slot loops connect/run/close.
+    {
+      std::lock_guard<std::mutex> g{mtx_};
+      measuring_ = true;
+      measure_begin_ = begin_;
+      server_measure_begin_ = server_before_;
+    }
+    timer_.expires_after(cfg_.duration);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        stop_measuring();
+    });
+    std::lock_guard<std::mutex> g{mtx_};
+    for (std::size_t s = 0; s < total(); ++s)
+      open_slot(s);
+    next_slot_ = total(); // slots reopen themselves; connect_more has nothing to add
+  } else {
+    connect_more();
+  }
+  std::vector<std::thread> extra;
+  for (std::size_t i = 1; i < cfg_.threads; ++i)
+    extra.emplace_back([this] { ioc_.run(); });
+  ioc_.run();
+  for (auto& t : extra)
+    t.join();
+  if (!cfg_.quiet && isatty(STDERR_FILENO))
+    print_progress(true);
+  return report();
+}
+
+std::string human_bytes(double b) {
+  char buf[32];
+  if (std::fabs(b) >= 1024.0 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / 1024 / 1024);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024);
+  return buf;
+}
+
+int driver::report() {
+  double window = std::chrono::duration<double>(measure_end_ - measure_begin_).count();
+  double connect_s = std::chrono::duration<double>(connected_at_ - begin_).count();
+  auto opened = st_.opened.load();
+  auto failed = st_.failed.load();
+  auto events = events_at_end_ - events_at_begin_;
+  auto runs = runs_at_end_ - runs_at_begin_;
+  auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
+  auto& lat = st_.latency;
+  json out{{"scenario", cfg_.scenario},
+           {"users", cfg_.users},
+           {"connections_per_user", cfg_.connections},
+           {"connections",
+            {{"ok", opened},
+             {"failed", failed},
+             {"failure_reasons", st_.failures},
+             {"dropped_by_server", st_.dropped_by_server.load()}}},
+           {"runs",
+            {{"sent", st_.runs_sent.load()},
+             {"completed", st_.runs_done.load() - st_.runs_failed.load()},
+             {"failed", st_.runs_failed.load()},
+             {"error_frames", st_.error_frames.load()},
+             {"rate_limited", st_.rate_limited.load()}}},
+           {"latency_ms",
+            {{"count", lat.count()},
+             {"p50", ms(lat.quantile(0.50))},
+             {"p90", ms(lat.quantile(0.90))},
+             {"p99", ms(lat.quantile(0.99))},
+             {"max", ms(lat.max())}}}};
+  if (kind_ == scenario_kind::idle) {
+    out["connections"]["seconds"] = connect_s;
+    out["connections"]["per_s"] = connect_s > 0 ? static_cast<double>(opened) / connect_s : 0;
+  } else if (kind_ == scenario_kind::churn) {
+    auto connects = opened_at_end_;
+    out["duration_s"] = window;
+    out["connections"]["per_s"] = window > 0 ? static_cast<double>(connects) / window : 0;
+    out["runs"]["per_s"] = window > 0 ? static_cast<double>(runs) / window : 0;
+    out["events"] = {{"delivered", events}, {"per_s", window > 0 ? events / window : 0}};
+  } else {
+    out["connections"]["seconds"] = connect_s;
+    out["connections"]["per_s"] = connect_s > 0 ? static_cast<double>(opened) / connect_s : 0;
+    out["duration_s"] = window;
+    out["runs"]["per_s"] = window > 0 ? static_cast<double>(runs) / window : 0;
+    out["events"] = {{"delivered", events}, {"per_s", window > 0 ? events / window : 0}};
+    if (kind_ == scenario_kind::fanout && opened > 0)
+      out["events"]["per_s_per_connection"] =
+        window > 0 ? events / window / static_cast<double>(opened) : 0;
+  }
+  if (server_before_ && server_after_) {
+    json server{{"pid", cfg_.server_pid},
+                {"rss_before_bytes", server_before_->rss_bytes},
+                {"rss_after_bytes", server_after_->rss_bytes}};
+    if (kind_ == scenario_kind::idle && opened > 0)
+      server["rss_per_connection_bytes"] =
+        static_cast<double>(server_after_->rss_bytes - server_before_->rss_bytes)
+        / static_cast<double>(opened);
+    if (server_measure_begin_) {
+      double cpu = server_after_->cpu_seconds - server_measure_begin_->cpu_seconds;
+      server["cpu_seconds"] = cpu;
+      if (events > 0)
+        server["cpu_seconds_per_million_events"] = cpu / static_cast<double>(events) * 1e6;
+    }
+    out["server"] = server;
+  }
+  json v{{"total", st_.violation_total()}};
+  for (std::size_t i = 0; i < violation_kinds; ++i)
+    v[std::string{to_string(static_cast<violation>(i))}] = st_.violations[i].load();
+  v["examples"] = st_.examples;
+  out["violations"] = v;
+
+  if (cfg_.json_output) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    auto& c = out["connections"];
+    std::printf("scenario      %s (%zu users x %zu connections)\n", cfg_.scenario.c_str(),
+                cfg_.users, cfg_.connections);
+    std::printf("connections   %llu ok, %llu failed, %llu dropped by the server; %.0f/s\n",
+                static_cast<unsigned long long>(opened), static_cast<unsigned long long>(failed),
+                static_cast<unsigned long long>(st_.dropped_by_server.load()),
+                c.value("per_s", 0.0));
+    for (auto& [why, n] : st_.failures)
+      std::printf("  %llu: %s\n", static_cast<unsigned long long>(n), why.c_str());
+    if (kind_ != scenario_kind::idle) {
+      std::printf("measured      %.1f s\n", window);
+      std::printf("runs          %.0f/s; %llu completed, %llu failed, %llu error frames (%llu "
+                  "rate_limited)\n",
+                  out["runs"].value("per_s", 0.0),
+                  static_cast<unsigned long long>(out["runs"]["completed"].get<std::uint64_t>()),
+                  static_cast<unsigned long long>(st_.runs_failed.load()),
+                  static_cast<unsigned long long>(st_.error_frames.load()),
+                  static_cast<unsigned long long>(st_.rate_limited.load()));
+      std::printf("events        %.0f/s delivered", out["events"].value("per_s", 0.0));
+      if (out["events"].contains("per_s_per_connection"))
+        std::printf(" (%.0f/s to each connection)",
+                    out["events"]["per_s_per_connection"].get<double>());
+      std::printf("\n");
+      std::printf("latency       p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (%llu runs)\n",
+                  ms(lat.quantile(0.5)), ms(lat.quantile(0.9)), ms(lat.quantile(0.99)),
+                  ms(lat.max()), static_cast<unsigned long long>(lat.count()));
+    }
+    if (out.contains("server")) {
+      auto& s = out["server"];
+      std::printf("server        RSS %s -> %s", human_bytes(s["rss_before_bytes"].get<double>()).c_str(),
+                  human_bytes(s["rss_after_bytes"].get<double>()).c_str());
+      if (s.contains("rss_per_connection_bytes"))
+        std::printf(" (%s per connection)",
+                    human_bytes(s["rss_per_connection_bytes"].get<double>()).c_str());
+      if (s.contains("cpu_seconds"))
+        std::printf("; CPU %.2f s", s["cpu_seconds"].get<double>());
+      if (s.contains("cpu_seconds_per_million_events"))
+        std::printf(" (%.2f s per million events)",
+                    s["cpu_seconds_per_million_events"].get<double>());
+      std::printf("\n");
+    }
+    std::printf("verification  %llu violations\n",
+                static_cast<unsigned long long>(st_.violation_total()));
+    for (auto& e : st_.examples)
+      std::printf("  %s\n", e.c_str());
+  }
+  return st_.violation_total() > 0 || failed > 0 ? 1 : 0;
+}
+
+// Users and their tokens: minted from the secret, or read from a file
+// (the user id is the token's `sub`).
+std::optional<std::vector<std::pair<std::string, std::string>>>
+load_users(const bench_config& cfg, std::string& error) {
+  std::vector<std::pair<std::string, std::string>> users;
+  if (!cfg.token_file.empty()) {
+    std::ifstream in{cfg.token_file};
+    if (!in) {
+      error = "cannot read " + cfg.token_file;
+      return std::nullopt;
+    }
+    std::string token;
+    while (std::getline(in, token)) {
+      if (token.empty())
+        continue;
+      auto first = token.find('.');
+      auto second = token.find('.', first + 1);
+      auto payload = first == std::string::npos || second == std::string::npos
+                       ? std::nullopt
+                       : jwt::base64url_decode(token.substr(first + 1, second - first - 1));
+      auto claims = payload ? json::parse(*payload, nullptr, false) : json{};
+      if (!claims.is_object() || !claims.contains("sub") || !claims["sub"].is_string()) {
+        error = "a line of " + cfg.token_file + " is not a token with a sub claim";
+        return std::nullopt;
+      }
+      users.emplace_back(claims["sub"].get<std::string>(), token);
+      if (users.size() == cfg.users)
+        break;
+    }
+    if (users.size() < cfg.users) {
+      error = cfg.token_file + " has fewer tokens than --users";
+      return std::nullopt;
+    }
+    return users;
+  }
+  auto secret = cli::read_secret(cfg.secret_file, secret_env, error);
+  if (!error.empty())
+    return std::nullopt;
+  if (secret.empty()) {
+    error = std::string{"set $"} + secret_env + ", --secret-file or --token-file";
+    return std::nullopt;
+  }
+  auto now = jwt::unix_now();
+  for (std::size_t i = 0; i < cfg.users; ++i) {
+    auto user = cfg.user_prefix + "-" + std::to_string(i);
+    users.emplace_back(user, jwt::sign(user, secret, now, 24 * 3600));
+  }
+  return users;
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+  bench_config cfg;
+  if (auto rc = cli::parse(cfg, argc, argv); rc >= 0)
+    return rc;
+  scenario_kind kind;
+  if (cfg.scenario == "idle")
+    kind = scenario_kind::idle;
+  else if (cfg.scenario == "throughput")
+    kind = scenario_kind::throughput;
+  else if (cfg.scenario == "latency")
+    kind = scenario_kind::latency;
+  else if (cfg.scenario == "fanout")
+    kind = scenario_kind::fanout;
+  else if (cfg.scenario == "churn")
+    kind = scenario_kind::churn;
+  else {
+    std::cerr << "agentwire bench: --scenario must be idle, throughput, latency, fanout or churn\n";
+    return 2;
+  }
+  if (kind == scenario_kind::fanout)
+    cfg.users = 1;
+  if (cfg.users == 0 || cfg.connections == 0 || cfg.outstanding == 0 || cfg.threads == 0
+      || cfg.max_pending == 0 || cfg.rate < 0 || !is_valid_user_id(cfg.user_prefix + "-0")) {
+    std::cerr << "agentwire bench: --users, --connections, --outstanding, --threads and "
+                 "--max-pending must be positive, --rate >= 0, and --user-prefix a valid user id\n";
+    return 2;
+  }
+  std::string error;
+  auto users = load_users(cfg, error);
+  if (!users) {
+    std::cerr << "agentwire bench: " << error << "\n";
+    return 2;
+  }
+  // Every connection is a file descriptor here too.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  try {
+    driver d{cfg, kind, std::move(*users)};
+    return d.run();
+  } catch (const std::exception& e) {
+    std::cerr << "agentwire bench: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+} // namespace aw::bench

@@ -1,0 +1,71 @@
+// `agentwire bench`: the load generator (bench.cpp). Its pieces that need no
+// network live here so they can be tested on their own.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace aw::bench {
+
+// Latencies in a log-linear histogram (HDR style): 32 sub-buckets per power
+// of two, so any percentile is within ~3 % of the true value, with no sample
+// kept. Recording is lock-free (relaxed atomics).
+class latency_histogram {
+public:
+  static constexpr int sub_bits = 5;
+  static constexpr std::size_t buckets = 64 << sub_bits;
+
+  void record(std::uint64_t ns);
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  std::uint64_t max() const { return max_.load(std::memory_order_relaxed); }
+  // The value at quantile q (0..1), ns; 0 when empty. Reported as the upper
+  // edge of its bucket, so it never flatters.
+  std::uint64_t quantile(double q) const;
+
+  static std::size_t index_of(std::uint64_t ns);
+  static std::uint64_t upper_edge(std::size_t index);
+
+private:
+  std::array<std::atomic<std::uint64_t>, buckets> counts_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> max_{0};
+};
+
+// The fields of a server frame the bench verifies, found without a JSON
+// parse (at hundreds of thousands of frames per second a parse would make
+// the bench the bottleneck). The server writes object keys in sorted order,
+// so each top-level key is the last occurrence of its name.
+struct frame_fields {
+  std::string_view type;
+  std::string_view run_id;
+  std::string_view request_id;
+  std::string_view user_id; // connection_established
+  std::string_view code;    // error
+  std::uint64_t seq = 0;
+  bool has_seq = false;
+  bool ok = false; // the frame had a type
+};
+
+frame_fields scan_frame(std::string_view text);
+
+bool is_lifecycle(std::string_view type);
+bool is_terminal(std::string_view type);
+
+// What a fast wrong server can get wrong; each is counted and reported.
+enum class violation {
+  foreign_frame,      // an event of another user's run
+  seq_not_increasing, // per connection, seq must strictly increase
+  run_order,          // a run's first event is not agent_started, or one after its terminal
+  unterminated,       // a run this bench started never ended
+  bad_hello,          // connection_established missing or for another user
+  malformed,          // a frame without a type
+};
+constexpr std::size_t violation_kinds = 6;
+std::string_view to_string(violation v);
+
+int run(int argc, char** argv);
+
+} // namespace aw::bench
