@@ -298,7 +298,9 @@ void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids) {
   if (!a || !r)
     return;
   r->actors_alive[idx(kind)].inc();
-  a->attach_functor([r, kind, ids = std::move(ids)](const caf::error& reason) {
+  // Kept as text: one small allocation per actor instead of a JSON tree
+  // (it is read only if the actor fails).
+  a->attach_functor([r, kind, ids = ids.dump()](const caf::error& reason) {
     r->actors_alive[idx(kind)].dec();
     // unreachable: CAF collects a local actor nobody holds a handle to any
     // more (an emitter after its session ended normally).
@@ -307,7 +309,7 @@ void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids) {
         || reason == caf::exit_reason::unreachable)
       return;
     r->actor_exits_abnormal[idx(kind)].inc();
-    auto fields = ids;
+    auto fields = json::parse(ids);
     fields["kind"] = to_string(kind);
     fields["reason"] = caf::to_string(reason);
     log::warn("actors", "actor exited abnormally", std::move(fields));

@@ -57,6 +57,45 @@ public:
   virtual std::size_t queued_bytes() const = 0; // thread-safe, for scrapes
 };
 
+// A FIFO that allocates nothing until its first element and then grows by
+// doubling: an idle connection's write queue costs no heap (libstdc++'s
+// std::deque allocates ~600 bytes up front, per connection).
+template <class T>
+class ring {
+public:
+  bool empty() const { return count_ == 0; }
+  std::size_t size() const { return count_; }
+  T& front() { return slots_[head_]; }
+  T& back() { return slots_[(head_ + count_ - 1) % slots_.size()]; }
+  void push_back(T value) {
+    if (count_ == slots_.size())
+      grow();
+    slots_[(head_ + count_) % slots_.size()] = std::move(value);
+    ++count_;
+  }
+  void pop_front() {
+    slots_[head_] = T{};
+    head_ = (head_ + 1) % slots_.size();
+    --count_;
+  }
+  void pop_back() {
+    back() = T{};
+    --count_;
+  }
+
+private:
+  void grow() {
+    std::vector<T> bigger(std::max<std::size_t>(4, slots_.size() * 2));
+    for (std::size_t i = 0; i < count_; ++i)
+      bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
+    slots_ = std::move(bigger);
+    head_ = 0;
+  }
+  std::vector<T> slots_;
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+};
+
 // The bytes one connection has queued for its client, mirrored where a
 // scrape reads them: the sum over every connection (a gauge) and this
 // connection's own (for the largest queue). Updated on the strand only.
@@ -349,9 +388,15 @@ private:
     arm_idle_check();
   }
 
+  // A message is read in pieces of at most read_piece bytes: async_read
+  // would size the buffer for a whole TCP frame (1.5 KiB) before anything
+  // arrives, on every idle connection. Pieces already in Beast's buffer cost
+  // no system call; read_message_max still bounds the whole message.
+  static constexpr std::size_t read_piece = 128;
+
   void do_read() {
-    ws_.async_read(buffer_, beast::bind_front_handler(&ws_session::on_read,
-                                                      shared_from_this()));
+    ws_.async_read_some(buffer_, read_piece,
+                        beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -362,6 +407,8 @@ private:
                   {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
       return finish();
     }
+    if (!ws_.is_message_done())
+      return do_read(); // more of this message
     if (ws_.got_text())
       caf::anon_send(actor_, inbound_atom::value, beast::buffers_to_string(buffer_.data()));
     else
@@ -515,9 +562,9 @@ private:
   caf::actor actor_;
   struct queued_frame {
     frame_ptr frame;
-    bool counted; // against the slow-consumer bound (live, not replayed)
+    bool counted = false; // against the slow-consumer bound (live, not replayed)
   };
-  std::deque<queued_frame> queue_;
+  ring<queued_frame> queue_;
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
