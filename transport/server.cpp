@@ -271,7 +271,7 @@ class ws_session : public outlet,
                    public closable,
                    public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(beast::tcp_stream&& stream, std::shared_ptr<context> ctx,
+  ws_session(tcp::socket&& stream, std::shared_ptr<context> ctx,
              connection_context cctx)
     : ws_(std::move(stream)),
       ctx_(std::move(ctx)),
@@ -287,7 +287,6 @@ public:
 
   void run(request_t req) {
     reg_id_ = ctx_->registry.add(weak_from_this());
-    beast::get_lowest_layer(ws_).expires_never();
     websocket::stream_base::timeout to;
     to.handshake_timeout = ctx_->transport.handshake_timeout;
     // Beast's own idle timeout drops the TCP connection without a close
@@ -511,7 +510,7 @@ private:
     hard_close_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec) {
         beast::error_code ignored;
-        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+        beast::get_lowest_layer(self->ws_).close(ignored);
       }
     });
     if (!opened_)
@@ -555,7 +554,9 @@ private:
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  // On the bare socket: tcp_stream's timer and work tracking (~0.5 KiB)
+  // would only duplicate the websocket's own timeouts and ours.
+  websocket::stream<tcp::socket> ws_;
   beast::flat_buffer buffer_;
   std::shared_ptr<context> ctx_;
   connection_context cctx_;
@@ -1221,7 +1222,7 @@ private:
     cctx.peer = peer();
     cctx.connected_at_ms = unix_time_ms();
     upgraded_ = true;
-    std::make_shared<ws_session>(std::move(stream_), ctx_, std::move(cctx))
+    std::make_shared<ws_session>(stream_.release_socket(), ctx_, std::move(cctx))
       ->run(std::move(req));
   }
 
