@@ -125,9 +125,21 @@ std::optional<std::string> request_id_of(const decoded_frame& frame) {
 // Every frame, valid or not, spends one of the user's tokens (the session
 // holds the bucket all of the user's connections share). Responses from the
 // session arrive in order, so frames are still served in the order sent.
+void serve(connection_actor* self, decoded_frame& frame,
+           std::chrono::steady_clock::time_point received_at) {
+  if (auto err = std::get_if<protocol_error>(&frame))
+    push_error(self, *err);
+  else
+    std::visit([self, received_at](auto& f) { handle(self, f, received_at); },
+               std::get<client_frame>(frame));
+}
+
 void serve_when_admitted(connection_actor* self, decoded_frame frame) {
   auto received_at = std::chrono::steady_clock::now();
   self->state.env->metrics->frames_received.inc();
+  // No limit configured: no round trip to the session for every frame.
+  if (self->state.env->settings.rate_limit.frames_per_second <= 0)
+    return serve(self, frame, received_at);
   self->request(self->state.session, caf::infinite, admit_atom::value)
     .then(
       [self, frame = std::move(frame), received_at](const rate_limiter::decision& d) mutable {
@@ -136,12 +148,7 @@ void serve_when_admitted(connection_actor* self, decoded_frame frame) {
           return;
         switch (d.outcome) {
           case rate_limiter::verdict::granted:
-            if (auto err = std::get_if<protocol_error>(&frame))
-              push_error(self, *err);
-            else
-              std::visit([self, received_at](auto& f) { handle(self, f, received_at); },
-                         std::get<client_frame>(frame));
-            return;
+            return serve(self, frame, received_at);
           case rate_limiter::verdict::refused: {
             st.env->metrics->frames_rate_limited.inc();
             auto err = codec::make_error(error_code::rate_limited,
