@@ -157,7 +157,7 @@ struct stats {
   std::vector<std::string> examples; // the first few violations, described
   std::map<std::string, std::uint64_t> failures; // why connections failed
 
-  void failed_because(const char* why) {
+  void failed_because(const std::string& why) {
     std::lock_guard<std::mutex> g{mtx};
     ++failures[why];
   }
@@ -206,13 +206,14 @@ private:
   void run_ended(std::string_view request_id, bool ok);
   void send_run();
   void do_write();
-  void fail(const char* what);
+  void fail(const std::string& why);
 
   driver& d_;
   std::size_t slot_;
   std::string user_;
   std::string token_;
   websocket::stream<beast::tcp_stream> ws_;
+  websocket::response_type upgrade_response_;
   beast::flat_buffer buf_;
   bool open_ = false;
   bool closing_ = false;
@@ -349,15 +350,20 @@ void connection::start() {
 
 void connection::on_connect(beast::error_code ec) {
   if (ec)
-    return fail("connect failed");
+    return fail("connect failed: " + ec.message());
   beast::get_lowest_layer(ws_).socket().set_option(tcp::no_delay{true}, ec);
-  ws_.async_handshake(d_.cfg().host, "/ws?token=" + token_,
+  ws_.async_handshake(upgrade_response_, d_.cfg().host, "/ws?token=" + token_,
                       beast::bind_front_handler(&connection::on_handshake, shared_from_this()));
 }
 
 void connection::on_handshake(beast::error_code ec) {
-  if (ec)
-    return fail("handshake refused");
+  if (ec) {
+    auto status = upgrade_response_.result_int();
+    return fail(status != 0 && status != 101
+                  ? "handshake refused: HTTP " + std::to_string(status)
+                  : "handshake failed: " + ec.message());
+  }
+  upgrade_response_ = {};
   beast::get_lowest_layer(ws_).expires_never();
   websocket::stream_base::timeout to{};
   to.handshake_timeout = std::chrono::seconds{30};
@@ -369,8 +375,9 @@ void connection::on_handshake(beast::error_code ec) {
   do_read();
 }
 
-void connection::fail(const char* why) {
-  if (counted_)
+void connection::fail(const std::string& why) {
+  // closing_: the bench itself stopped it (the end of the run), not a failure.
+  if (counted_ || closing_)
     return;
   counted_ = true;
   d_.st().failed_because(why);
@@ -384,7 +391,7 @@ void connection::do_read() {
 void connection::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     if (!counted_)
-      return fail("closed before connection_established");
+      return fail("closed before connection_established: " + ec.message());
     if (!closing_)
       d_.st().dropped_by_server.fetch_add(1, std::memory_order_relaxed);
     open_ = false;

@@ -130,7 +130,7 @@ TEST_CASE("bench: a server refusing tokens is reported as failed connections") {
   auto r = bench(srv.port(), "--scenario idle --users 3 --hold 100ms");
   CHECK(r.rc == 1);
   CHECK(r.report["connections"]["failed"] == 3);
-  CHECK(r.report["connections"]["failure_reasons"]["handshake refused"] == 3);
+  CHECK(r.report["connections"]["failure_reasons"]["handshake refused: HTTP 401"] == 3);
 }
 
 TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault") {
