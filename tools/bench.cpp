@@ -272,6 +272,7 @@ private:
   void all_attempted();
   void start_measuring();
   void stop_measuring();
+  void wait_for_drain(clock_type::time_point deadline);
   void finish();
   void arm_progress();
   void print_progress(bool last);
@@ -675,19 +676,18 @@ void driver::stop_measuring() {
     server_after_ = sample_process(cfg_.server_pid);
   }
   // Let the runs in flight end (they are verified too), then report.
-  auto deadline = clock_type::now() + cfg_.drain;
-  auto check = std::make_shared<std::function<void()>>();
-  *check = [this, deadline, check] {
-    std::size_t in_flight = st_.runs_sent.load() - st_.runs_done.load();
-    if (in_flight == 0 || clock_type::now() >= deadline)
-      return finish();
-    timer_.expires_after(std::chrono::milliseconds{20});
-    timer_.async_wait([check](beast::error_code ec) {
-      if (!ec)
-        (*check)();
-    });
-  };
-  (*check)();
+  wait_for_drain(clock_type::now() + cfg_.drain);
+}
+
+void driver::wait_for_drain(clock_type::time_point deadline) {
+  std::size_t in_flight = st_.runs_sent.load() - st_.runs_done.load();
+  if (in_flight == 0 || clock_type::now() >= deadline)
+    return finish();
+  timer_.expires_after(std::chrono::milliseconds{20});
+  timer_.async_wait([this, deadline](beast::error_code ec) {
+    if (!ec)
+      wait_for_drain(deadline);
+  });
 }
 
 void driver::finish() {
