@@ -428,11 +428,30 @@ private:
       ctx_->dropped(metrics::drop_reason::closed);
       return false;
     }
-    net::post(ws_.get_executor(),
-              [self = shared_from_this(), f = std::move(frame), counted]() mutable {
-                self->enqueue(std::move(f), counted);
-              });
+    // Frames pushed while a hand-over is pending ride along with it: one
+    // post (and one wake-up of the socket's thread) per burst, not per frame.
+    bool schedule = false;
+    {
+      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      inbox_.push_back({std::move(frame), counted});
+      schedule = !handover_pending_;
+      handover_pending_ = true;
+    }
+    if (schedule)
+      net::post(ws_.get_executor(), [self = shared_from_this()] { self->take_inbox(); });
     return true;
+  }
+
+  // On the strand: everything pushed so far, in push order.
+  void take_inbox() {
+    {
+      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      std::swap(inbox_, taken_); // taken_ is empty; both keep their capacity
+      handover_pending_ = false;
+    }
+    for (auto& f : taken_)
+      enqueue(std::move(f.frame), f.counted);
+    taken_.clear();
   }
 
   // Live frames count against the slow-consumer bound; replayed ones are
@@ -584,6 +603,10 @@ private:
     bool counted = false; // against the slow-consumer bound (live, not replayed)
   };
   ring<queued_frame> queue_;
+  std::mutex inbox_mtx_;               // pushes from CAF threads land here
+  std::vector<queued_frame> inbox_;    // guarded by inbox_mtx_
+  bool handover_pending_ = false;      // guarded by inbox_mtx_
+  std::vector<queued_frame> taken_;    // the strand's half of the swap
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
