@@ -391,14 +391,16 @@ private:
     arm_idle_check();
   }
 
-  // A message is read in pieces of at most read_piece bytes: async_read
-  // would size the buffer for a whole TCP frame (1.5 KiB) before anything
-  // arrives, on every idle connection. Pieces already in Beast's buffer cost
-  // no system call; read_message_max still bounds the whole message.
-  static constexpr std::size_t read_piece = 128;
+  // A message's first piece is read with at most first_piece bytes:
+  // async_read would size the buffer for a whole TCP frame (1.5 KiB) before
+  // anything arrives, on every idle connection. The rest of a message that
+  // did not fit comes in large pieces. read_message_max still bounds the
+  // whole message.
+  static constexpr std::size_t first_piece = 128;
+  static constexpr std::size_t next_piece = 16 * 1024;
 
   void do_read() {
-    ws_.async_read_some(buffer_, read_piece,
+    ws_.async_read_some(buffer_, ws_.is_message_done() ? first_piece : next_piece,
                         beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
   }
 
