@@ -273,11 +273,13 @@ caf::error connection_not_open_error() {
 
 caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
                             std::weak_ptr<outlet> out, caf::actor directory, env_ptr env) {
-  auto ids = json{{"user", ctx.user_id}, {"conn", ctx.connection_id}};
+  auto user = ctx.user_id;
+  auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
                         std::move(env));
-  metrics::track(conn, metrics::actor_kind::connection, std::move(m), std::move(ids));
+  metrics::track(conn, metrics::actor_kind::connection, std::move(m),
+                 {{"user", user}, {"conn", id}});
   return conn;
 }
 

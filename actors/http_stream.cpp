@@ -304,11 +304,13 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
 caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
                              std::weak_ptr<http_sink> sink, caf::actor directory,
                              env_ptr env) {
-  auto ids = json{{"user", ctx.user_id}, {"request", ctx.request_id}};
+  auto user = ctx.user_id;
+  auto request = ctx.request_id;
   auto m = env->metrics;
   auto a = sys.spawn(http_stream, std::move(ctx), std::move(call), std::move(sink),
                      std::move(directory), std::move(env));
-  metrics::track(a, metrics::actor_kind::http_stream, std::move(m), std::move(ids));
+  metrics::track(a, metrics::actor_kind::http_stream, std::move(m),
+                 {{"user", user}, {"request", request}});
   return a;
 }
 

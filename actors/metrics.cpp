@@ -294,13 +294,18 @@ std::string render(const registry& r, const scrape_facts& facts) {
   return x.take();
 }
 
-void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids) {
+void track(const caf::actor& a, actor_kind kind, registry_ptr r, id_fields ids) {
   if (!a || !r)
     return;
   r->actors_alive[idx(kind)].inc();
-  // Kept as text: one small allocation per actor instead of a JSON tree
+  // Kept as "k\0v\0k\0v\0": one small allocation per actor, no JSON tree
   // (it is read only if the actor fails).
-  a->attach_functor([r, kind, ids = ids.dump()](const caf::error& reason) {
+  std::string packed;
+  for (auto& [k, v] : ids) {
+    packed.append(k).push_back('\0');
+    packed.append(v).push_back('\0');
+  }
+  a->attach_functor([r, kind, ids = std::move(packed)](const caf::error& reason) {
     r->actors_alive[idx(kind)].dec();
     // unreachable: CAF collects a local actor nobody holds a handle to any
     // more (an emitter after its session ended normally).
@@ -309,7 +314,13 @@ void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids) {
         || reason == caf::exit_reason::unreachable)
       return;
     r->actor_exits_abnormal[idx(kind)].inc();
-    auto fields = json::parse(ids);
+    json fields = json::object();
+    for (std::size_t at = 0; at < ids.size();) {
+      auto k_end = ids.find('\0', at);
+      auto v_end = ids.find('\0', k_end + 1);
+      fields[ids.substr(at, k_end - at)] = ids.substr(k_end + 1, v_end - k_end - 1);
+      at = v_end + 1;
+    }
     fields["kind"] = to_string(kind);
     fields["reason"] = caf::to_string(reason);
     log::warn("actors", "actor exited abnormally", std::move(fields));

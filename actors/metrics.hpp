@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <utility>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -144,9 +146,12 @@ struct scrape_facts {
 // The whole exposition, text format 0.0.4.
 std::string render(const registry& r, const scrape_facts& facts);
 
+// The ids a tracked actor's exit log line carries ("user", "run", ...).
+using id_fields = std::initializer_list<std::pair<std::string_view, std::string_view>>;
+
 // Counts `a` as alive (by kind) until it exits; an abnormal exit (anything
 // but normal or a shutdown) is logged once with its reason and `ids` and
 // counted. The one place actor exits are logged.
-void track(const caf::actor& a, actor_kind kind, registry_ptr r, json ids = json::object());
+void track(const caf::actor& a, actor_kind kind, registry_ptr r, id_fields ids = {});
 
 } // namespace aw::metrics

@@ -204,11 +204,13 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
 
 caf::actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
                             caf::actor emitter, env_ptr env) {
-  auto ids = json{{"user", spec.user_id}, {"run", spec.run.run_id}};
+  auto user = spec.user_id;
+  auto run = spec.run.run_id;
   auto m = env->metrics;
   auto sup = session->spawn<caf::linked>(supervisor, std::move(spec), std::move(emitter),
                                          std::move(env));
-  metrics::track(sup, metrics::actor_kind::supervisor, std::move(m), std::move(ids));
+  metrics::track(sup, metrics::actor_kind::supervisor, std::move(m),
+                 {{"user", user}, {"run", run}});
   return sup;
 }
 

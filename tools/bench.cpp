@@ -273,6 +273,7 @@ public:
   static constexpr std::size_t first_port = 20000;
   static constexpr std::size_t last_port = 65000;
   const std::string& content() const { return cfg_.content; }
+  bool accepting_runs() const { return !drain_started_.load(); }
   void on_open(const std::shared_ptr<connection>& c);
   void on_failed(const std::shared_ptr<connection>& c);
   void on_run_done(const std::shared_ptr<connection>& c);
@@ -310,6 +311,7 @@ private:
   net::steady_timer progress_;
   std::vector<net::ip::address> sources_;
   std::atomic<std::size_t> next_source_{0};
+  std::atomic<bool> drain_started_{false};
   stats st_;
 
   // Driver state: touched only under mtx_ (connections call in from strands).
@@ -523,10 +525,17 @@ void connection::send_runs(std::size_t n) {
 void connection::send_run() {
   if (!open_ || closing_)
     return;
+  // Once the drain began no run starts (it could look unterminated). Counted
+  // before the check, seq_cst like the drain's flag: either the drain sees
+  // this run in flight and waits for it, or this sees the drain and stops.
+  d_.st().runs_sent.fetch_add(1);
+  if (!d_.accepting_runs()) {
+    d_.st().runs_sent.fetch_sub(1);
+    return;
+  }
   auto request_id = user_ + "/" + std::to_string(serial_) + "/" + std::to_string(++next_run_);
   json msg{{"type", "user_message"}, {"content", d_.content()}, {"request_id", request_id}};
   mine_.emplace(request_id, clock_type::now());
-  d_.st().runs_sent.fetch_add(1, std::memory_order_relaxed);
   outbox_.push_back(msg.dump());
   if (outbox_.size() == 1)
     do_write();
@@ -696,6 +705,7 @@ void driver::on_closed(const std::shared_ptr<connection>& c) {
 }
 
 void driver::stop_measuring() {
+  drain_started_.store(true);
   {
     std::lock_guard<std::mutex> g{mtx_};
     draining_ = true;

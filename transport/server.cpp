@@ -352,8 +352,9 @@ private:
     ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].inc();
     actor_ = spawn_connection(ctx_->sys, cctx_, std::weak_ptr<outlet>{shared_from_this()},
                               ctx_->directory, ctx_->env);
-    log::debug("transport", "connection opened",
-              {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
+    if (log::enabled(log::level::debug)) // the fields cost an allocation each
+      log::debug("transport", "connection opened",
+                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
     do_read();
     last_activity_ = std::chrono::steady_clock::now();
     arm_idle_check();
@@ -584,8 +585,9 @@ private:
       ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].dec();
       caf::anon_send(actor_, closed_atom::value);
       actor_ = nullptr; // never outlive the actor system holding a handle
-      log::debug("transport", "connection closed",
-                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+      if (log::enabled(log::level::debug))
+        log::debug("transport", "connection closed",
+                   {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
     }
     if (!opened_ && !reserved_released_) {
       caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
