@@ -291,6 +291,14 @@ int run_serve(int argc, char** argv) {
   transport.io_threads = cfg.io_threads;
   transport.jwt_secret = secret;
   transport.admin_token = admin_token;
+  // In dev mode the web console offers the printed tokens (GET /v1/dev-token).
+  std::string dev_token;
+  if (dev_secret) {
+    dev_token = aw::jwt::sign("dev", secret, aw::jwt::unix_now(), 24 * 3600);
+    transport.dev_token = dev_token;
+    if (dev_admin_token)
+      transport.dev_admin_token = admin_token;
+  }
   transport.max_queue_frames = cfg.max_queue_frames;
   transport.max_queue_bytes = cfg.max_queue_bytes;
   transport.idle_timeout =
@@ -343,7 +351,7 @@ int run_serve(int argc, char** argv) {
     std::cout << "agentwire listening on http://" << base << " (WebSocket: ws://" << base
               << "/ws)\n";
     if (dev_secret) {
-      auto token = aw::jwt::sign("dev", secret, aw::jwt::unix_now(), 24 * 3600);
+      const auto& token = dev_token;
       std::cout << "\nNo secret configured ($" << secret_env
                 << " or --jwt-secret-file): generated a development secret for this run:\n"
                 << "  export " << secret_env << "=" << secret << "\n"
@@ -357,7 +365,9 @@ int run_serve(int argc, char** argv) {
     if (dev_admin_token)
       std::cout << "Admin token for this run (GET /admin/actors, agentwire inspect):\n"
                 << "  export " << admin_token_env << "=" << admin_token << "\n";
-    std::cout << std::flush;
+    std::cout << "\nThe web console: open http://" << base << "/"
+              << (dev_secret ? " (it offers the dev token)" : "") << "\n"
+              << std::flush;
     aw::log::info("main", "serving", {{"address", base}, {"io_threads", cfg.io_threads},
                                       {"workers", cfg.workers}});
     srv.run();

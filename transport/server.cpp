@@ -3,6 +3,7 @@
 // Inbound frames cross with anon_send; outbound frames cross through the
 // outlet interface, which posts onto the connection's strand.
 #include "transport/server.hpp"
+#include "transport/web_assets.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -799,6 +800,27 @@ private:
                                    "use GET", version_, keep_alive_));
       return healthz();
     }
+    if (auto asset = web_asset(path)) {
+      if (method != http::verb::get && method != http::verb::head)
+        return send(error_response(http::status::method_not_allowed, "bad_request",
+                                   "use GET", version_, keep_alive_));
+      return serve_asset(*asset);
+    }
+    if (path == "/v1/dev-token") {
+      if (ctx_->transport.dev_token.empty())
+        return send(error_response(http::status::not_found, "not_found", "no such endpoint",
+                                   version_, keep_alive_));
+      return send(json_response(http::status::ok,
+                                {{"token", ctx_->transport.dev_token},
+                                 {"admin_token", ctx_->transport.dev_admin_token}},
+                                version_, keep_alive_));
+    }
+    if (path == "/v1/me") {
+      auto user = admit(http::verb::get);
+      if (!user)
+        return;
+      return send(json_response(http::status::ok, {{"user_id", *user}}, version_, keep_alive_));
+    }
     if (path == "/metrics") {
       if (method != http::verb::get && method != http::verb::head)
         return send(error_response(http::status::method_not_allowed, "bad_request",
@@ -879,6 +901,36 @@ private:
                                              version, keep));
                   });
                 });
+  }
+
+  // The web console's files; "/" is its page.
+  static const web::asset* web_asset(std::string_view path) {
+    if (path == "/")
+      path = "/index.html";
+    for (auto& a : web::assets())
+      if (a.path == path)
+        return &a;
+    return nullptr;
+  }
+
+  void serve_asset(const web::asset& a) {
+    response_t res{http::status::ok, version_};
+    set_common(res);
+    auto ends = [&](std::string_view ext) {
+      return a.path.size() >= ext.size() && a.path.substr(a.path.size() - ext.size()) == ext;
+    };
+    res.set(http::field::content_type, ends(".html") ? "text/html; charset=utf-8"
+                                       : ends(".js") ? "text/javascript; charset=utf-8"
+                                                     : "text/css; charset=utf-8");
+    // The page talks only to this server.
+    res.set("Content-Security-Policy",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.keep_alive(keep_alive_);
+    res.body() = std::string{a.body};
+    res.prepare_payload();
+    send(std::move(res));
   }
 
   // Prometheus text format 0.0.4; reads counters only, asks no actor.

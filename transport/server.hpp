@@ -22,6 +22,10 @@ struct transport_settings {
   std::size_t io_threads = 1;
   std::string jwt_secret;
   std::string admin_token;                     // GET /admin/actors; empty: refused
+  // Dev mode only (a generated secret): GET /v1/dev-token offers these to
+  // the web console. Empty: that endpoint is 404.
+  std::string dev_token;
+  std::string dev_admin_token;
   std::size_t max_queue_frames = 1024;         // outbound, per connection
   std::size_t max_queue_bytes = 1024 * 1024;   // outbound, per connection
   std::chrono::milliseconds idle_timeout{60000}; // no frame and no pong: close 1001

@@ -6,38 +6,15 @@
 // these tests treat as a failure.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
+import { startServer as startServerWith, stopServer } from "../server.mjs";
 import { HttpAgent } from "@ag-ui/client";
 
 const BIN = process.env.AGENTWIRE_BIN;
 const SECRET = "agui-conformance-secret-0123456789abcdef";
 const env = { ...process.env, AGENTWIRE_JWT_SECRET: SECRET };
 
-function startServer(args) {
-  const child = spawn(BIN, ["serve", "--host=127.0.0.1", "--port=0", "--log-level=warn", ...args],
-                      { env, stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => reject(new Error("server did not start: " + out)), 10000);
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const m = out.match(/listening on http:\/\/([\d.]+):(\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ base: `http://${m[1]}:${m[2]}`, child });
-      }
-    });
-    child.on("exit", (code) => reject(new Error(`server exited early (${code}): ${out}`)));
-  });
-}
-
-function stopServer(server) {
-  return new Promise((resolve) => {
-    if (server.child.exitCode !== null) return resolve();
-    server.child.on("exit", resolve);
-    server.child.kill("SIGTERM");
-  });
-}
+const startServer = (args) => startServerWith(env, args);
 
 let userCounter = 0;
 function newUser() {

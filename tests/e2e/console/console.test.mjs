@@ -1,0 +1,174 @@
+// The web console in Debian's headless Chromium (driven by playwright-core,
+// never a downloaded browser) against the real agentwire server.
+// Screenshots go to $CONSOLE_ARTIFACTS (default: ./artifacts), not to git.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { startServer as startServerWith, stopServer } from "../server.mjs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.AGENTWIRE_BIN;
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARTIFACTS = process.env.CONSOLE_ARTIFACTS || path.resolve("artifacts");
+const SECRET = "console-e2e-secret-0123456789abcdefghij";
+const ADMIN = "console-e2e-admin-token-0123456789";
+const env = { ...process.env, AGENTWIRE_JWT_SECRET: SECRET, AGENTWIRE_ADMIN_TOKEN: ADMIN };
+
+const startServer = (args) => startServerWith(env, args);
+
+let userCounter = 0;
+function newToken() {
+  const user = `web-${process.pid}-${++userCounter}`;
+  return execFileSync(BIN, ["token", "--user", user], { env }).toString().trim();
+}
+
+let browser; // a persistent context on a fresh profile
+let profile;
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  profile = mkdtempSync(path.join(tmpdir(), "agentwire-chromium-"));
+  // A fresh profile directory (playwright passes it as --user-data-dir).
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+after(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+async function signedIn(server, token, { admin = "", width = 1200 } = {}) {
+  const page = await browser.newPage();
+  await page.setViewportSize({ width, height: 800 });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(server.base + "/");
+  await page.fill("#token", token);
+  if (admin) await page.fill("#admin-token", admin);
+  await page.click("#sign-in-form button[type=submit]");
+  await page.waitForSelector("#status.connected");
+  page.jsErrors = errors;
+  return page;
+}
+
+async function ask(page, text) {
+  await page.fill("#message", text);
+  await page.press("#message", "Enter");
+}
+
+// The step types of the run that ends the timeline, once it has ended.
+async function lastRunSteps(page) {
+  await page.waitForSelector(".run:last-child .step[data-type=agent_completed], " +
+                             ".run:last-child .step[data-type=agent_error]");
+  return page.$$eval(".run:last-child .step", (els) =>
+    els.map((e) => ({ type: e.dataset.type, seq: Number(e.dataset.seq), text: e.textContent })));
+}
+
+test("a message shows its run's five lifecycle steps in order and the answer 42", async () => {
+  const server = await startServer();
+  try {
+    const page = await signedIn(server, newToken());
+    await ask(page, "what is 6*7?");
+    const steps = await lastRunSteps(page);
+    assert.deepEqual(steps.map((s) => s.type),
+                     ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
+                      "agent_completed"]);
+    assert.match(steps.at(-1).text, /42/);
+    // The tool call's input and output are there, collapsed.
+    assert.match(steps[2].text, /calculator input/);
+    assert.equal(await page.locator(".run:last-child .ask").textContent(), "what is 6*7?");
+    // The new thread is listed and selected.
+    assert.equal(await page.locator("#thread-list button[aria-current=true]").textContent(),
+                 "what is 6*7?");
+    await page.screenshot({ path: path.join(ARTIFACTS, "console-chat.png") });
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("two pages of the same user see the same run live", async () => {
+  const server = await startServer(["--demo-step-ms=200"]);
+  try {
+    const token = newToken();
+    const a = await signedIn(server, token);
+    const b = await signedIn(server, token);
+    await ask(a, "what is 2+2?");
+    // b did not send it, yet shows it as it happens.
+    await b.waitForSelector(".run .step[data-type=agent_started]");
+    const stepsB = await b.$$eval(".run .step", (els) => els.length);
+    assert.ok(stepsB < 5, "b saw the run before it ended");
+    const seenB = await lastRunSteps(b);
+    const seenA = await lastRunSteps(a);
+    assert.deepEqual(seenB.map((s) => s.seq), seenA.map((s) => s.seq));
+    assert.match(seenB.at(-1).text, /4/);
+    assert.equal(await b.locator(".run .ask").textContent(), "(sent from another tab or client)");
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a connection dropped mid-run reconnects, resumes and shows the rest once", async () => {
+  const server = await startServer(["--demo-step-ms=600"]);
+  try {
+    const page = await signedIn(server, newToken());
+    await ask(page, "what is 3*3?");
+    await page.waitForSelector(".run .step[data-type=agent_thinking]");
+    await page.evaluate(() => window.agentwireConsole.dropConnection());
+    await page.waitForSelector("#status.reconnecting");
+    await page.waitForSelector("#status.connected");
+    const steps = await lastRunSteps(page);
+    assert.deepEqual(steps.map((s) => s.type),
+                     ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
+                      "agent_completed"]);
+    const seqs = steps.map((s) => s.seq);
+    assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y), "no duplicates, in order");
+    assert.match(steps.at(-1).text, /9/);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("an invalid token gets a clear sign-in error", async () => {
+  const server = await startServer();
+  try {
+    const page = await browser.newPage();
+    await page.goto(server.base + "/");
+    await page.fill("#token", "not-a-token");
+    await page.click("#sign-in-form button[type=submit]");
+    await page.waitForSelector("#sign-in-error:not(:empty)");
+    assert.match(await page.textContent("#sign-in-error"), /invalid or expired/);
+    assert.equal(await page.isVisible("#app"), false);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("the actor panel shows the live tree with the admin token, on a phone-width screen too", async () => {
+  const server = await startServer(["--demo-step-ms=1500"]);
+  try {
+    const token = newToken();
+    const user = JSON.parse(Buffer.from(token.split(".")[1], "base64url").toString()).sub;
+    const page = await signedIn(server, token, { admin: ADMIN });
+    await ask(page, "what is 5*5?");
+    await page.click("#actors-toggle");
+    await page.waitForSelector(`#actor-tree :text("user ${user}")`);
+    await page.waitForSelector("#actor-tree :text('run ')");
+    await page.screenshot({ path: path.join(ARTIFACTS, "console-actors.png") });
+    const phone = await signedIn(server, token, { admin: ADMIN, width: 390 });
+    await phone.click("#actors-toggle");
+    await phone.waitForSelector(`#actor-tree :text("user ${user}")`);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth > 400);
+    assert.equal(overflow, false, "no horizontal scrolling at phone width");
+    // The dev-token offer exists only in dev mode; this server has a secret.
+    assert.equal(await page.isVisible("#use-dev-token"), false);
+  } finally {
+    await stopServer(server);
+  }
+});

@@ -1,0 +1,30 @@
+// Starts and stops the real agentwire server for the Node end-to-end tests
+// (agui/, console/): AGENTWIRE_BIN on an ephemeral port, with `env`.
+import { spawn } from "node:child_process";
+
+export function startServer(env, args = []) {
+  const child = spawn(process.env.AGENTWIRE_BIN,
+                      ["serve", "--host=127.0.0.1", "--port=0", "--log-level=warn", ...args],
+                      { env, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("server did not start: " + out)), 10000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/listening on http:\/\/([\d.]+):(\d+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ base: `http://${m[1]}:${m[2]}`, child });
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`server exited early (${code}): ${out}`)));
+  });
+}
+
+export function stopServer(server) {
+  return new Promise((resolve) => {
+    if (server.child.exitCode !== null) return resolve();
+    server.child.on("exit", resolve);
+    server.child.kill("SIGTERM");
+  });
+}

@@ -1,0 +1,400 @@
+// The agentwire console: sign in, chat with the agent, watch each run's
+// lifecycle live, and (with the admin token) the actor tree. One WebSocket;
+// it reconnects with backoff and resumes from the last seq it saw.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const STEP_NAMES = {
+  agent_started: "started", agent_thinking: "thinking", tool_executing: "tool call",
+  tool_completed: "tool result", agent_completed: "answer", agent_error: "error",
+};
+
+const state = {
+  token: "", adminToken: "", user: "",
+  ws: null, wanted: false, attempt: 0, retryTimer: null,
+  epoch: null, lastSeq: 0,
+  runs: new Map(),        // run_id -> {threadId, el, steps, lastTs, done, ask}
+  asks: new Map(),        // request_id -> the text this tab sent
+  threads: new Map(),     // thread_id -> {title, runIds: []}
+  pendingThread: null,    // request_id of a message that opens a new thread
+  current: null,          // selected thread_id (null: a new thread)
+  actorsTimer: null, nextRequest: 0,
+};
+
+// -- sign-in ---------------------------------------------------------------------
+
+async function offerDevToken() {
+  try {
+    const r = await fetch("/v1/dev-token");
+    if (!r.ok) return;
+    const dev = await r.json();
+    const button = $("use-dev-token");
+    button.hidden = false;
+    button.onclick = () => {
+      $("token").value = dev.token;
+      $("admin-token").value = dev.admin_token || "";
+      $("sign-in-form").requestSubmit();
+    };
+  } catch (e) { /* not in dev mode */ }
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const token = $("token").value.trim();
+  $("sign-in-error").textContent = "";
+  let r;
+  try {
+    r = await fetch("/v1/me", { headers: { Authorization: "Bearer " + token } });
+  } catch (e) {
+    $("sign-in-error").textContent = "Cannot reach the server.";
+    return;
+  }
+  if (r.status === 401) {
+    $("sign-in-error").textContent = "Sign-in failed: the token is invalid or expired.";
+    $("token").focus();
+    return;
+  }
+  if (!r.ok) {
+    $("sign-in-error").textContent = "Sign-in failed: the server answered " + r.status + ".";
+    return;
+  }
+  const me = await r.json();
+  state.token = token;
+  state.user = me.user_id;
+  state.adminToken = $("admin-token").value.trim();
+  $("sign-in").hidden = true;
+  $("app").hidden = false;
+  $("sign-out").hidden = false;
+  $("actors-toggle").hidden = !state.adminToken;
+  $("who").textContent = "signed in as " + state.user;
+  state.wanted = true;
+  connect();
+  $("message").focus();
+}
+
+function signOut() {
+  state.wanted = false;
+  if (state.ws) state.ws.close(1000);
+  location.reload();
+}
+
+// -- the connection ----------------------------------------------------------------
+
+function setStatus(text, cls) {
+  const s = $("status");
+  s.textContent = text;
+  s.className = "status " + (cls || "");
+}
+
+function connect() {
+  clearTimeout(state.retryTimer);
+  const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(scheme + location.host + "/ws?token=" + encodeURIComponent(state.token));
+  state.ws = ws;
+  setStatus(state.attempt ? "reconnecting…" : "connecting…", "reconnecting");
+  ws.onmessage = (m) => onFrame(JSON.parse(m.data));
+  ws.onclose = (e) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    if (!state.wanted) return setStatus("signed out");
+    // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … at most 10 s.
+    const delay = Math.min(10000, 500 * 2 ** state.attempt) * (0.75 + Math.random() / 2);
+    state.attempt += 1;
+    setStatus("disconnected (" + (e.code || "no code") + "), retrying in " +
+              (delay / 1000).toFixed(1) + " s", "reconnecting");
+    state.retryTimer = setTimeout(connect, delay);
+  };
+}
+
+function send(frame) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+  showNotice("Not connected: the message was not sent. It reconnects by itself; try again then.");
+  return false;
+}
+
+function onFrame(f) {
+  switch (f.type) {
+    case "connection_established": {
+      state.attempt = 0;
+      setStatus("connected", "connected");
+      if (state.epoch && f.epoch === state.epoch) {
+        if (f.last_seq > state.lastSeq)
+          send({ type: "resume", epoch: state.epoch, after_seq: state.lastSeq });
+      } else if (state.epoch && state.lastSeq > 0) {
+        // A new session on the server: what happened before is gone.
+        showNotice("The server started a new session for you; earlier events are no longer available.");
+        state.lastSeq = 0;
+      }
+      state.epoch = f.epoch;
+      if (!state.lastSeq) state.lastSeq = f.last_seq;
+      return;
+    }
+    case "resumed":
+      return;
+    case "pong":
+      return;
+    case "error":
+      return onError(f);
+    default:
+      if (STEP_NAMES[f.type]) return onEvent(f);
+  }
+}
+
+function onError(f) {
+  if (f.code === "replay_gap") {
+    // Some events are gone: show what the server still holds, say so.
+    showNotice("Some events could not be recovered after the reconnect (replay gap); " +
+               "showing what the server still holds.");
+    state.epoch = f.epoch || state.epoch;
+    state.lastSeq = Math.max(0, (f.oldest_seq || 1) - 1);
+    send({ type: "resume", epoch: state.epoch, after_seq: state.lastSeq });
+    return;
+  }
+  const text = "Error: " + (f.message || f.code);
+  if (f.request_id && state.asks.has(f.request_id)) {
+    const ask = state.asks.get(f.request_id);
+    ask.errorEl.textContent = text;
+    return;
+  }
+  showNotice(text);
+}
+
+function showNotice(text) {
+  const n = $("notice");
+  n.textContent = text;
+  n.hidden = false;
+}
+
+// -- runs ----------------------------------------------------------------------------
+
+function onEvent(ev) {
+  if (ev.seq <= state.lastSeq) return; // already shown (a resume overlaps)
+  state.lastSeq = ev.seq;
+  let run = state.runs.get(ev.run_id);
+  if (!run) run = newRun(ev);
+  addStep(run, ev);
+}
+
+function newRun(ev) {
+  let thread = state.threads.get(ev.thread_id);
+  const ask = ev.request_id && state.asks.get(ev.request_id);
+  if (!thread) {
+    thread = { title: ask ? ask.text : "thread " + ev.thread_id.slice(-6), runIds: [] };
+    state.threads.set(ev.thread_id, thread);
+    if (ask && state.pendingThread === ev.request_id) {
+      state.pendingThread = null;
+      selectThread(ev.thread_id); // the new thread this tab opened
+    } else if (state.current === null && !state.pendingThread) {
+      selectThread(ev.thread_id); // nothing open here: follow the other tab
+    } else {
+      renderThreads();
+    }
+  }
+  thread.runIds.push(ev.run_id);
+  const el = document.createElement("li");
+  el.className = "run";
+  el.dataset.runId = ev.run_id;
+  el.dataset.threadId = ev.thread_id;
+  const p = document.createElement("p");
+  p.className = "ask";
+  p.textContent = ask ? ask.text : "(sent from another tab or client)";
+  const head = document.createElement("div");
+  head.className = "head";
+  head.textContent = "run " + ev.run_id;
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "cancel";
+  cancel.textContent = "Cancel";
+  cancel.onclick = () => send({ type: "cancel_run", run_id: ev.run_id });
+  head.appendChild(cancel);
+  const steps = document.createElement("ol");
+  steps.className = "steps";
+  el.append(p, head, steps);
+  if (ask) {
+    ask.errorEl.remove();
+    ask.pendingEl.remove();
+  }
+  $("runs").appendChild(el);
+  const run = { threadId: ev.thread_id, el, steps, cancel, lastTs: ev.ts, done: false };
+  state.runs.set(ev.run_id, run);
+  el.hidden = ev.thread_id !== state.current;
+  return run;
+}
+
+function addStep(run, ev) {
+  const li = document.createElement("li");
+  li.className = "step";
+  li.dataset.type = ev.type;
+  li.dataset.seq = ev.seq;
+  const kind = document.createElement("span");
+  kind.className = "kind";
+  kind.textContent = STEP_NAMES[ev.type];
+  const dt = document.createElement("span");
+  dt.className = "dt";
+  dt.textContent = "+" + Math.max(0, ev.ts - run.lastTs) + " ms";
+  run.lastTs = ev.ts;
+  const body = document.createElement("div");
+  body.className = "body";
+  switch (ev.type) {
+    case "agent_started": body.textContent = "agent " + ev.agent; break;
+    case "agent_thinking": body.textContent = ev.text; break;
+    case "tool_executing": body.appendChild(details(ev.tool + " input", ev.input)); break;
+    case "tool_completed": {
+      const d = details(ev.tool + (ev.ok ? " output" : " failed"), ev.output);
+      if (!ev.ok) d.querySelector("summary").className = "failed";
+      body.appendChild(d);
+      break;
+    }
+    case "agent_completed":
+      body.textContent = ev.status === "cancelled" ? "cancelled" : (ev.result && ev.result.text) || "";
+      break;
+    case "agent_error": body.textContent = ev.code + ": " + ev.message; break;
+  }
+  li.append(kind, dt, body);
+  run.steps.appendChild(li);
+  if (ev.type === "agent_completed" || ev.type === "agent_error") {
+    run.done = true;
+    run.cancel.remove();
+  }
+  if (!run.el.hidden) run.el.scrollIntoView({ block: "end" });
+}
+
+function details(title, value) {
+  const d = document.createElement("details");
+  const s = document.createElement("summary");
+  s.textContent = title;
+  const pre = document.createElement("pre");
+  pre.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  d.append(s, pre);
+  return d;
+}
+
+// -- threads and the composer ----------------------------------------------------------
+
+function renderThreads() {
+  const list = $("thread-list");
+  list.textContent = "";
+  for (const [id, t] of state.threads) {
+    const li = document.createElement("li");
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = t.title;
+    b.title = t.title;
+    b.setAttribute("aria-current", String(id === state.current));
+    b.onclick = () => selectThread(id);
+    li.appendChild(b);
+    list.appendChild(li);
+  }
+}
+
+function selectThread(id) {
+  state.current = id;
+  for (const el of $("runs").children)
+    el.hidden = (el.dataset.threadId || null) !== id;
+  renderThreads();
+  $("message").focus();
+}
+
+function sendMessage(event) {
+  event.preventDefault();
+  const text = $("message").value.trim();
+  if (!text) return;
+  const requestId = "web-" + Date.now().toString(36) + "-" + (++state.nextRequest);
+  const frame = { type: "user_message", content: text, request_id: requestId };
+  if (state.current) frame.thread_id = state.current;
+  else state.pendingThread = requestId;
+  if (!send(frame)) return;
+  // Until agent_started arrives, the message shows as pending.
+  const pending = document.createElement("li");
+  pending.className = "run";
+  pending.dataset.threadId = state.current || "";
+  pending.textContent = text + " — sending…";
+  const errorEl = document.createElement("p");
+  errorEl.className = "error";
+  errorEl.setAttribute("role", "alert");
+  pending.appendChild(errorEl);
+  $("runs").appendChild(pending);
+  state.asks.set(requestId, { text, pendingEl: pending, errorEl });
+  $("message").value = "";
+}
+
+// -- the actor panel --------------------------------------------------------------------
+
+function toggleActors() {
+  const panel = $("actors");
+  panel.hidden = !panel.hidden;
+  $("actors-toggle").setAttribute("aria-expanded", String(!panel.hidden));
+  clearInterval(state.actorsTimer);
+  if (!panel.hidden) {
+    refreshActors();
+    state.actorsTimer = setInterval(refreshActors, 1000);
+  }
+}
+
+async function refreshActors() {
+  const tree = $("actor-tree");
+  let r;
+  try {
+    r = await fetch("/admin/actors", { headers: { Authorization: "Bearer " + state.adminToken } });
+  } catch (e) {
+    tree.textContent = "The server is not reachable.";
+    return;
+  }
+  if (r.status === 401) {
+    tree.textContent = "The admin token was refused.";
+    return;
+  }
+  const snap = await r.json();
+  $("actors-age").textContent = new Date().toLocaleTimeString();
+  tree.textContent = "";
+  const dir = document.createElement("p");
+  dir.textContent = "directory: " + snap.directory.users + " users, " +
+                    snap.directory.connections + " connections";
+  tree.appendChild(dir);
+  for (const u of snap.users) {
+    const div = document.createElement("div");
+    div.className = "actor-user";
+    if (u.unresponsive) {
+      div.textContent = "a session did not answer in time";
+      tree.appendChild(div);
+      continue;
+    }
+    const title = document.createElement("strong");
+    title.textContent = "user " + u.user;
+    const ul = document.createElement("ul");
+    const item = (text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      ul.appendChild(li);
+    };
+    item("emitter: last seq " + u.emitter.last_seq + ", replay " + u.emitter.replay.events +
+         "/" + u.emitter.replay.capacity + ", " + u.emitter.subscribers + " subscribers");
+    for (const c of u.connections)
+      item("connection " + c.id + " (" + c.transport + ", " + c.state + ", out " + c.frames_out + ")");
+    for (const run of u.runs)
+      item("run " + run.run_id + " " + run.agent + ": " + run.state + ", step " + run.current_step);
+    div.append(title, ul);
+    tree.appendChild(div);
+  }
+}
+
+// -- wiring --------------------------------------------------------------------------------
+
+$("sign-in-form").addEventListener("submit", signIn);
+$("composer").addEventListener("submit", sendMessage);
+$("message").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey) {
+    e.preventDefault();
+    $("composer").requestSubmit();
+  }
+});
+$("new-thread").onclick = () => selectThread(null);
+$("actors-toggle").onclick = toggleActors;
+$("sign-out").onclick = signOut;
+offerDevToken();
+
+// For tests and the curious: drop the socket as a network failure would.
+window.agentwireConsole = { dropConnection: () => state.ws && state.ws.close(4000, "dropped") };
