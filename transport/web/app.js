@@ -19,6 +19,7 @@ const state = {
   pendingThread: null,    // request_id of a message that opens a new thread
   current: null,          // selected thread_id (null: a new thread)
   actorsTimer: null, nextRequest: 0,
+  loadingHistory: false,  // the sign-in resume from seq 0 is under way
 };
 
 // -- sign-in ---------------------------------------------------------------------
@@ -128,11 +129,18 @@ function onFrame(f) {
         showNotice("The server started a new session for you; earlier events are no longer available.");
         state.lastSeq = 0;
       }
+      const first = !state.epoch;
       state.epoch = f.epoch;
-      if (!state.lastSeq) state.lastSeq = f.last_seq;
+      // The first connection shows what the server still holds of this
+      // user's recent runs (its replay buffer), then goes live.
+      if (first && f.last_seq > 0) {
+        state.loadingHistory = true;
+        send({ type: "resume", epoch: f.epoch, after_seq: 0 });
+      }
       return;
     }
     case "resumed":
+      state.loadingHistory = false;
       return;
     case "pong":
       return;
@@ -145,9 +153,11 @@ function onFrame(f) {
 
 function onError(f) {
   if (f.code === "replay_gap") {
-    // Some events are gone: show what the server still holds, say so.
-    showNotice("Some events could not be recovered after the reconnect (replay gap); " +
-               "showing what the server still holds.");
+    // Some events are gone: show what the server still holds, and say so
+    // (loading history on sign-in, older events being gone is expected).
+    if (!state.loadingHistory)
+      showNotice("Some events could not be recovered after the reconnect (replay gap); " +
+                 "showing what the server still holds.");
     state.epoch = f.epoch || state.epoch;
     state.lastSeq = Math.max(0, (f.oldest_seq || 1) - 1);
     send({ type: "resume", epoch: state.epoch, after_seq: state.lastSeq });

@@ -73,7 +73,8 @@ async function lastRunSteps(page) {
 test("a message shows its run's five lifecycle steps in order and the answer 42", async () => {
   const server = await startServer();
   try {
-    const page = await signedIn(server, newToken());
+    const token = newToken();
+    const page = await signedIn(server, token);
     await ask(page, "what is 6*7?");
     const steps = await lastRunSteps(page);
     assert.deepEqual(steps.map((s) => s.type),
@@ -88,6 +89,11 @@ test("a message shows its run's five lifecycle steps in order and the answer 42"
                  "what is 6*7?");
     await page.screenshot({ path: path.join(ARTIFACTS, "console-chat.png") });
     assert.deepEqual(page.jsErrors, []);
+    // A new page of the same user shows the run from the server's replay buffer.
+    const again = await signedIn(server, token);
+    const history = await lastRunSteps(again);
+    assert.deepEqual(history.map((s) => s.seq), steps.map((s) => s.seq));
+    assert.equal(await again.isVisible("#notice"), false);
   } finally {
     await stopServer(server);
   }
