@@ -61,6 +61,7 @@ struct bench_config : cli::cli_config {
   caf::timespan duration = std::chrono::seconds{10};
   caf::timespan hold = std::chrono::seconds{5};
   caf::timespan drain = std::chrono::seconds{10};
+  caf::timespan think = caf::timespan{0};
   std::size_t threads = 1;
   std::int64_t server_pid = 0;
   bool json_output = false;
@@ -88,6 +89,9 @@ struct bench_config : cli::cli_config {
       .add(duration, "duration", "measured time of throughput/latency/fanout/churn (default 10s)")
       .add(hold, "hold", "idle: how long to hold the connections before measuring (default 5s)")
       .add(drain, "drain", "how long to wait for runs in flight at the end (default 10s)")
+      .add(think, "think",
+           "pause after a run ends before the connection sends the next: a paced load "
+           "instead of a closed loop at full speed (default 0)")
       .add(threads, "threads", "Asio threads of the bench (default 1)")
       .add(server_pid, "server-pid", "the server's pid: report its RSS and CPU")
       .add(json_output, "json", "print the report as JSON")
@@ -188,6 +192,7 @@ public:
   void start();
   // Thread-safe: each posts onto the connection's strand.
   void send_runs(std::size_t n);
+  void send_run_after(std::chrono::nanoseconds delay);
   void close();
 
   std::size_t slot() const { return slot_; }
@@ -522,6 +527,20 @@ void connection::send_runs(std::size_t n) {
   });
 }
 
+void connection::send_run_after(std::chrono::nanoseconds delay) {
+  if (delay.count() <= 0)
+    return send_runs(1);
+  net::post(ws_.get_executor(), [self = shared_from_this(), delay] {
+    // A timer per pause: with several runs outstanding, pauses overlap.
+    auto timer = std::make_shared<net::steady_timer>(self->ws_.get_executor());
+    timer->expires_after(delay);
+    timer->async_wait([self, timer](beast::error_code ec) {
+      if (!ec)
+        self->send_run();
+    });
+  });
+}
+
 void connection::send_run() {
   if (!open_ || closing_)
     return;
@@ -692,7 +711,7 @@ void driver::on_run_done(const std::shared_ptr<connection>& c) {
     c->close();
     return;
   }
-  c->send_runs(1);
+  c->send_run_after(cfg_.think);
 }
 
 void driver::on_closed(const std::shared_ptr<connection>& c) {

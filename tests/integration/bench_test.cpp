@@ -106,6 +106,13 @@ TEST_CASE("bench: every scenario runs clean against the real server and reports 
   // One run at a time: every run sent was answered.
   CHECK(l.report["runs"]["sent"] == l.report["latency_ms"]["count"]);
 
+  // --think paces each connection: at most one run per pause (plus the
+  // first), however fast the server is.
+  auto paced = bench(port, "--scenario latency --users 2 --duration 500ms --think 100ms");
+  check_clean(paced);
+  CHECK(paced.report["runs"]["sent"].get<std::uint64_t>() >= 2);
+  CHECK(paced.report["runs"]["sent"].get<std::uint64_t>() <= 2 * (500 / 100 + 1));
+
   auto f = bench(port, "--scenario fanout --connections 4 --outstanding 2 --duration 1s");
   check_clean(f);
   CHECK(f.report["users"] == 1);
