@@ -23,7 +23,7 @@ struct supervisor_state {
   // for metrics and the actor snapshot
   std::chrono::steady_clock::time_point started_at;
   std::uint64_t events = 0;
-  std::string last_event; // type of the last event published
+  std::optional<event_type> last_event; // the last one published
   static inline const char* name = "supervisor";
 };
 
@@ -32,7 +32,7 @@ using supervisor_actor = caf::stateful_actor<supervisor_state>;
 void publish(supervisor_actor* self, run_event ev) {
   auto& st = self->state;
   ++st.events;
-  st.last_event = to_string(ev.type);
+  st.last_event = ev.type;
   self->send(st.emitter, publish_atom::value, std::move(ev));
 }
 
@@ -193,7 +193,7 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
                                std::chrono::steady_clock::now() - st.started_at)
                                .count()},
                   {"events", st.events},
-                  {"current_step", st.last_event},
+                  {"current_step", st.last_event ? to_string(*st.last_event) : ""},
                   {"open_tool_calls", std::move(calls)},
                   {"mailbox", self->mailbox().size()}};
     },

@@ -1015,13 +1015,10 @@ load_users(const bench_config& cfg, std::string& error) {
     }
     return users;
   }
-  auto secret = cli::read_secret(cfg.secret_file, secret_env, error);
+  auto secret =
+    cli::required_secret(cfg.secret_file, secret_env, "--secret-file (or use --token-file)", error);
   if (!error.empty())
     return std::nullopt;
-  if (secret.empty()) {
-    error = std::string{"set $"} + secret_env + ", --secret-file or --token-file";
-    return std::nullopt;
-  }
   auto now = jwt::unix_now();
   for (std::size_t i = 0; i < cfg.users; ++i) {
     auto user = cfg.user_prefix + "-" + std::to_string(i);

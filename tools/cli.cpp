@@ -61,6 +61,14 @@ std::string read_secret(const std::string& file, const char* env_name, std::stri
   return secret;
 }
 
+std::string required_secret(const std::string& file, const char* env_name, const char* flag,
+                            std::string& error) {
+  auto secret = read_secret(file, env_name, error);
+  if (error.empty() && secret.empty())
+    error = std::string{"set $"} + env_name + " or " + flag;
+  return secret;
+}
+
 int parse(cli_config& cfg, int argc, char** argv) {
   auto args = normalize_args(cfg.options(), argc, argv, 2);
   if (auto err = cfg.parse(std::move(args))) {

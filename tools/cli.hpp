@@ -25,6 +25,11 @@ int parse(cli_config& cfg, int argc, char** argv);
 // variable; "" when neither is set. `error` says what is wrong with one.
 std::string read_secret(const std::string& file, const char* env_name, std::string& error);
 
+// Like read_secret, but a missing secret is an error too, saying where it
+// can come from (`flag` names the file option).
+std::string required_secret(const std::string& file, const char* env_name, const char* flag,
+                            std::string& error);
+
 // `agentwire inspect`
 int run_inspect(int argc, char** argv);
 

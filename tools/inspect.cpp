@@ -286,13 +286,10 @@ int run_inspect(int argc, char** argv) {
       return 2;
     }
     std::string error;
-    auto token = read_secret(cfg.admin_token_file, admin_token_env, error);
-    if (!error.empty() || token.empty()) {
-      std::cerr << "agentwire inspect: "
-                << (error.empty() ? std::string{"set $"} + admin_token_env
-                                      + " or --admin-token-file to the server's admin token"
-                                  : error)
-                << "\n";
+    auto token = required_secret(cfg.admin_token_file, admin_token_env,
+                                 "--admin-token-file to the server's admin token", error);
+    if (!error.empty()) {
+      std::cerr << "agentwire inspect: " << error << "\n";
       return 2;
     }
     src = std::make_unique<http_source>(host, port, "/admin/actors" + query_string(cfg),

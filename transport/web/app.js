@@ -4,6 +4,13 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// A new element with a class and, optionally, its text.
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
 const STEP_NAMES = {
   agent_started: "started", agent_thinking: "thinking", tool_executing: "tool call",
   tool_completed: "tool result", agent_completed: "answer", agent_error: "error",
@@ -204,50 +211,35 @@ function newRun(ev) {
     }
   }
   thread.runIds.push(ev.run_id);
-  const el = document.createElement("li");
-  el.className = "run";
-  el.dataset.runId = ev.run_id;
-  el.dataset.threadId = ev.thread_id;
-  const p = document.createElement("p");
-  p.className = "ask";
-  p.textContent = ask ? ask.text : "(sent from another tab or client)";
-  const head = document.createElement("div");
-  head.className = "head";
-  head.textContent = "run " + ev.run_id;
-  const cancel = document.createElement("button");
+  const li = el("li", "run");
+  li.dataset.runId = ev.run_id;
+  li.dataset.threadId = ev.thread_id;
+  const head = el("div", "head", "run " + ev.run_id);
+  const cancel = el("button", "cancel", "Cancel");
   cancel.type = "button";
-  cancel.className = "cancel";
-  cancel.textContent = "Cancel";
   cancel.onclick = () => send({ type: "cancel_run", run_id: ev.run_id });
   head.appendChild(cancel);
-  const steps = document.createElement("ol");
-  steps.className = "steps";
-  el.append(p, head, steps);
+  const steps = el("ol", "steps");
+  li.append(el("p", "ask", ask ? ask.text : "(sent from another tab or client)"), head, steps);
   if (ask) {
     ask.errorEl.remove();
     ask.pendingEl.remove();
   }
-  $("runs").appendChild(el);
-  const run = { threadId: ev.thread_id, el, steps, cancel, lastTs: ev.ts, done: false };
+  $("runs").appendChild(li);
+  const run = { threadId: ev.thread_id, el: li, steps, cancel, lastTs: ev.ts, done: false };
   state.runs.set(ev.run_id, run);
-  el.hidden = ev.thread_id !== state.current;
+  li.hidden = ev.thread_id !== state.current;
   return run;
 }
 
 function addStep(run, ev) {
-  const li = document.createElement("li");
-  li.className = "step";
+  const li = el("li", "step");
   li.dataset.type = ev.type;
   li.dataset.seq = ev.seq;
-  const kind = document.createElement("span");
-  kind.className = "kind";
-  kind.textContent = STEP_NAMES[ev.type];
-  const dt = document.createElement("span");
-  dt.className = "dt";
-  dt.textContent = "+" + Math.max(0, ev.ts - run.lastTs) + " ms";
+  const kind = el("span", "kind", STEP_NAMES[ev.type]);
+  const dt = el("span", "dt", "+" + Math.max(0, ev.ts - run.lastTs) + " ms");
   run.lastTs = ev.ts;
-  const body = document.createElement("div");
-  body.className = "body";
+  const body = el("div", "body");
   switch (ev.type) {
     case "agent_started": body.textContent = "agent " + ev.agent; break;
     case "agent_thinking": body.textContent = ev.text; break;
