@@ -19,6 +19,7 @@
 #include "actors/directory.hpp"
 #include "actors/inspector.hpp"
 #include "actors/log.hpp"
+#include "actors/runtime.hpp"
 #include "actors/settings.hpp"
 #include "messages/jwt.hpp"
 #include "tools/bench.hpp"
@@ -315,6 +316,7 @@ int run_serve(int argc, char** argv) {
   cfg.set("scheduler.max-throughput", int64_t{300});
   if (cfg.caf_port >= 0)
     cfg.load<caf::io::middleman>();
+  aw::runtime::use_quiet_clock(cfg);
 
   caf::actor_system sys{cfg};
   auto env = aw::make_default_environment(settings);

@@ -10,6 +10,7 @@
 
 #include "actors/demo_agent.hpp"
 #include "actors/log.hpp"
+#include "actors/runtime.hpp"
 #include "actors/settings.hpp"
 #include "actors/tools.hpp"
 #include "messages/actor_messages.hpp"
@@ -90,6 +91,7 @@ struct actor_fixture {
   actor_fixture() {
     log::set_level(log::level::error); // the fault tests warn by design
     cfg.set("scheduler.max-threads", int64_t{2});
+    runtime::use_quiet_clock(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     self = std::make_unique<caf::scoped_actor>(*sys);
   }
