@@ -116,18 +116,14 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
   metrics::track(st.agent, metrics::actor_kind::agent, st.env->metrics,
                  {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
                   {"agent", st.spec.agent}});
-  self->request(st.agent, st.env->settings.run_timeout, run_atom::value,
-                st.spec.content)
+  // No request timeout: the session tells us when the run's time is up
+  // (deadline_atom), which costs CAF's timer thread nothing per run.
+  self->request(st.agent, caf::infinite, run_atom::value, st.spec.content)
     .then(
       [self](const std::string& answer) {
         finish(self, make_agent_completed(self->state.spec.run, answer, false));
       },
-      [self](caf::error& err) {
-        if (err == caf::sec::request_timeout)
-          fail(self, "timeout", "the agent did not finish in time");
-        else
-          fail(self, "agent_failed", "the agent failed");
-      });
+      [self](caf::error&) { fail(self, "agent_failed", "the agent failed"); });
   return {
     [self](think_atom, const std::string& text) {
       if (!self->state.finished)
@@ -176,6 +172,7 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
       if (!self->state.finished)
         fail(self, "agent_failed", "the agent stopped unexpectedly");
     },
+    [self](deadline_atom) { fail(self, "timeout", "the agent did not finish in time"); },
     [self](cancel_atom) {
       finish(self, make_agent_completed(self->state.spec.run, "", true));
     },

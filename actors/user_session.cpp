@@ -23,7 +23,12 @@ struct session_state {
   env_ptr env;
   caf::actor directory;
   caf::actor emitter;
-  std::unordered_map<std::string, caf::actor> runs;        // run_id -> supervisor
+  struct live_run {
+    caf::actor supervisor;
+    std::chrono::steady_clock::time_point deadline;
+  };
+  std::unordered_map<std::string, live_run> runs;          // run_id -> its supervisor
+  bool sweep_pending = false;
   std::unordered_map<caf::actor_addr, run_ref> run_of;     // supervisor -> run
   std::unordered_set<std::string> threads;
   std::deque<std::string> thread_order;                    // oldest first
@@ -44,6 +49,24 @@ void arm_grace(session_actor* self) {
     return;
   self->delayed_send(self, st.env->settings.grace_period, grace_atom::value,
                      ++st.grace_generation);
+}
+
+// Run timeouts are checked here, a few times per timeout period, instead of
+// as a request timeout per run: each of those costs two trips to CAF's
+// timer thread (set, cancel), which under load woke it tens of thousands of
+// times a second. A run therefore ends at most a tenth of the timeout (at
+// least 10 ms, at most 1 s) after its deadline.
+caf::timespan sweep_interval(const server_settings& s) {
+  return std::clamp<caf::timespan>(s.run_timeout / 10, std::chrono::milliseconds{10},
+                                   std::chrono::seconds{1});
+}
+
+void arm_sweep(session_actor* self) {
+  auto& st = self->state;
+  if (st.sweep_pending || st.runs.empty())
+    return;
+  st.sweep_pending = true;
+  self->delayed_send(self, sweep_interval(st.env->settings), sweep_atom::value);
 }
 
 // The thread a run belongs to: the one asked for, or a new one. Threads are
@@ -141,7 +164,10 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       out.run = spec.run;
       auto sup = spawn_supervisor(self, std::move(spec), st.emitter, st.env);
       st.run_of.emplace(sup.address(), out.run);
-      st.runs.emplace(out.run.run_id, std::move(sup));
+      st.runs.emplace(out.run.run_id,
+                      session_state::live_run{std::move(sup), std::chrono::steady_clock::now()
+                                                                + st.env->settings.run_timeout});
+      arm_sweep(self);
       ++st.grace_generation;
       return out;
     },
@@ -155,7 +181,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
         out.error = codec::make_error(error_code::not_found, "unknown run_id", request_id);
         return out;
       }
-      self->send(i->second, cancel_atom::value);
+      self->send(i->second.supervisor, cancel_atom::value);
       return out;
     },
     [self](resume_atom, resume_request& req, const caf::actor& target) {
@@ -185,8 +211,8 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
               {"threads", st.threads.size()},
               {"mailbox", self->mailbox().size()}};
       std::vector<caf::actor> runs;
-      for (auto& [id, sup] : st.runs)
-        runs.push_back(sup);
+      for (auto& [id, run] : st.runs)
+        runs.push_back(run.supervisor);
       // Three groups asked at once; the answer goes out when all are in.
       auto pending = std::make_shared<int>(3);
       auto out = std::make_shared<json>(std::move(me));
@@ -201,6 +227,17 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       gather(self, st.attached, [part](json all) mutable { part("connections", std::move(all)); });
       gather(self, std::move(runs), [part](json all) mutable { part("runs", std::move(all)); });
       return rp;
+    },
+    [self](sweep_atom) {
+      auto& st = self->state;
+      st.sweep_pending = false;
+      auto now = std::chrono::steady_clock::now();
+      for (auto& [id, run] : st.runs)
+        if (run.deadline <= now) {
+          self->send(run.supervisor, deadline_atom::value);
+          run.deadline = std::chrono::steady_clock::time_point::max(); // told once
+        }
+      arm_sweep(self);
     },
     [self](grace_atom, std::uint64_t generation) {
       auto& st = self->state;

@@ -48,6 +48,8 @@ using think_atom = caf::atom_constant<caf::atom("think")>;
 using tool_atom = caf::atom_constant<caf::atom("tool")>;
 using step_atom = caf::atom_constant<caf::atom("step")>;
 using agent_gone_atom = caf::atom_constant<caf::atom("agent_gone")>;
+using sweep_atom = caf::atom_constant<caf::atom("sweep")>;       // check run deadlines
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>; // a run ran out of time
 
 // What a directory answers to a reservation (before any actor is spawned).
 enum class admission {
