@@ -4,11 +4,13 @@
 // outlet interface, which posts onto the connection's strand.
 #include "transport/server.hpp"
 #include "transport/web_assets.hpp"
+#include "transport/ws_frame.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -71,6 +73,7 @@ public:
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
   T& front() { return slots_[head_]; }
+  T& at(std::size_t i) { return slots_[(head_ + i) % slots_.size()]; }
   T& back() { return slots_[(head_ + count_ - 1) % slots_.size()]; }
   void push_back(T value) {
     if (count_ == slots_.size())
@@ -276,39 +279,42 @@ class ws_session : public outlet,
                    public closable,
                    public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(tcp::socket&& stream, std::shared_ptr<context> ctx,
-             connection_context cctx)
-    : ws_(std::move(stream)),
+  ws_session(tcp::socket&& socket, std::shared_ptr<context> ctx, connection_context cctx)
+    : socket_(std::move(socket)),
       ctx_(std::move(ctx)),
       cctx_(std::move(cctx)),
       meter_(ctx_->env->metrics),
-      hard_close_(ws_.get_executor()),
-      idle_timer_(ws_.get_executor()) {
+      reader_(ctx_->settings.protocol.max_frame_bytes),
+      idle_timer_(socket_.get_executor()) {
   }
 
   ~ws_session() override {
     ctx_->registry.remove(reg_id_);
   }
 
-  void run(request_t req) {
+  // The upgrade request was checked by the HTTP session (method, headers,
+  // key, version); what is left is the 101 answer.
+  void run(const request_t& req, std::string early_bytes) {
     reg_id_ = ctx_->registry.add(weak_from_this());
-    websocket::stream_base::timeout to;
-    to.handshake_timeout = ctx_->transport.handshake_timeout;
-    // Beast's own idle timeout drops the TCP connection without a close
-    // frame; ours pings, then closes with 1001 as PROTOCOL.md says.
-    to.idle_timeout = websocket::stream_base::none();
-    to.keep_alive_pings = false;
-    ws_.set_option(to);
-    ws_.control_callback([this](websocket::frame_type, beast::string_view) {
-      last_activity_ = std::chrono::steady_clock::now(); // a pong (or ping) counts
+    early_ = std::move(early_bytes);
+    beast::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec)
+      return handshake_failed();
+    auto key = req[http::field::sec_websocket_key];
+    handshake_ = std::make_unique<std::string>(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: "
+      + ws::accept_key(std::string_view{key.data(), key.size()})
+      + "\r\nServer: agentwire\r\n\r\n");
+    // A peer that does not take the answer within the handshake timeout is cut.
+    idle_timer_.expires_after(ctx_->transport.handshake_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec && !self->opened_)
+        self->close_socket();
     });
-    ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(http::field::server, "agentwire"); }));
-    ws_.read_message_max(ctx_->settings.protocol.max_frame_bytes);
-    ws_.auto_fragment(false);
-    ws_.text(true);
-    ws_.async_accept(req, beast::bind_front_handler(&ws_session::on_accept,
-                                                    shared_from_this()));
+    net::async_write(socket_, net::buffer(*handshake_),
+                     beast::bind_front_handler(&ws_session::on_handshake, shared_from_this()));
   }
 
   // -- outlet (called from CAF threads) --
@@ -322,7 +328,7 @@ public:
   }
 
   void close(close_code code) override {
-    net::post(ws_.get_executor(),
+    net::post(socket_.get_executor(),
               [self = shared_from_this(), code] { self->start_close(code); });
   }
 
@@ -341,13 +347,28 @@ public:
   }
 
 private:
-  void on_accept(beast::error_code ec) {
-    if (ec) {
-      ctx_->rejected(metrics::reject_reason::handshake_failed);
-      caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
-      reserved_released_ = true;
-      return finish();
-    }
+  struct queued_frame {
+    frame_ptr frame;
+    ws::opcode op = ws::opcode::text;
+    bool counted = false; // against the slow-consumer bound (live, not replayed)
+  };
+  struct pushed_frame {
+    frame_ptr frame;
+    bool counted = false;
+  };
+
+  void handshake_failed() {
+    ctx_->rejected(metrics::reject_reason::handshake_failed);
+    caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
+    reserved_released_ = true;
+    finish();
+  }
+
+  void on_handshake(beast::error_code ec, std::size_t) {
+    handshake_.reset();
+    idle_timer_.cancel();
+    if (ec || finished_)
+      return handshake_failed();
     opened_ = true;
     ctx_->metrics.connections_accepted[metrics::idx(metrics::transport_kind::websocket)].inc();
     ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].inc();
@@ -356,8 +377,16 @@ private:
     if (log::enabled(log::level::debug)) // the fields cost an allocation each
       log::debug("transport", "connection opened",
                  {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
-    do_read();
     last_activity_ = std::chrono::steady_clock::now();
+    if (!early_.empty()) {
+      std::string early = std::move(early_);
+      early_ = std::string{};
+      reader_.feed(reinterpret_cast<const unsigned char*>(early.data()), early.size(),
+                   [this](ws::frame_event&& ev) { on_frame(std::move(ev)); });
+      if (finished_)
+        return;
+    }
+    do_read();
     arm_idle_check();
     if (ctx_->stopping.load())
       start_close(close_code::going_away);
@@ -365,7 +394,8 @@ private:
 
   // One timer per connection, re-armed every quarter idle period (not on
   // every frame): silent for half the period -> ping; for the whole -> close
-  // 1001, so a silent peer goes within 1.25 periods.
+  // 1001, so a silent peer goes within 1.25 periods. While closing, the same
+  // timer bounds the close (close_timeout).
   void arm_idle_check() {
     auto quarter = std::max(ctx_->transport.idle_timeout / 4, std::chrono::milliseconds{10});
     idle_timer_.expires_after(quarter);
@@ -382,50 +412,82 @@ private:
                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
       return start_close(close_code::going_away);
     }
-    if (silent >= ctx_->transport.idle_timeout / 2 && !ping_in_flight_) {
-      ping_in_flight_ = true;
-      ws_.async_ping({}, [self = shared_from_this()](beast::error_code ec) {
-        self->ping_in_flight_ = false;
-        if (ec)
-          self->finish();
-      });
-    }
+    if (silent >= ctx_->transport.idle_timeout / 2)
+      enqueue_control(ws::opcode::ping, {});
     arm_idle_check();
   }
 
-  // A message's first piece is read with at most first_piece bytes:
-  // async_read would size the buffer for a whole TCP frame (1.5 KiB) before
-  // anything arrives, on every idle connection. The rest of a message that
-  // did not fit comes in large pieces. read_message_max still bounds the
-  // whole message.
-  static constexpr std::size_t first_piece = 128;
-  static constexpr std::size_t next_piece = 16 * 1024;
+  // -- reading: wait for readability, then read into a buffer of this
+  // thread; an idle connection owns no read buffer. A message is
+  // reassembled in reader_ only while it arrives in pieces.
 
   void do_read() {
-    ws_.async_read_some(buffer_, ws_.is_message_done() ? first_piece : next_piece,
-                        beast::bind_front_handler(&ws_session::on_read, shared_from_this()));
+    socket_.async_wait(tcp::socket::wait_read,
+                       beast::bind_front_handler(&ws_session::on_readable, shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    last_activity_ = std::chrono::steady_clock::now();
-    if (ec) {
-      if (ec == websocket::error::message_too_big)
-        log::info("transport", "frame too large, closed with 1009",
-                  {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+  void on_readable(beast::error_code ec) {
+    if (ec || finished_)
       return finish();
+    thread_local std::array<unsigned char, 16 * 1024> buf;
+    // A bounded number of reads per wake-up, so one flooding peer cannot
+    // starve the other sockets of this thread.
+    for (int i = 0; i < 4; ++i) {
+      auto n = socket_.read_some(net::buffer(buf), ec);
+      if (ec == net::error::would_block || ec == net::error::try_again)
+        break;
+      if (ec)
+        return finish(); // the peer went away (or reset)
+      last_activity_ = std::chrono::steady_clock::now();
+      reader_.feed(buf.data(), n, [this](ws::frame_event&& ev) { on_frame(std::move(ev)); });
+      if (finished_)
+        return;
+      if (n < buf.size())
+        break;
     }
-    if (!ws_.is_message_done())
-      return do_read(); // more of this message
-    if (ws_.got_text())
-      caf::anon_send(actor_, inbound_atom::value, beast::buffers_to_string(buffer_.data()));
-    else
-      caf::anon_send(actor_, binary_atom::value);
-    buffer_.consume(buffer_.size());
-    // Large frames must not pin their buffer for the connection's lifetime.
-    if (buffer_.capacity() > 16 * 1024)
-      buffer_.shrink_to_fit();
     do_read();
   }
+
+  void on_frame(ws::frame_event&& ev) {
+    using kind = ws::frame_event::kind;
+    switch (ev.what) {
+      case kind::text:
+        if (!closing_)
+          caf::anon_send(actor_, inbound_atom::value, std::move(ev.payload));
+        return;
+      case kind::binary:
+        if (!closing_)
+          caf::anon_send(actor_, binary_atom::value);
+        return;
+      case kind::ping:
+        if (!close_sent_)
+          enqueue_control(ws::opcode::pong, std::move(ev.payload));
+        return;
+      case kind::pong:
+        return; // its arrival already counts as activity
+      case kind::close:
+        peer_closed_ = true;
+        if (close_sent_)
+          return finish(); // the close handshake is complete
+        // Echo the peer's code after what is queued, then hang up.
+        return start_close(ev.code == 1005 ? close_code::normal
+                                           : static_cast<close_code>(ev.code));
+      case kind::error:
+        // The peer's later bytes cannot be parsed: after our close frame
+        // comes a FIN, and the peer's own close (or EOF) ends it.
+        failed_ = true;
+        if (ev.code == 1009)
+          log::info("transport", "frame too large, closed with 1009",
+                    {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+        else
+          log::info("transport", "WebSocket protocol error, closing",
+                    {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
+                     {"code", ev.code}});
+        return start_close(static_cast<close_code>(ev.code));
+    }
+  }
+
+  // -- writing --
 
   bool post_frame(frame_ptr frame, bool counted) {
     if (!accepting_.load(std::memory_order_acquire)) {
@@ -442,7 +504,7 @@ private:
       handover_pending_ = true;
     }
     if (schedule)
-      net::post(ws_.get_executor(), [self = shared_from_this()] { self->take_inbox(); });
+      net::post(socket_.get_executor(), [self = shared_from_this()] { self->take_inbox(); });
     return true;
   }
 
@@ -456,6 +518,12 @@ private:
     for (auto& f : taken_)
       enqueue(std::move(f.frame), f.counted);
     taken_.clear();
+    if (taken_.capacity() > 64) { // a burst must not pin its vectors
+      taken_.shrink_to_fit();
+      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      if (inbox_.empty())
+        inbox_.shrink_to_fit();
+    }
   }
 
   // Live frames count against the slow-consumer bound; replayed ones are
@@ -479,66 +547,123 @@ private:
       ++counted_frames_;
     }
     meter_.add(frame->size());
-    queued_frames_.store(queue_.size() + 1, std::memory_order_relaxed);
-    queue_.push_back({std::move(frame), counted});
-    if (queue_.size() == 1)
+    push_queue({std::move(frame), ws::opcode::text, counted});
+  }
+
+  // Pings, pongs and the close frame share the queue, so they never land
+  // between a frame's bytes.
+  void enqueue_control(ws::opcode op, std::string payload) {
+    if (finished_ || close_sent_ || close_queued_)
+      return;
+    if (op == ws::opcode::close)
+      close_queued_ = true;
+    push_queue({std::make_shared<const std::string>(std::move(payload)), op, false});
+  }
+
+  void push_queue(queued_frame f) {
+    queue_.push_back(std::move(f));
+    queued_frames_.store(queue_.size(), std::memory_order_relaxed);
+    if (!writing_)
       do_write();
   }
 
-  void pop_front() {
-    forget(queue_.front().counted, queue_.front().frame->size());
-    queue_.pop_front();
-    queued_frames_.store(queue_.size(), std::memory_order_relaxed);
+  void forget(const queued_frame& f) {
+    if (f.op != ws::opcode::text)
+      return;
+    if (f.counted) {
+      queued_bytes_ -= f.frame->size();
+      --counted_frames_;
+    }
+    meter_.sub(f.frame->size());
   }
 
   void pop_back() {
-    forget(queue_.back().counted, queue_.back().frame->size());
+    forget(queue_.back());
     queue_.pop_back();
     queued_frames_.store(queue_.size(), std::memory_order_relaxed);
   }
 
-  void forget(bool counted, std::size_t size) {
-    if (counted) {
-      queued_bytes_ -= size;
-      --counted_frames_;
-    }
-    meter_.sub(size);
-  }
+  // Everything queued (up to a batch) goes out in one gathered write: one
+  // system call, and on loopback one receive path, per burst rather than
+  // per event. The headers live in batch_ until the write completes.
+  static constexpr std::size_t max_batch = 64;
+  struct write_batch {
+    std::array<unsigned char, max_batch * ws::max_header> headers;
+    std::array<net::const_buffer, 2 * max_batch> buffers;
+    std::size_t frames = 0;
+    std::size_t buffer_count = 0;
+  };
+  struct batch_buffers { // a ConstBufferSequence over the filled part
+    using value_type = net::const_buffer;
+    using const_iterator = const net::const_buffer*;
+    const net::const_buffer* first;
+    const net::const_buffer* last;
+    const net::const_buffer* begin() const { return first; }
+    const net::const_buffer* end() const { return last; }
+  };
 
-  // Invariant: a write is in flight exactly when the queue is not empty, and
-  // only on_write pops (CAF-NOTES §2, pitfall 1).
   void do_write() {
-    // With more frames waiting, cork the socket: the writes then fill whole
-    // segments and are sent when the queue drains, instead of one TCP
-    // segment (and, on loopback, one receive path) per event.
-    if (!corked_ && queue_.size() > 1)
-      cork(true);
-    ws_.async_write(net::buffer(*queue_.front().frame),
-                    beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
-  }
-
-  void cork(bool on) {
-    corked_ = on;
-    int value = on ? 1 : 0;
-    ::setsockopt(ws_.next_layer().native_handle(), IPPROTO_TCP, TCP_CORK, &value,
-                 sizeof value);
+    if (!batch_)
+      batch_ = std::make_unique<write_batch>();
+    auto& b = *batch_;
+    b.frames = 0;
+    b.buffer_count = 0;
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < queue_.size() && b.frames < max_batch; ++i) {
+      auto& f = queue_.at(i);
+      auto* header = b.headers.data() + b.frames * ws::max_header;
+      auto hlen = ws::write_header(f.op, f.frame->size(), header);
+      b.buffers[b.buffer_count++] = net::const_buffer{header, hlen};
+      if (!f.frame->empty())
+        b.buffers[b.buffer_count++] = net::buffer(*f.frame);
+      ++b.frames;
+      bytes += hlen + f.frame->size();
+      if (f.op == ws::opcode::close || bytes >= 256 * 1024)
+        break; // nothing after a close; large batches go in turns
+    }
+    writing_ = true;
+    net::async_write(socket_,
+                     batch_buffers{b.buffers.data(), b.buffers.data() + b.buffer_count},
+                     beast::bind_front_handler(&ws_session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
-    pop_front();
+    writing_ = false;
+    auto frames = batch_->frames;
+    std::size_t delivered = 0;
+    for (std::size_t i = 0; i < frames; ++i) {
+      auto& f = queue_.front();
+      if (f.op == ws::opcode::text)
+        ++delivered;
+      else if (f.op == ws::opcode::close && !ec)
+        close_sent_ = true;
+      forget(f);
+      queue_.pop_front();
+    }
+    queued_frames_.store(queue_.size(), std::memory_order_relaxed);
     if (ec) {
-      ctx_->dropped(metrics::drop_reason::closed, queue_.size() + 1);
+      ctx_->dropped(metrics::drop_reason::closed, queue_.size() + frames - delivered);
       while (!queue_.empty())
-        pop_front();
+        pop_back();
       return finish();
     }
-    ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc();
+    ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc(
+      delivered);
+    if (close_sent_) {
+      batch_.reset();
+      // Both closes exchanged: hang up. Otherwise wait for the peer's
+      // close (the close timer cuts a peer that never sends it).
+      if (peer_closed_)
+        return finish();
+      if (failed_) {
+        beast::error_code ignored;
+        socket_.shutdown(tcp::socket::shutdown_send, ignored);
+      }
+      return;
+    }
     if (!queue_.empty())
       return do_write();
-    if (corked_)
-      cork(false); // the queue is empty: send what is corked now
-    if (close_after_write_)
-      do_close(*close_after_write_);
+    batch_.reset(); // an idle connection keeps no write state
   }
 
   void start_close(close_code code) {
@@ -546,32 +671,36 @@ private:
       return;
     closing_ = true;
     accepting_.store(false, std::memory_order_release);
-    // A peer that does not read never lets the close complete: cut it off.
-    hard_close_.expires_after(ctx_->transport.close_timeout);
-    hard_close_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) {
-        beast::error_code ignored;
-        beast::get_lowest_layer(self->ws_).close(ignored);
-      }
-    });
     if (!opened_)
       return; // the handshake's own completion will finish
-    if (queue_.empty())
-      return do_close(code);
-    // Never put a close between a frame's bytes. What is queued is still
-    // sent (errors before a 1008, events before a 1001), except to a slow
-    // consumer: it could not take it, and resumes instead.
+    // A peer that does not read never lets the close complete: cut it off.
+    idle_timer_.cancel();
+    idle_timer_.expires_after(ctx_->transport.close_timeout);
+    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec)
+        self->finish();
+    });
+    // What is queued is still sent (errors before a 1008, events before a
+    // 1001), except to a slow consumer: it could not take it, and resumes
+    // instead. A batch being written stays whole.
     if (code == close_code::try_again) {
-      ctx_->dropped(metrics::drop_reason::slow_consumer, queue_.size() - 1);
-      while (queue_.size() > 1)
+      std::size_t keep = writing_ ? batch_->frames : 0;
+      std::size_t dropped = 0;
+      while (queue_.size() > keep) {
         pop_back();
+        ++dropped;
+      }
+      ctx_->dropped(metrics::drop_reason::slow_consumer, dropped);
     }
-    close_after_write_ = code;
+    auto value = static_cast<std::uint16_t>(code);
+    std::string payload{static_cast<char>(value >> 8), static_cast<char>(value & 0xFF)};
+    enqueue_control(ws::opcode::close, std::move(payload));
   }
 
-  void do_close(close_code code) {
-    ws_.async_close(websocket::close_reason{static_cast<std::uint16_t>(code)},
-                    [self = shared_from_this()](beast::error_code) { self->finish(); });
+  void close_socket() {
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   void finish() {
@@ -580,8 +709,8 @@ private:
     finished_ = true;
     closing_ = true;
     accepting_.store(false, std::memory_order_release);
-    hard_close_.cancel();
     idle_timer_.cancel();
+    close_socket(); // completes what is pending, which releases this session
     if (actor_) {
       ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].dec();
       caf::anon_send(actor_, closed_atom::value);
@@ -596,33 +725,31 @@ private:
     }
   }
 
-  // On the bare socket: tcp_stream's timer and work tracking (~0.5 KiB)
-  // would only duplicate the websocket's own timeouts and ours.
-  websocket::stream<tcp::socket> ws_;
-  beast::flat_buffer buffer_;
+  tcp::socket socket_;
   std::shared_ptr<context> ctx_;
   connection_context cctx_;
   caf::actor actor_;
-  struct queued_frame {
-    frame_ptr frame;
-    bool counted = false; // against the slow-consumer bound (live, not replayed)
-  };
   ring<queued_frame> queue_;
+  std::unique_ptr<write_batch> batch_; // while a write is in flight
+  std::unique_ptr<std::string> handshake_;
+  std::string early_; // bytes that came with the upgrade request
   std::mutex inbox_mtx_;               // pushes from CAF threads land here
-  std::vector<queued_frame> inbox_;    // guarded by inbox_mtx_
+  std::vector<pushed_frame> inbox_;    // guarded by inbox_mtx_
   bool handover_pending_ = false;      // guarded by inbox_mtx_
-  std::vector<queued_frame> taken_;    // the strand's half of the swap
+  std::vector<pushed_frame> taken_;    // the strand's half of the swap
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
   std::atomic<std::size_t> queued_frames_{0}; // queue_.size(), for snapshots
-  std::optional<close_code> close_after_write_;
-  net::steady_timer hard_close_;
-  net::steady_timer idle_timer_;
+  ws::reader reader_;
+  net::steady_timer idle_timer_; // handshake, then idle checks, then the close
   std::chrono::steady_clock::time_point last_activity_;
   std::atomic<bool> accepting_{true};
-  bool ping_in_flight_ = false;
-  bool corked_ = false;
+  bool writing_ = false;
+  bool close_queued_ = false;
+  bool close_sent_ = false;
+  bool peer_closed_ = false;
+  bool failed_ = false; // the peer broke the protocol
   bool opened_ = false;
   bool closing_ = false;
   bool finished_ = false;
@@ -1280,6 +1407,19 @@ private:
     }
     version_ = version;
     keep_alive_ = false;
+    // What Beast's is_upgrade left to check (RFC 6455 4.2.1).
+    if (req[http::field::sec_websocket_version] != "13") {
+      auto res = error_response(http::status::upgrade_required, "bad_request",
+                                "WebSocket version 13 is required", version, false);
+      res.set(http::field::sec_websocket_version, "13");
+      return send(std::move(res));
+    }
+    {
+      auto key = req[http::field::sec_websocket_key];
+      if (!ws::valid_client_key(std::string_view{key.data(), key.size()}))
+        return send(error_response(http::status::bad_request, "bad_request",
+                                   "missing or malformed Sec-WebSocket-Key", version, false));
+    }
     auto user = authenticate(req);
     if (!user)
       return;
@@ -1320,8 +1460,12 @@ private:
     cctx.peer = peer();
     cctx.connected_at_ms = unix_time_ms();
     upgraded_ = true;
+    // Frames a client sent right behind its upgrade request were read
+    // into our buffer with it; they are the WebSocket's first bytes.
+    auto early = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
     std::make_shared<ws_session>(stream_.release_socket(), ctx_, std::move(cctx))
-      ->run(std::move(req));
+      ->run(req, std::move(early));
   }
 
   std::string peer() {

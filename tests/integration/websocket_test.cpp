@@ -379,3 +379,123 @@ TEST_CASE("SIGTERM closes every connection with 1001 and exits 0") {
   stopper.join();
   CHECK(rc == 0);
 }
+
+// -- the server's own framing, seen byte by byte ------------------------------
+
+namespace {
+
+std::string masked(unsigned char first_byte, const std::string& payload) {
+  std::string out{static_cast<char>(first_byte)};
+  REQUIRE(payload.size() < 126);
+  out += static_cast<char>(0x80 | payload.size());
+  const char key[4] = {'\x0f', '\x1e', '\x2d', '\x3c'};
+  out.append(key, 4);
+  for (std::size_t i = 0; i < payload.size(); ++i)
+    out += static_cast<char>(payload[i] ^ key[i % 4]);
+  return out;
+}
+
+std::string upgrade_request(const server_process& srv, const std::string& version = "13",
+                            const std::string& key = "dGhlIHNhbXBsZSBub25jZQ==") {
+  return "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Version: " + version + "\r\nSec-WebSocket-Key: " + key
+         + "\r\nAuthorization: Bearer " + srv.token("raw") + "\r\n\r\n";
+}
+
+struct server_frame {
+  int opcode;
+  std::string payload;
+};
+
+// Splits what the server sent after its 101 into frames (never masked).
+std::vector<server_frame> frames_after_101(const std::string& bytes) {
+  auto body = bytes.find("\r\n\r\n");
+  REQUIRE(body != std::string::npos);
+  REQUIRE(bytes.rfind("HTTP/1.1 101", 0) == 0);
+  std::vector<server_frame> out;
+  std::size_t at = body + 4;
+  while (at + 2 <= bytes.size()) {
+    auto b0 = static_cast<unsigned char>(bytes[at]);
+    auto b1 = static_cast<unsigned char>(bytes[at + 1]);
+    CHECK((b1 & 0x80) == 0);
+    std::size_t len = b1 & 0x7F;
+    std::size_t header = 2;
+    if (len == 126) {
+      len = (static_cast<unsigned char>(bytes[at + 2]) << 8) | static_cast<unsigned char>(bytes[at + 3]);
+      header = 4;
+    }
+    REQUIRE(len != 127); // nothing here is that large
+    REQUIRE(at + header + len <= bytes.size());
+    out.push_back({b0 & 0x0F, bytes.substr(at + header, len)});
+    at += header + len;
+  }
+  CHECK(at == bytes.size());
+  return out;
+}
+
+int close_code_of(const server_frame& f) {
+  REQUIRE(f.opcode == 0x8);
+  REQUIRE(f.payload.size() >= 2);
+  return (static_cast<unsigned char>(f.payload[0]) << 8) | static_cast<unsigned char>(f.payload[1]);
+}
+
+} // namespace
+
+TEST_CASE("the upgrade checks the WebSocket version and key") {
+  server_process srv;
+  auto old = aw::client::raw_exchange("127.0.0.1", srv.port(), upgrade_request(srv, "8"), 5s);
+  CHECK(old.rfind("HTTP/1.1 426", 0) == 0);
+  CHECK(old.find("Sec-WebSocket-Version: 13") != std::string::npos);
+  auto bad_key =
+    aw::client::raw_exchange("127.0.0.1", srv.port(), upgrade_request(srv, "13", "short"), 5s);
+  CHECK(bad_key.rfind("HTTP/1.1 400", 0) == 0);
+}
+
+TEST_CASE("the 101 carries the accept key and fragments pings and close are answered in order") {
+  server_process srv;
+  // The JSON ping split into two fragments with a WebSocket ping between
+  // them, then a close: all sent at once with the upgrade.
+  auto bytes = aw::client::raw_exchange(
+    "127.0.0.1", srv.port(),
+    upgrade_request(srv) + masked(0x01, "{\"type\":\"ping\",") + masked(0x89, "hb")
+      + masked(0x80, "\"id\":\"frag\"}") + masked(0x88, std::string("\x03\xe8", 2)),
+    10s);
+  CHECK(bytes.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+  auto frames = frames_after_101(bytes);
+  // connection_established may come before or after the control answers;
+  // the pong to "hb", the JSON pong and the echoed close are in order.
+  std::vector<server_frame> rest;
+  for (auto& f : frames)
+    if (!(f.opcode == 0x1 && json::parse(f.payload)["type"] == "connection_established"))
+      rest.push_back(f);
+  REQUIRE(rest.size() >= 2);
+  CHECK(rest.front().opcode == 0xA);
+  CHECK(rest.front().payload == "hb");
+  CHECK(close_code_of(rest.back()) == 1000);
+  bool json_pong = false;
+  for (auto& f : rest)
+    if (f.opcode == 0x1) {
+      auto j = json::parse(f.payload);
+      json_pong = json_pong || (j["type"] == "pong" && j["id"] == "frag");
+    }
+  // The close may overtake the JSON pong (the client closed first), but
+  // nothing may follow the close.
+  for (std::size_t i = 0; i + 1 < rest.size(); ++i)
+    CHECK(rest[i].opcode != 0x8);
+  (void)json_pong;
+}
+
+TEST_CASE("an unmasked frame closes with 1002 and text that is not UTF-8 with 1007") {
+  server_process srv;
+  std::string unmasked = std::string("\x81\x02", 2) + "{}";
+  auto bytes = aw::client::raw_exchange("127.0.0.1", srv.port(), upgrade_request(srv) + unmasked,
+                                        10s);
+  auto frames = frames_after_101(bytes);
+  REQUIRE_FALSE(frames.empty());
+  CHECK(close_code_of(frames.back()) == 1002);
+  bytes = aw::client::raw_exchange("127.0.0.1", srv.port(),
+                                   upgrade_request(srv) + masked(0x81, "{\"x\":\"\xC3\x28\"}"), 10s);
+  frames = frames_after_101(bytes);
+  REQUIRE_FALSE(frames.empty());
+  CHECK(close_code_of(frames.back()) == 1007);
+}

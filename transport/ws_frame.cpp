@@ -1,0 +1,242 @@
+#include "transport/ws_frame.hpp"
+
+#include <algorithm>
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+namespace aw::ws {
+
+std::string accept_key(std::string_view client_key) {
+  static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  std::string input{client_key};
+  input += guid;
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  unsigned char out[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
+  auto len = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
+  return std::string{reinterpret_cast<const char*>(out), static_cast<std::size_t>(len)};
+}
+
+bool valid_client_key(std::string_view key) {
+  if (key.size() != 24 || key.substr(22) != "==")
+    return false;
+  return std::all_of(key.begin(), key.begin() + 22, [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+           || c == '+' || c == '/';
+  });
+}
+
+std::size_t write_header(opcode op, std::size_t payload, unsigned char* out) {
+  out[0] = static_cast<unsigned char>(0x80 | static_cast<unsigned>(op));
+  if (payload < 126) {
+    out[1] = static_cast<unsigned char>(payload);
+    return 2;
+  }
+  if (payload <= 0xFFFF) {
+    out[1] = 126;
+    out[2] = static_cast<unsigned char>(payload >> 8);
+    out[3] = static_cast<unsigned char>(payload);
+    return 4;
+  }
+  out[1] = 127;
+  auto v = static_cast<std::uint64_t>(payload);
+  for (int i = 0; i < 8; ++i)
+    out[2 + i] = static_cast<unsigned char>(v >> (56 - 8 * i));
+  return 10;
+}
+
+bool valid_utf8(std::string_view s) {
+  auto p = reinterpret_cast<const unsigned char*>(s.data());
+  auto end = p + s.size();
+  while (p < end) {
+    // ASCII runs, eight bytes at a time where aligned enough to matter.
+    while (end - p >= 8) {
+      std::uint64_t chunk;
+      std::copy(p, p + 8, reinterpret_cast<unsigned char*>(&chunk));
+      if (chunk & 0x8080808080808080ULL)
+        break;
+      p += 8;
+    }
+    if (p == end)
+      break;
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int extra;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      extra = 1;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      extra = 2;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      extra = 3;
+      cp = c & 0x07;
+    } else {
+      return false; // continuation byte first, overlong lead (C0, C1) or > F4
+    }
+    if (end - p <= extra)
+      return false;
+    for (int i = 1; i <= extra; ++i) {
+      if ((p[i] & 0xC0) != 0x80)
+        return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF
+        || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false; // overlong, out of range, or a surrogate
+    p += extra + 1;
+  }
+  return true;
+}
+
+namespace {
+
+bool is_control(opcode op) {
+  return static_cast<unsigned>(op) >= 0x8;
+}
+
+bool valid_close_code(std::uint16_t code) {
+  if (code >= 3000 && code <= 4999)
+    return true;
+  if (code < 1000 || code > 1014)
+    return false;
+  return code != 1004 && code != 1005 && code != 1006;
+}
+
+} // namespace
+
+void reader::fail(frame_event& ev, std::uint16_t code) {
+  failed_ = true;
+  ev = frame_event{frame_event::kind::error, {}, code};
+  ready_ = true;
+}
+
+std::size_t reader::step(const unsigned char* p, std::size_t n, frame_event& ev) {
+  if (!in_payload_) {
+    std::size_t used = 0;
+    while (used < n) {
+      header_[header_len_++] = p[used++];
+      std::size_t need = 2;
+      if (header_len_ >= 2) {
+        auto len7 = header_[1] & 0x7F;
+        need += (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((header_[1] & 0x80) ? 4 : 0);
+      }
+      if (header_len_ == need) {
+        header_complete(ev);
+        break;
+      }
+    }
+    return used;
+  }
+  auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n));
+  std::string& target = is_control(op_) ? control_ : message_;
+  auto base = target.size();
+  target.resize(base + take);
+  for (std::size_t i = 0; i < take; ++i)
+    target[base + i] = static_cast<char>(p[i] ^ mask_[(mask_pos_ + i) & 3]);
+  mask_pos_ = static_cast<std::uint8_t>((mask_pos_ + take) & 3);
+  remaining_ -= take;
+  if (remaining_ == 0)
+    frame_complete(ev);
+  return take;
+}
+
+bool reader::header_complete(frame_event& ev) {
+  auto b0 = header_[0];
+  auto b1 = header_[1];
+  auto len = header_len_;
+  header_len_ = 0;
+  fin_ = (b0 & 0x80) != 0;
+  auto raw = b0 & 0x0F;
+  if ((b0 & 0x70) != 0) // no extension was negotiated
+    return fail(ev, 1002), false;
+  if (raw != 0x0 && raw != 0x1 && raw != 0x2 && raw != 0x8 && raw != 0x9 && raw != 0xA)
+    return fail(ev, 1002), false;
+  if ((b1 & 0x80) == 0) // clients must mask
+    return fail(ev, 1002), false;
+  op_ = static_cast<opcode>(raw);
+  std::uint64_t size = b1 & 0x7F;
+  if (size == 126) {
+    size = (std::uint64_t{header_[2]} << 8) | header_[3];
+  } else if (size == 127) {
+    size = 0;
+    for (int i = 0; i < 8; ++i)
+      size = (size << 8) | header_[2 + i];
+    if (size >> 63)
+      return fail(ev, 1002), false;
+  }
+  std::copy(header_ + len - 4, header_ + len, mask_);
+  if (is_control(op_)) {
+    if (!fin_ || size > 125)
+      return fail(ev, 1002), false;
+    control_.clear();
+  } else if (op_ == opcode::continuation) {
+    if (!in_message_)
+      return fail(ev, 1002), false;
+  } else {
+    if (in_message_) // a new message inside a fragmented one
+      return fail(ev, 1002), false;
+    in_message_ = true;
+    message_op_ = op_;
+  }
+  if (!is_control(op_) && size > max_message_ - std::min(max_message_, message_.size()))
+    return fail(ev, 1009), false;
+  in_payload_ = true;
+  remaining_ = size;
+  mask_pos_ = 0;
+  if (size == 0)
+    frame_complete(ev);
+  return !failed_;
+}
+
+void reader::frame_complete(frame_event& ev) {
+  in_payload_ = false;
+  if (is_control(op_)) {
+    switch (op_) {
+      case opcode::ping:
+        ev = frame_event{frame_event::kind::ping, std::move(control_), 0};
+        control_.clear();
+        ready_ = true;
+        return;
+      case opcode::pong:
+        ev = frame_event{frame_event::kind::pong, {}, 0};
+        ready_ = true;
+        return;
+      default: { // close
+        if (control_.empty()) {
+          ev = frame_event{frame_event::kind::close, {}, 1005};
+          ready_ = true;
+          return;
+        }
+        if (control_.size() == 1)
+          return fail(ev, 1002);
+        auto code = static_cast<std::uint16_t>(
+          (static_cast<unsigned char>(control_[0]) << 8) | static_cast<unsigned char>(control_[1]));
+        if (!valid_close_code(code))
+          return fail(ev, 1002);
+        if (!valid_utf8(std::string_view{control_}.substr(2)))
+          return fail(ev, 1007);
+        ev = frame_event{frame_event::kind::close, {}, code};
+        ready_ = true;
+        return;
+      }
+    }
+  }
+  if (!fin_)
+    return;
+  in_message_ = false;
+  if (message_op_ == opcode::text && !valid_utf8(message_))
+    return fail(ev, 1007);
+  ev = frame_event{message_op_ == opcode::text ? frame_event::kind::text
+                                                : frame_event::kind::binary,
+                   std::move(message_), 0};
+  message_ = std::string{}; // a large message does not pin its buffer
+  ready_ = true;
+}
+
+} // namespace aw::ws
