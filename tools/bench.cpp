@@ -107,6 +107,10 @@ enum class scenario_kind { idle, throughput, latency, fanout, churn };
 
 struct process_sample {
   std::int64_t rss_bytes = 0;
+  // Heap and stacks only (RssAnon): RSS also counts code pages of the binary
+  // and its libraries, faulted in when a code path first runs (~3 MiB with
+  // the first connections), which is not memory connections hold.
+  std::int64_t anon_bytes = 0;
   double cpu_seconds = 0;
 };
 
@@ -121,6 +125,8 @@ std::optional<process_sample> sample_process(std::int64_t pid) {
     if (line.rfind("VmRSS:", 0) == 0) {
       s.rss_bytes = std::stoll(line.substr(6)) * 1024;
       found = true;
+    } else if (line.rfind("RssAnon:", 0) == 0) {
+      s.anon_bytes = std::stoll(line.substr(8)) * 1024;
     }
   std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
   std::string text;
@@ -909,11 +915,17 @@ int driver::report() {
   if (server_before_ && server_after_) {
     json server{{"pid", cfg_.server_pid},
                 {"rss_before_bytes", server_before_->rss_bytes},
-                {"rss_after_bytes", server_after_->rss_bytes}};
-    if (kind_ == scenario_kind::idle && opened > 0)
+                {"rss_after_bytes", server_after_->rss_bytes},
+                {"anon_before_bytes", server_before_->anon_bytes},
+                {"anon_after_bytes", server_after_->anon_bytes}};
+    if (kind_ == scenario_kind::idle && opened > 0) {
       server["rss_per_connection_bytes"] =
         static_cast<double>(server_after_->rss_bytes - server_before_->rss_bytes)
         / static_cast<double>(opened);
+      server["anon_per_connection_bytes"] =
+        static_cast<double>(server_after_->anon_bytes - server_before_->anon_bytes)
+        / static_cast<double>(opened);
+    }
     if (server_measure_begin_) {
       double cpu = server_after_->cpu_seconds - server_measure_begin_->cpu_seconds;
       server["cpu_seconds"] = cpu;
@@ -963,8 +975,11 @@ int driver::report() {
       std::printf("server        RSS %s -> %s", human_bytes(s["rss_before_bytes"].get<double>()).c_str(),
                   human_bytes(s["rss_after_bytes"].get<double>()).c_str());
       if (s.contains("rss_per_connection_bytes"))
-        std::printf(" (%s per connection)",
-                    human_bytes(s["rss_per_connection_bytes"].get<double>()).c_str());
+        std::printf(" (%s per connection); heap and stacks %s -> %s (%s per connection)",
+                    human_bytes(s["rss_per_connection_bytes"].get<double>()).c_str(),
+                    human_bytes(s["anon_before_bytes"].get<double>()).c_str(),
+                    human_bytes(s["anon_after_bytes"].get<double>()).c_str(),
+                    human_bytes(s["anon_per_connection_bytes"].get<double>()).c_str());
       if (s.contains("cpu_seconds"))
         std::printf("; CPU %.2f s", s["cpu_seconds"].get<double>());
       if (s.contains("cpu_seconds_per_million_events"))

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -62,6 +63,8 @@ public:
   virtual ~closable() = default;
   virtual void shutdown() = 0; // thread-safe
   virtual std::size_t queued_bytes() const = 0; // thread-safe, for scrapes
+  // The server's idle sweep, every quarter idle period (thread-safe).
+  virtual void idle_tick(std::chrono::steady_clock::time_point) {}
 };
 
 // A FIFO that allocates nothing until its first element and then grows by
@@ -89,6 +92,14 @@ public:
   void pop_back() {
     back() = T{};
     --count_;
+  }
+  // Gives the storage back once empty: most connections are idle most of
+  // the time, and an idle one should hold no queue.
+  void release_if_empty() {
+    if (count_ == 0 && !slots_.empty()) {
+      std::vector<T>{}.swap(slots_);
+      head_ = 0;
+    }
   }
 
 private:
@@ -280,12 +291,11 @@ class ws_session : public outlet,
                    public std::enable_shared_from_this<ws_session> {
 public:
   ws_session(tcp::socket&& socket, std::shared_ptr<context> ctx, connection_context cctx)
-    : socket_(std::move(socket)),
+    : socket_(rebind(std::move(socket))),
       ctx_(std::move(ctx)),
       cctx_(std::move(cctx)),
       meter_(ctx_->env->metrics),
-      reader_(ctx_->settings.protocol.max_frame_bytes),
-      idle_timer_(socket_.get_executor()) {
+      reader_(ctx_->settings.protocol.max_frame_bytes) {
   }
 
   ~ws_session() override {
@@ -298,6 +308,8 @@ public:
     reg_id_ = ctx_->registry.add(weak_from_this());
     early_ = std::move(early_bytes);
     beast::error_code ec;
+    if (!socket_.is_open())
+      return handshake_failed();
     socket_.non_blocking(true, ec);
     if (ec)
       return handshake_failed();
@@ -308,10 +320,9 @@ public:
       + ws::accept_key(std::string_view{key.data(), key.size()})
       + "\r\nServer: agentwire\r\n\r\n");
     // A peer that does not take the answer within the handshake timeout is cut.
-    idle_timer_.expires_after(ctx_->transport.handshake_timeout);
-    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec && !self->opened_)
-        self->close_socket();
+    arm_timer(ctx_->transport.handshake_timeout, [](ws_session& self) {
+      if (!self.opened_)
+        self.close_socket();
     });
     net::async_write(socket_, net::buffer(*handshake_),
                      beast::bind_front_handler(&ws_session::on_handshake, shared_from_this()));
@@ -366,7 +377,7 @@ private:
 
   void on_handshake(beast::error_code ec, std::size_t) {
     handshake_.reset();
-    idle_timer_.cancel();
+    timer_.reset(); // cancels the handshake timeout
     if (ec || finished_)
       return handshake_failed();
     opened_ = true;
@@ -377,7 +388,7 @@ private:
     if (log::enabled(log::level::debug)) // the fields cost an allocation each
       log::debug("transport", "connection opened",
                  {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
-    last_activity_ = std::chrono::steady_clock::now();
+    touch();
     if (!early_.empty()) {
       std::string early = std::move(early_);
       early_ = std::string{};
@@ -387,34 +398,53 @@ private:
         return;
     }
     do_read();
-    arm_idle_check();
     if (ctx_->stopping.load())
       start_close(close_code::going_away);
   }
 
-  // One timer per connection, re-armed every quarter idle period (not on
-  // every frame): silent for half the period -> ping; for the whole -> close
-  // 1001, so a silent peer goes within 1.25 periods. While closing, the same
-  // timer bounds the close (close_timeout).
-  void arm_idle_check() {
-    auto quarter = std::max(ctx_->transport.idle_timeout / 4, std::chrono::milliseconds{10});
-    idle_timer_.expires_after(quarter);
-    idle_timer_.async_wait(
-      beast::bind_front_handler(&ws_session::on_idle_check, shared_from_this()));
+  // -- timers --
+
+  // Idle connections have no timer of their own: the server's sweep asks
+  // every session each quarter idle period (idle_tick) and only a silent
+  // one does anything. Silent for half the period -> ping; for the whole ->
+  // close 1001, so a silent peer goes within 1.25 periods.
+  void idle_tick(std::chrono::steady_clock::time_point now) override {
+    auto silent = std::chrono::milliseconds{ms_of(now) - last_activity_ms_.load(std::memory_order_relaxed)};
+    if (silent >= ctx_->transport.idle_timeout / 2)
+      net::post(socket_.get_executor(), [self = shared_from_this(), silent] {
+        self->on_silent(silent);
+      });
   }
 
-  void on_idle_check(beast::error_code ec) {
-    if (ec || closing_ || finished_)
+  void on_silent(std::chrono::milliseconds silent) {
+    if (!opened_ || closing_ || finished_)
       return;
-    auto silent = std::chrono::steady_clock::now() - last_activity_;
     if (silent >= ctx_->transport.idle_timeout) {
       log::info("transport", "idle, closing with 1001",
                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
       return start_close(close_code::going_away);
     }
-    if (silent >= ctx_->transport.idle_timeout / 2)
-      enqueue_control(ws::opcode::ping, {});
-    arm_idle_check();
+    enqueue_control(ws::opcode::ping, {});
+  }
+
+  static std::int64_t ms_of(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  }
+
+  void touch() {
+    last_activity_ms_.store(ms_of(std::chrono::steady_clock::now()), std::memory_order_relaxed);
+  }
+
+  // The one timer a connection may have: during the handshake, and while
+  // closing (bounding both); none while open.
+  template <class F>
+  void arm_timer(std::chrono::milliseconds after, F on_expiry) {
+    timer_ = std::make_unique<net::steady_timer>(socket_.get_executor());
+    timer_->expires_after(after);
+    timer_->async_wait([self = shared_from_this(), t = timer_.get(), on_expiry](beast::error_code ec) {
+      if (!ec && self->timer_.get() == t)
+        on_expiry(*self);
+    });
   }
 
   // -- reading: wait for readability, then read into a buffer of this
@@ -438,7 +468,7 @@ private:
         break;
       if (ec)
         return finish(); // the peer went away (or reset)
-      last_activity_ = std::chrono::steady_clock::now();
+      touch();
       reader_.feed(buf.data(), n, [this](ws::frame_event&& ev) { on_frame(std::move(ev)); });
       if (finished_)
         return;
@@ -517,13 +547,7 @@ private:
     }
     for (auto& f : taken_)
       enqueue(std::move(f.frame), f.counted);
-    taken_.clear();
-    if (taken_.capacity() > 64) { // a burst must not pin its vectors
-      taken_.shrink_to_fit();
-      std::lock_guard<std::mutex> guard{inbox_mtx_};
-      if (inbox_.empty())
-        inbox_.shrink_to_fit();
-    }
+    std::vector<pushed_frame>{}.swap(taken_); // idle connections hold no inbox
   }
 
   // Live frames count against the slow-consumer bound; replayed ones are
@@ -664,6 +688,7 @@ private:
     if (!queue_.empty())
       return do_write();
     batch_.reset(); // an idle connection keeps no write state
+    queue_.release_if_empty();
   }
 
   void start_close(close_code code) {
@@ -674,12 +699,7 @@ private:
     if (!opened_)
       return; // the handshake's own completion will finish
     // A peer that does not read never lets the close complete: cut it off.
-    idle_timer_.cancel();
-    idle_timer_.expires_after(ctx_->transport.close_timeout);
-    idle_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec)
-        self->finish();
-    });
+    arm_timer(ctx_->transport.close_timeout, [](ws_session& self) { self.finish(); });
     // What is queued is still sent (errors before a 1008, events before a
     // 1001), except to a slow consumer: it could not take it, and resumes
     // instead. A batch being written stays whole.
@@ -709,7 +729,7 @@ private:
     finished_ = true;
     closing_ = true;
     accepting_.store(false, std::memory_order_release);
-    idle_timer_.cancel();
+    timer_.reset();
     close_socket(); // completes what is pending, which releases this session
     if (actor_) {
       ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].dec();
@@ -725,7 +745,32 @@ private:
     }
   }
 
-  tcp::socket socket_;
+  // The socket with its strand as a concrete executor type: with Asio's
+  // type-erased executor every pending operation heap-allocates copies of
+  // it (heaptrack: ~0.2 KiB per idle connection).
+  using strand_t = net::strand<net::io_context::executor_type>;
+  using socket_t = net::basic_stream_socket<tcp, strand_t>;
+  // On failure the socket stays closed and run() fails the handshake.
+  static socket_t rebind(tcp::socket&& socket) {
+    auto* strand = socket.get_executor().target<strand_t>();
+    // (The acceptor always gives sockets a strand; the fallback is for form.)
+    socket_t out{strand ? *strand
+                        : net::make_strand(static_cast<net::io_context&>(
+                            net::query(socket.get_executor(), net::execution::context)))};
+    beast::error_code ec;
+    auto local = socket.local_endpoint(ec);
+    if (ec)
+      return out;
+    auto fd = socket.release(ec);
+    if (ec)
+      return out;
+    out.assign(local.protocol(), fd, ec);
+    if (ec)
+      ::close(fd);
+    return out;
+  }
+
+  socket_t socket_;
   std::shared_ptr<context> ctx_;
   connection_context cctx_;
   caf::actor actor_;
@@ -742,8 +787,8 @@ private:
   queue_meter meter_;             // every queued byte, for scrapes
   std::atomic<std::size_t> queued_frames_{0}; // queue_.size(), for snapshots
   ws::reader reader_;
-  net::steady_timer idle_timer_; // handshake, then idle checks, then the close
-  std::chrono::steady_clock::time_point last_activity_;
+  std::unique_ptr<net::steady_timer> timer_; // handshake or close timeout
+  std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep
   std::atomic<bool> accepting_{true};
   bool writing_ = false;
   bool close_queued_ = false;
@@ -1563,7 +1608,23 @@ struct server::impl {
     : ctx(std::move(c)),
       ioc(static_cast<int>(std::max<std::size_t>(ctx->transport.io_threads, 1))),
       acceptor(net::make_strand(ioc)),
-      signals(ioc, SIGINT, SIGTERM) {
+      signals(ioc, SIGINT, SIGTERM),
+      sweeper(net::make_strand(ioc)) {
+  }
+
+  // One timer for every connection's idle check (rather than a timer per
+  // connection: ~0.4 KiB each of timer and pending operation).
+  void arm_sweeper() {
+    auto quarter = std::max(ctx->transport.idle_timeout / 4, std::chrono::milliseconds{10});
+    sweeper.expires_after(quarter);
+    sweeper.async_wait([this](beast::error_code ec) {
+      if (ec || ctx->stopping.load())
+        return;
+      auto now = std::chrono::steady_clock::now();
+      for (auto& s : ctx->registry.snapshot())
+        s->idle_tick(now);
+      arm_sweeper();
+    });
   }
 
   void do_accept() {
@@ -1598,6 +1659,7 @@ struct server::impl {
       beast::error_code ignored;
       signals.cancel(ignored);
     });
+    net::post(sweeper.get_executor(), [this] { sweeper.cancel(); });
     for (auto& s : ctx->registry.snapshot())
       s->shutdown();
   }
@@ -1606,6 +1668,7 @@ struct server::impl {
   net::io_context ioc;
   tcp::acceptor acceptor;
   net::signal_set signals;
+  net::steady_timer sweeper;
 };
 
 server::server(caf::actor_system& sys, caf::actor directory, env_ptr env,
@@ -1638,6 +1701,7 @@ void server::run() {
     }
   });
   self->do_accept();
+  self->arm_sweeper();
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < std::max<std::size_t>(self->ctx->transport.io_threads, 1); ++i)
     threads.emplace_back([self] { self->ioc.run(); });

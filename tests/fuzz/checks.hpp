@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
+#include "transport/ws_frame.hpp"
 
 namespace aw::fuzz {
 
@@ -72,6 +74,41 @@ inline void jwt_input(std::string_view text) {
                  now);
   auto decoded = jwt::base64url_decode(jwt::base64url_encode(text));
   require(decoded && *decoded == text);
+}
+
+// The server's WebSocket frame reader: the same events whether the bytes
+// come at once or one by one; only well-formed, bounded messages come out;
+// an error is the last thing reported, with a code a close frame may carry.
+inline void ws_input(std::string_view bytes) {
+  constexpr std::size_t max_message = 1024;
+  auto read = [&](std::size_t piece) {
+    std::vector<ws::frame_event> out;
+    ws::reader r{max_message};
+    auto p = reinterpret_cast<const unsigned char*>(bytes.data());
+    for (std::size_t at = 0; at < bytes.size(); at += piece)
+      r.feed(p + at, std::min(piece, bytes.size() - at),
+             [&](ws::frame_event&& ev) { out.push_back(std::move(ev)); });
+    return out;
+  };
+  auto whole = read(bytes.size() + 1);
+  auto bytewise = read(1);
+  require(whole.size() == bytewise.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    auto& ev = whole[i];
+    require(ev.what == bytewise[i].what && ev.payload == bytewise[i].payload
+            && ev.code == bytewise[i].code);
+    using kind = ws::frame_event::kind;
+    if (ev.what == kind::text)
+      require(ws::valid_utf8(ev.payload));
+    if (ev.what == kind::text || ev.what == kind::binary)
+      require(ev.payload.size() <= max_message);
+    if (ev.what == kind::ping)
+      require(ev.payload.size() <= 125);
+    if (ev.what == kind::error) {
+      require(ev.code == 1002 || ev.code == 1007 || ev.code == 1009);
+      require(i + 1 == whole.size());
+    }
+  }
 }
 
 } // namespace aw::fuzz

@@ -130,6 +130,12 @@ TEST_CASE("bench: every scenario runs clean against the real server and reports 
   CHECK(i.report["connections"]["ok"] == 50);
   CHECK(i.report["server"]["rss_after_bytes"].get<double>() > 0);
   CHECK(i.report["server"].contains("rss_per_connection_bytes"));
+  // Heap and stacks are read too, and are part of all RSS. (Whether they
+  // grow here depends on what earlier scenarios left free on this server.)
+  CHECK(i.report["server"]["anon_after_bytes"].get<double>() > 0);
+  CHECK(i.report["server"]["anon_after_bytes"].get<double>()
+        <= i.report["server"]["rss_after_bytes"].get<double>());
+  CHECK(i.report["server"].contains("anon_per_connection_bytes"));
 }
 
 TEST_CASE("bench: a server refusing tokens is reported as failed connections") {

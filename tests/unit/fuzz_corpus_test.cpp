@@ -31,3 +31,7 @@ TEST_CASE("the codec fuzz corpus passes the fuzz target's checks") {
 TEST_CASE("the jwt fuzz corpus passes the fuzz target's checks") {
   CHECK(replay("jwt", aw::fuzz::jwt_input) >= 5);
 }
+
+TEST_CASE("the WebSocket frame fuzz corpus passes the fuzz target's checks") {
+  CHECK(replay("ws", aw::fuzz::ws_input) >= 5);
+}

@@ -1,0 +1,7 @@
+// libFuzzer target: the server's WebSocket frame reader (see checks.hpp).
+#include "fuzz/checks.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  aw::fuzz::ws_input({reinterpret_cast<const char*>(data), size});
+  return 0;
+}
