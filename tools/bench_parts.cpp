@@ -49,8 +49,25 @@ std::uint64_t latency_histogram::quantile(double q) const {
 namespace {
 
 // The string value of the last `"key":"` in `text`.
+// The last occurrence of `pattern` (which starts with a quote). Keys are
+// emitted in sorted order, so the top-level "type", "run_id", "seq" come
+// after any nested object that may repeat them. string_view::rfind compares
+// at every position (a memcmp call each: 15% of the bench's CPU); here only
+// at quotes.
+std::size_t rfind_key(std::string_view text, std::string_view pattern) {
+  auto at = text.size();
+  while (at > 0) {
+    at = text.rfind('"', at - 1);
+    if (at == std::string_view::npos)
+      return at;
+    if (text.compare(at, pattern.size(), pattern) == 0)
+      return at;
+  }
+  return std::string_view::npos;
+}
+
 std::string_view string_field(std::string_view text, std::string_view pattern) {
-  auto at = text.rfind(pattern);
+  auto at = rfind_key(text, pattern);
   if (at == std::string_view::npos)
     return {};
   auto start = at + pattern.size();
@@ -73,7 +90,7 @@ frame_fields scan_frame(std::string_view text) {
   if (f.type == "error")
     f.code = string_field(text, R"("code":")");
   constexpr std::string_view seq = R"("seq":)";
-  auto at = text.rfind(seq);
+  auto at = rfind_key(text, seq);
   if (at != std::string_view::npos) {
     std::uint64_t n = 0;
     auto i = at + seq.size();
