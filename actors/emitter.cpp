@@ -40,14 +40,14 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
                subs.end());
   });
   return {
-    [self](publish_atom, const run_event& ev) {
+    [self](publish_atom, run_event& ev) {
       auto& st = self->state;
       st.metrics->events_emitted[metrics::idx(ev.type)].inc();
       auto stamped = std::make_shared<stamped_event>();
       stamped->seq = ++st.last_seq;
       stamped->type = ev.type;
       stamped->run_id = ev.run.run_id;
-      stamped->frame = codec::encode_event(ev, stamped->seq, unix_time_ms());
+      stamped->frame = codec::encode_event(std::move(ev), stamped->seq, unix_time_ms());
       event_ptr ptr = std::move(stamped);
       st.buffer.push_back(ptr);
       if (st.buffer.size() > st.capacity)

@@ -350,9 +350,10 @@ std::string encode_error(const protocol_error& err) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-std::string encode_event(const run_event& ev, std::uint64_t seq,
-                         std::int64_t ts_ms) {
-  json j = ev.fields.is_object() ? ev.fields : json::object();
+std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
+  // Taken by value: the emitter moves its event in, so the fields (tool
+  // input and output, the answer) are not copied node by node.
+  json j = ev.fields.is_object() ? std::move(ev.fields) : json::object();
   j["type"] = to_string(ev.type);
   j["seq"] = seq;
   j["run_id"] = ev.run.run_id;

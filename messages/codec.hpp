@@ -40,8 +40,7 @@ std::string encode_error(const protocol_error& err);
 
 // The full event frame: fields plus type, seq, run_id, thread_id, ts,
 // request_id.
-std::string encode_event(const run_event& ev, std::uint64_t seq,
-                         std::int64_t ts_ms);
+std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms);
 
 // Convenience constructors for errors, with the standard safe messages.
 protocol_error make_error(error_code code, std::string message,

@@ -626,9 +626,32 @@ private:
     const net::const_buffer* end() const { return last; }
   };
 
+  // Write state is lent per burst from a small pool of the thread: an idle
+  // connection holds none, and a 2.7 KiB malloc/free per burst showed up as
+  // malloc_consolidate in perf.
+  static std::vector<std::unique_ptr<write_batch>>& batch_pool() {
+    thread_local std::vector<std::unique_ptr<write_batch>> pool;
+    return pool;
+  }
+  void take_batch() {
+    auto& pool = batch_pool();
+    if (pool.empty()) {
+      batch_ = std::make_unique<write_batch>();
+    } else {
+      batch_ = std::move(pool.back());
+      pool.pop_back();
+    }
+  }
+  void return_batch() {
+    auto& pool = batch_pool();
+    if (batch_ && pool.size() < 64)
+      pool.push_back(std::move(batch_));
+    batch_.reset();
+  }
+
   void do_write() {
     if (!batch_)
-      batch_ = std::make_unique<write_batch>();
+      take_batch();
     auto& b = *batch_;
     b.frames = 0;
     b.buffer_count = 0;
@@ -674,7 +697,7 @@ private:
     ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc(
       delivered);
     if (close_sent_) {
-      batch_.reset();
+      return_batch();
       // Both closes exchanged: hang up. Otherwise wait for the peer's
       // close (the close timer cuts a peer that never sends it).
       if (peer_closed_)
@@ -687,7 +710,7 @@ private:
     }
     if (!queue_.empty())
       return do_write();
-    batch_.reset(); // an idle connection keeps no write state
+    return_batch(); // an idle connection keeps no write state
     queue_.release_if_empty();
   }
 
