@@ -1,6 +1,7 @@
 #include "messages/codec.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 
 namespace aw {
@@ -350,20 +351,184 @@ std::string encode_error(const protocol_error& err) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+namespace {
+
+// The event frame is the hottest JSON we write (one per event, shared by
+// every recipient): callgrind put nlohmann's build-then-dump at a third of
+// the server's instructions. This writer emits the same text (same key
+// order, same escapes; verified against nlohmann's dump in codec_test)
+// straight into one string. Nested values take the same path; floats go
+// through nlohmann for its shortest round-trip formatting.
+
+void append_escaped(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t run = 0; // start of bytes not yet copied
+  auto flush = [&](std::size_t to) { out.append(s.data() + run, to - run); };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+      continue;
+    flush(i);
+    run = i + 1;
+    if (c < 0x80) {
+      switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+          out += "\\u00";
+          out.push_back(hex[c >> 4]);
+          out.push_back(hex[c & 15]);
+      }
+      continue;
+    }
+    // A multi-byte sequence: copied when well-formed, else U+FFFD for its
+    // first byte (agent and tool output may be anything).
+    std::size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
+                    : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    bool ok = len > 0 && i + len <= s.size();
+    std::uint32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (std::size_t k = 1; ok && k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xC0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (ok)
+      ok = !((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF
+             || (cp >= 0xD800 && cp <= 0xDFFF));
+    if (!ok) {
+      out += "\xEF\xBF\xBD";
+      continue;
+    }
+    out.append(s.data() + i, len);
+    i += len - 1;
+    run = i + 1;
+  }
+  flush(s.size());
+  out.push_back('"');
+}
+
+void append_number(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, r.ptr);
+}
+
+void append_value(std::string& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::object: {
+      out.push_back('{');
+      bool first = true;
+      for (auto& [key, value] : v.items()) {
+        if (!first)
+          out.push_back(',');
+        first = false;
+        append_escaped(out, key);
+        out.push_back(':');
+        append_value(out, value);
+      }
+      out.push_back('}');
+      return;
+    }
+    case json::value_t::array: {
+      out.push_back('[');
+      bool first = true;
+      for (auto& value : v) {
+        if (!first)
+          out.push_back(',');
+        first = false;
+        append_value(out, value);
+      }
+      out.push_back(']');
+      return;
+    }
+    case json::value_t::string:
+      return append_escaped(out, v.get_ref<const std::string&>());
+    case json::value_t::number_integer:
+      return append_number(out, v.get<std::int64_t>());
+    case json::value_t::number_unsigned: {
+      char buf[24];
+      auto r = std::to_chars(buf, buf + sizeof buf, v.get<std::uint64_t>());
+      out.append(buf, r.ptr);
+      return;
+    }
+    case json::value_t::boolean:
+      out += v.get<bool>() ? "true" : "false";
+      return;
+    case json::value_t::null:
+      out += "null";
+      return;
+    default: // floats (and binary, which events never hold)
+      out += v.dump(-1, ' ', false, json::error_handler_t::replace);
+      return;
+  }
+}
+
+} // namespace
+
 std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
-  // Taken by value: the emitter moves its event in, so the fields (tool
-  // input and output, the answer) are not copied node by node.
-  json j = ev.fields.is_object() ? std::move(ev.fields) : json::object();
-  j["type"] = to_string(ev.type);
-  j["seq"] = seq;
-  j["run_id"] = ev.run.run_id;
-  j["thread_id"] = ev.run.thread_id;
-  j["ts"] = ts_ms;
-  if (ev.run.request_id)
-    j["request_id"] = *ev.run.request_id;
-  // Agent output may contain invalid UTF-8 (a real LLM, a tool): replace it
-  // rather than fail the event.
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+  // The envelope's keys, in the order a JSON object with std::map keys
+  // sorts them; an event field of the same name is shadowed.
+  auto type = to_string(ev.type);
+  struct envelope_key {
+    std::string_view key;
+    int which;
+  };
+  static constexpr envelope_key envelope[] = {
+    {"request_id", 0}, {"run_id", 1}, {"seq", 2}, {"thread_id", 3}, {"ts", 4}, {"type", 5}};
+  auto write_envelope = [&](std::string& out, int which) {
+    switch (which) {
+      case 0: return append_escaped(out, *ev.run.request_id);
+      case 1: return append_escaped(out, ev.run.run_id);
+      case 2: {
+        char buf[24];
+        auto r = std::to_chars(buf, buf + sizeof buf, seq);
+        out.append(buf, r.ptr);
+        return;
+      }
+      case 3: return append_escaped(out, ev.run.thread_id);
+      case 4: return append_number(out, ts_ms);
+      default: return append_escaped(out, type);
+    }
+  };
+  std::string out;
+  out.reserve(160);
+  out.push_back('{');
+  bool first = true;
+  auto key = [&](std::string_view k) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    append_escaped(out, k);
+    out.push_back(':');
+  };
+  std::size_t e = ev.run.request_id ? 0 : 1;
+  constexpr std::size_t envelope_size = sizeof envelope / sizeof envelope[0];
+  if (ev.fields.is_object()) {
+    for (auto& [k, v] : ev.fields.items()) {
+      std::string_view fk{k};
+      while (e < envelope_size && envelope[e].key < fk) {
+        key(envelope[e].key);
+        write_envelope(out, envelope[e].which);
+        ++e;
+      }
+      if (e < envelope_size && envelope[e].key == fk)
+        continue; // the envelope's value wins
+      key(fk);
+      append_value(out, v);
+    }
+  }
+  for (; e < envelope_size; ++e) {
+    key(envelope[e].key);
+    write_envelope(out, envelope[e].which);
+  }
+  out.push_back('}');
+  return out;
 }
 
 } // namespace aw::codec

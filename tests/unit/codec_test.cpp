@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -167,4 +169,70 @@ TEST_CASE("user ids follow the protocol's alphabet and length") {
   CHECK_FALSE(is_valid_user_id(""));
   CHECK_FALSE(is_valid_user_id("al ice"));
   CHECK_FALSE(is_valid_user_id("a/b"));
+}
+
+namespace {
+
+// What encode_event wrote before it had its own writer: nlohmann's dump of
+// the fields plus the envelope. The fast writer must produce the same text.
+std::string reference_event(const run_event& ev, std::uint64_t seq, std::int64_t ts) {
+  json j = ev.fields.is_object() ? ev.fields : json::object();
+  j["type"] = to_string(ev.type);
+  j["seq"] = seq;
+  j["run_id"] = ev.run.run_id;
+  j["thread_id"] = ev.run.thread_id;
+  j["ts"] = ts;
+  if (ev.run.request_id)
+    j["request_id"] = *ev.run.request_id;
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+} // namespace
+
+TEST_CASE("event frames are byte for byte what nlohmann would write") {
+  run_ref run{"r-1", "t-\"quoted\"", std::string{"q\\1"}};
+  json nested = {{"expression", "6*7"},
+                 {"list", {1, -2, 3.5, true, nullptr, "x"}},
+                 {"deep", {{"a", {{"b", json::array()}}}, {"empty", json::object()}}},
+                 {"big", std::numeric_limits<std::uint64_t>::max()},
+                 {"neg", std::numeric_limits<std::int64_t>::min()},
+                 {"float", 0.1},
+                 {"ctl", std::string("tab\there\nnew\x01\x1f\x7f", 17)},
+                 {"uni", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
+                 {"key \"with\" quotes", "v"}};
+  std::vector<run_event> events = {
+    make_agent_started(run, "demo"),
+    make_agent_thinking(run, "I will think \"hard\" \\ now"),
+    make_tool_executing(run, "calculator", "call-1", nested),
+    make_tool_completed(run, "calculator", "call-1", nested, true),
+    make_tool_completed(run, "echo", "call-2", "plain", false),
+    make_agent_completed(run, "42", false),
+    make_agent_error(run, "timeout", "late"),
+  };
+  // A field named like an envelope key is shadowed by the envelope.
+  run_event shadow = make_agent_thinking(run, "x");
+  shadow.fields["seq"] = "not the seq";
+  shadow.fields["a_first"] = 1;
+  shadow.fields["zz_last"] = 2;
+  events.push_back(shadow);
+  run_event no_request = make_agent_started(run_ref{"r-2", "t-2", std::nullopt}, "demo");
+  no_request.fields["request_id"] = "a field, not the envelope";
+  events.push_back(no_request);
+  std::uint64_t seq = 1;
+  for (auto& ev : events) {
+    CAPTURE(to_string(ev.type));
+    CHECK(codec::encode_event(ev, seq, 1700000000123) == reference_event(ev, seq, 1700000000123));
+    ++seq;
+  }
+}
+
+TEST_CASE("event frames replace ill-formed UTF-8 and stay valid JSON") {
+  run_ref run{"r-1", "t-1", std::nullopt};
+  for (std::string bad : {std::string("\xFF"), std::string("a\xC3"), std::string("\xED\xA0\x80"),
+                          std::string("\xC0\xAF"), std::string("ok\xE2\x82")}) {
+    auto text = codec::encode_event(make_agent_thinking(run, bad), 1, 1);
+    auto j = json::parse(text, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["text"].get<std::string>().find("\xEF\xBF\xBD") != std::string::npos);
+  }
 }
