@@ -1,6 +1,7 @@
 #include "messages/codec.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <chrono>
 
@@ -360,17 +361,27 @@ namespace {
 // straight into one string. Nested values take the same path; floats go
 // through nlohmann for its shortest round-trip formatting.
 
+// Bytes that cannot be copied as they are: quote, backslash, control
+// characters, and the start of every multi-byte sequence (checked).
+constexpr std::array<bool, 256> special_bytes = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = c < 0x20 || c >= 0x80 || c == '"' || c == '\\';
+  return t;
+}();
+
 void append_escaped(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
-  std::size_t run = 0; // start of bytes not yet copied
-  auto flush = [&](std::size_t to) { out.append(s.data() + run, to - run); };
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t i = 0;
+  for (;;) {
+    auto start = i;
+    while (i < s.size() && !special_bytes[static_cast<unsigned char>(s[i])])
+      ++i;
+    out.append(s.data() + start, i - start);
+    if (i == s.size())
+      break;
     auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
-      continue;
-    flush(i);
-    run = i + 1;
     if (c < 0x80) {
       switch (c) {
         case '"': out += "\\\""; break;
@@ -385,6 +396,7 @@ void append_escaped(std::string& out, std::string_view s) {
           out.push_back(hex[c >> 4]);
           out.push_back(hex[c & 15]);
       }
+      ++i;
       continue;
     }
     // A multi-byte sequence: copied when well-formed, else U+FFFD for its
@@ -403,13 +415,12 @@ void append_escaped(std::string& out, std::string_view s) {
              || (cp >= 0xD800 && cp <= 0xDFFF));
     if (!ok) {
       out += "\xEF\xBF\xBD";
+      ++i;
       continue;
     }
     out.append(s.data() + i, len);
-    i += len - 1;
-    run = i + 1;
+    i += len;
   }
-  flush(s.size());
   out.push_back('"');
 }
 
@@ -497,7 +508,7 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
     }
   };
   std::string out;
-  out.reserve(160);
+  out.reserve(256);
   out.push_back('{');
   bool first = true;
   auto key = [&](std::string_view k) {
