@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <atomic>
@@ -208,6 +207,14 @@ struct context {
 };
 
 using request_t = http::request<http::string_body>;
+
+// Sockets carry their strand as a concrete executor type: with Asio's
+// type-erased executor every pending operation heap-allocates copies of it
+// (heaptrack: ~0.2 KiB per idle connection). The acceptor hands out sockets
+// of this type, and an upgrade passes the same socket on.
+using strand_t = net::strand<net::io_context::executor_type>;
+using socket_t = net::basic_stream_socket<tcp, strand_t>;
+using stream_t = beast::basic_stream<tcp, strand_t>;
 using response_t = http::response<http::string_body>;
 
 // -- small HTTP helpers ------------------------------------------------------
@@ -290,8 +297,8 @@ class ws_session : public outlet,
                    public closable,
                    public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(tcp::socket&& socket, std::shared_ptr<context> ctx, connection_context cctx)
-    : socket_(rebind(std::move(socket))),
+  ws_session(socket_t&& socket, std::shared_ptr<context> ctx, connection_context cctx)
+    : socket_(std::move(socket)),
       ctx_(std::move(ctx)),
       cctx_(std::move(cctx)),
       meter_(ctx_->env->metrics),
@@ -768,31 +775,6 @@ private:
     }
   }
 
-  // The socket with its strand as a concrete executor type: with Asio's
-  // type-erased executor every pending operation heap-allocates copies of
-  // it (heaptrack: ~0.2 KiB per idle connection).
-  using strand_t = net::strand<net::io_context::executor_type>;
-  using socket_t = net::basic_stream_socket<tcp, strand_t>;
-  // On failure the socket stays closed and run() fails the handshake.
-  static socket_t rebind(tcp::socket&& socket) {
-    auto* strand = socket.get_executor().target<strand_t>();
-    // (The acceptor always gives sockets a strand; the fallback is for form.)
-    socket_t out{strand ? *strand
-                        : net::make_strand(static_cast<net::io_context&>(
-                            net::query(socket.get_executor(), net::execution::context)))};
-    beast::error_code ec;
-    auto local = socket.local_endpoint(ec);
-    if (ec)
-      return out;
-    auto fd = socket.release(ec);
-    if (ec)
-      return out;
-    out.assign(local.protocol(), fd, ec);
-    if (ec)
-      ::close(fd);
-    return out;
-  }
-
   socket_t socket_;
   std::shared_ptr<context> ctx_;
   connection_context cctx_;
@@ -850,7 +832,7 @@ private:
 
 class http_session : public closable, public std::enable_shared_from_this<http_session> {
 public:
-  http_session(tcp::socket&& socket, std::shared_ptr<context> ctx)
+  http_session(socket_t&& socket, std::shared_ptr<context> ctx)
     : stream_(std::move(socket)),
       ctx_(std::move(ctx)),
       meter_(ctx_->env->metrics),
@@ -1568,7 +1550,7 @@ private:
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  beast::tcp_stream stream_;
+  stream_t stream_;
   beast::flat_buffer buffer_{8 * 1024};
   std::shared_ptr<context> ctx_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -1652,7 +1634,7 @@ struct server::impl {
 
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
-                                                        tcp::socket socket) {
+                                                        socket_t socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open())
           return;
