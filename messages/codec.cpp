@@ -53,40 +53,68 @@ bool is_valid_user_id(std::string_view id) {
   });
 }
 
+namespace {
+
+// Events are built field by field into the object: nlohmann's
+// initializer-list form copies every element (and whole nested values such
+// as a tool's input) and cost 2,600-9,100 instructions per event in
+// callgrind.
+struct event_builder {
+  run_event ev;
+  event_builder(event_type type, const run_ref& run) : ev{type, run, json::object()} {
+  }
+  template <class T>
+  event_builder& set(const char* key, T&& value) {
+    ev.fields.get_ref<json::object_t&>().emplace(key, json(std::forward<T>(value)));
+    return *this;
+  }
+};
+
+} // namespace
+
 run_event make_agent_started(const run_ref& run, std::string_view agent) {
-  return {event_type::agent_started, run, {{"agent", agent}}};
+  return std::move(event_builder{event_type::agent_started, run}.set("agent", agent).ev);
 }
 
 run_event make_agent_thinking(const run_ref& run, std::string_view text) {
-  return {event_type::agent_thinking, run, {{"text", text}}};
+  return std::move(event_builder{event_type::agent_thinking, run}.set("text", text).ev);
 }
 
 run_event make_tool_executing(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json input) {
-  return {event_type::tool_executing, run,
-          {{"tool", tool}, {"call_id", call_id}, {"input", std::move(input)}}};
+  return std::move(event_builder{event_type::tool_executing, run}
+                     .set("tool", tool)
+                     .set("call_id", call_id)
+                     .set("input", std::move(input))
+                     .ev);
 }
 
 run_event make_tool_completed(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json output, bool ok) {
-  return {event_type::tool_completed, run,
-          {{"tool", tool},
-           {"call_id", call_id},
-           {"output", std::move(output)},
-           {"ok", ok}}};
+  return std::move(event_builder{event_type::tool_completed, run}
+                     .set("tool", tool)
+                     .set("call_id", call_id)
+                     .set("output", std::move(output))
+                     .set("ok", ok)
+                     .ev);
 }
 
 run_event make_agent_completed(const run_ref& run, std::string_view text,
                                bool cancelled) {
-  return {event_type::agent_completed, run,
-          {{"result", {{"text", text}}},
-           {"status", cancelled ? "cancelled" : "ok"}}};
+  json result = json::object();
+  result.get_ref<json::object_t&>().emplace("text", json(text));
+  return std::move(event_builder{event_type::agent_completed, run}
+                     .set("result", std::move(result))
+                     .set("status", cancelled ? "cancelled" : "ok")
+                     .ev);
 }
 
 run_event make_agent_error(const run_ref& run, std::string_view code,
                            std::string_view safe_message) {
-  return {event_type::agent_error, run,
-          {{"code", code}, {"message", safe_message}}};
+  return std::move(event_builder{event_type::agent_error, run}
+                     .set("code", code)
+                     .set("message", safe_message)
+                     .ev);
 }
 
 run_event make_agent_error(const run_ref& run, error_code code,
