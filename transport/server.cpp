@@ -405,8 +405,12 @@ private:
         return;
     }
     do_read();
-    if (ctx_->stopping.load())
+    // A shutdown that came during the handshake could not close what was
+    // not open yet: close now.
+    if (closing_ || ctx_->stopping.load()) {
+      closing_ = false;
       start_close(close_code::going_away);
+    }
   }
 
   // -- timers --
@@ -418,13 +422,16 @@ private:
   void idle_tick(std::chrono::steady_clock::time_point now) override {
     auto silent = std::chrono::milliseconds{ms_of(now) - last_activity_ms_.load(std::memory_order_relaxed)};
     if (silent >= ctx_->transport.idle_timeout / 2)
-      net::post(socket_.get_executor(), [self = shared_from_this(), silent] {
-        self->on_silent(silent);
-      });
+      net::post(socket_.get_executor(), [self = shared_from_this()] { self->on_silent(); });
   }
 
-  void on_silent(std::chrono::milliseconds silent) {
+  void on_silent() {
     if (!opened_ || closing_ || finished_)
+      return;
+    // Measured again here: a frame may have arrived since the sweep looked.
+    auto silent = std::chrono::milliseconds{ms_of(std::chrono::steady_clock::now())
+                                            - last_activity_ms_.load(std::memory_order_relaxed)};
+    if (silent < ctx_->transport.idle_timeout / 2)
       return;
     if (silent >= ctx_->transport.idle_timeout) {
       log::info("transport", "idle, closing with 1001",
@@ -684,11 +691,11 @@ private:
   void on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
     auto frames = batch_->frames;
-    std::size_t delivered = 0;
+    std::size_t texts = 0; // event frames in the batch: delivered, or not when ec
     for (std::size_t i = 0; i < frames; ++i) {
       auto& f = queue_.front();
       if (f.op == ws::opcode::text)
-        ++delivered;
+        ++texts;
       else if (f.op == ws::opcode::close && !ec)
         close_sent_ = true;
       forget(f);
@@ -696,11 +703,12 @@ private:
     }
     queued_frames_.store(queue_.size(), std::memory_order_relaxed);
     if (ec) {
-      ctx_->dropped(metrics::drop_reason::closed, queue_.size() + frames - delivered);
+      ctx_->dropped(metrics::drop_reason::closed, texts + queue_.size());
       while (!queue_.empty())
         pop_back();
       return finish();
     }
+    auto delivered = texts;
     ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc(
       delivered);
     if (close_sent_) {
