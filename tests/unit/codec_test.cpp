@@ -197,7 +197,7 @@ TEST_CASE("event frames are byte for byte what nlohmann would write") {
                  {"big", std::numeric_limits<std::uint64_t>::max()},
                  {"neg", std::numeric_limits<std::int64_t>::min()},
                  {"float", 0.1},
-                 {"ctl", std::string("tab\there\nnew\x01\x1f\x7f", 17)},
+                 {"ctl", std::string("tab\there\nnew\x01\x1f\x7f" "\0" "end", 19)},
                  {"uni", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
                  {"key \"with\" quotes", "v"}};
   std::vector<run_event> events = {
