@@ -1,4 +1,5 @@
 #include "messages/codec.hpp"
+#include "messages/utf8.hpp"
 
 #include <algorithm>
 #include <array>
@@ -429,19 +430,9 @@ void append_escaped(std::string& out, std::string_view s) {
     }
     // A multi-byte sequence: copied when well-formed, else U+FFFD for its
     // first byte (agent and tool output may be anything).
-    std::size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3
-                    : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    bool ok = len > 0 && i + len <= s.size();
-    std::uint32_t cp = len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
-    for (std::size_t k = 1; ok && k < len; ++k) {
-      auto cc = static_cast<unsigned char>(s[i + k]);
-      ok = (cc & 0xC0) == 0x80;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if (ok)
-      ok = !((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF
-             || (cp >= 0xD800 && cp <= 0xDFFF));
-    if (!ok) {
+    auto len = utf8::sequence_length(reinterpret_cast<const unsigned char*>(s.data()) + i,
+                                     s.size() - i);
+    if (len == 0) {
       out += "\xEF\xBF\xBD";
       ++i;
       continue;

@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include "messages/utf8.hpp"
+
 namespace aw::ws {
 
 std::string accept_key(std::string_view client_key) {
@@ -44,54 +46,6 @@ std::size_t write_header(opcode op, std::size_t payload, unsigned char* out) {
   for (int i = 0; i < 8; ++i)
     out[2 + i] = static_cast<unsigned char>(v >> (56 - 8 * i));
   return 10;
-}
-
-bool valid_utf8(std::string_view s) {
-  auto p = reinterpret_cast<const unsigned char*>(s.data());
-  auto end = p + s.size();
-  while (p < end) {
-    // ASCII runs, eight bytes at a time where aligned enough to matter.
-    while (end - p >= 8) {
-      std::uint64_t chunk;
-      std::copy(p, p + 8, reinterpret_cast<unsigned char*>(&chunk));
-      if (chunk & 0x8080808080808080ULL)
-        break;
-      p += 8;
-    }
-    if (p == end)
-      break;
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int extra;
-    std::uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      extra = 1;
-      cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      extra = 2;
-      cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      extra = 3;
-      cp = c & 0x07;
-    } else {
-      return false; // continuation byte first, overlong lead (C0, C1) or > F4
-    }
-    if (end - p <= extra)
-      return false;
-    for (int i = 1; i <= extra; ++i) {
-      if ((p[i] & 0xC0) != 0x80)
-        return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) || cp > 0x10FFFF
-        || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false; // overlong, out of range, or a surrogate
-    p += extra + 1;
-  }
-  return true;
 }
 
 namespace {
@@ -219,7 +173,7 @@ void reader::frame_complete(frame_event& ev) {
           (static_cast<unsigned char>(control_[0]) << 8) | static_cast<unsigned char>(control_[1]));
         if (!valid_close_code(code))
           return fail(ev, 1002);
-        if (!valid_utf8(std::string_view{control_}.substr(2)))
+        if (!utf8::valid(std::string_view{control_}.substr(2)))
           return fail(ev, 1007);
         ev = frame_event{frame_event::kind::close, {}, code};
         ready_ = true;
@@ -230,7 +184,7 @@ void reader::frame_complete(frame_event& ev) {
   if (!fin_)
     return;
   in_message_ = false;
-  if (message_op_ == opcode::text && !valid_utf8(message_))
+  if (message_op_ == opcode::text && !utf8::valid(message_))
     return fail(ev, 1007);
   ev = frame_event{message_op_ == opcode::text ? frame_event::kind::text
                                                 : frame_event::kind::binary,

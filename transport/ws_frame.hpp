@@ -38,8 +38,6 @@ bool valid_client_key(std::string_view key);
 constexpr std::size_t max_header = 10;
 std::size_t write_header(opcode op, std::size_t payload, unsigned char* out);
 
-bool valid_utf8(std::string_view s);
-
 // What the reader found.
 struct frame_event {
   enum class kind { text, binary, ping, pong, close, error } what;

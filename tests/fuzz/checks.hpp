@@ -12,6 +12,7 @@
 #include "messages/codec.hpp"
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
+#include "messages/utf8.hpp"
 #include "transport/ws_frame.hpp"
 
 namespace aw::fuzz {
@@ -99,7 +100,7 @@ inline void ws_input(std::string_view bytes) {
             && ev.code == bytewise[i].code);
     using kind = ws::frame_event::kind;
     if (ev.what == kind::text)
-      require(ws::valid_utf8(ev.payload));
+      require(utf8::valid(ev.payload));
     if (ev.what == kind::text || ev.what == kind::binary)
       require(ev.payload.size() <= max_message);
     if (ev.what == kind::ping)

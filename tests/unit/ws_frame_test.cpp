@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "messages/utf8.hpp"
 #include "transport/ws_frame.hpp"
 
 using aw::ws::frame_event;
@@ -173,10 +174,10 @@ TEST_CASE("after an error the reader takes nothing more") {
 }
 
 TEST_CASE("UTF-8 validation accepts every well-formed sequence length") {
-  CHECK(aw::ws::valid_utf8(""));
-  CHECK(aw::ws::valid_utf8("plain ascii that is longer than eight bytes"));
-  CHECK(aw::ws::valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
-  CHECK_FALSE(aw::ws::valid_utf8("\xF4\x90\x80\x80")); // above U+10FFFF
-  CHECK_FALSE(aw::ws::valid_utf8("\xE2\x82"));         // truncated
-  CHECK_FALSE(aw::ws::valid_utf8("\x80"));
+  CHECK(aw::utf8::valid(""));
+  CHECK(aw::utf8::valid("plain ascii that is longer than eight bytes"));
+  CHECK(aw::utf8::valid("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  CHECK_FALSE(aw::utf8::valid("\xF4\x90\x80\x80")); // above U+10FFFF
+  CHECK_FALSE(aw::utf8::valid("\xE2\x82"));         // truncated
+  CHECK_FALSE(aw::utf8::valid("\x80"));
 }
