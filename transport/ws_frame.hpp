@@ -75,11 +75,6 @@ public:
     return failed_;
   }
 
-  // Bytes of a message being reassembled (for memory accounting).
-  std::size_t pending() const {
-    return message_.size();
-  }
-
 private:
   std::size_t step(const unsigned char* p, std::size_t n, frame_event& ev);
   bool header_complete(frame_event& ev);
