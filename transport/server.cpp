@@ -624,7 +624,7 @@ private:
   // Everything queued (up to a batch) goes out in one gathered write: one
   // system call, and on loopback one receive path, per burst rather than
   // per event. The headers live in batch_ until the write completes.
-  static constexpr std::size_t max_batch = 64;
+  static constexpr std::size_t max_batch = 32;
   struct write_batch {
     std::array<unsigned char, max_batch * ws::max_header> headers;
     std::array<net::const_buffer, 2 * max_batch> buffers;
@@ -658,7 +658,7 @@ private:
   }
   void return_batch() {
     auto& pool = batch_pool();
-    if (batch_ && pool.size() < 64)
+    if (batch_ && pool.size() < 8)
       pool.push_back(std::move(batch_));
     batch_.reset();
   }
