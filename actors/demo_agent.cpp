@@ -69,38 +69,45 @@ struct demo_state {
   static inline const char* name = "demo_agent";
 };
 
+// One step: the thought first, then the tool call (whose answer ends the run).
+void take_step(caf::stateful_actor<demo_state>* self, caf::timespan step);
+
+// With a step delay the next step is a delayed message; without one it is
+// taken at once (two messages per run fewer than sending it to ourselves).
+void next_step(caf::stateful_actor<demo_state>* self, caf::timespan step) {
+  if (step.count() == 0)
+    take_step(self, step);
+  else
+    self->delayed_send(self, step, step_atom::value);
+}
+
+void take_step(caf::stateful_actor<demo_state>* self, caf::timespan step) {
+  auto& st = self->state;
+  if (st.stage == 0) {
+    st.stage = 1;
+    self->send(st.supervisor, think_atom::value, st.p.thought);
+    return next_step(self, step);
+  }
+  // The supervisor ends this actor once it has the answer (it ends its
+  // agent either way); quitting here too would only cost it a message.
+  self->request(st.supervisor, caf::infinite, tool_atom::value, st.p.tool, st.p.input)
+    .then([self](bool ok, const json& output) {
+      auto& st = self->state;
+      st.reply.deliver(answer(st.p, ok, output));
+    });
+}
+
 caf::behavior demo_agent(caf::stateful_actor<demo_state>* self, caf::timespan step) {
-  auto next = [self, step] {
-    if (step.count() == 0)
-      self->send(self, step_atom::value);
-    else
-      self->delayed_send(self, step, step_atom::value);
-  };
   return {
-    [self, next](run_atom, const std::string& content) -> caf::response_promise {
+    [self, step](run_atom, const std::string& content) -> caf::response_promise {
       auto& st = self->state;
       st.supervisor = caf::actor_cast<caf::actor>(self->current_sender());
       st.reply = self->make_response_promise();
       st.p = make_plan(content);
-      next();
+      next_step(self, step);
       return st.reply;
     },
-    [self, next](step_atom) {
-      auto& st = self->state;
-      if (st.stage == 0) {
-        st.stage = 1;
-        self->send(st.supervisor, think_atom::value, st.p.thought);
-        next();
-        return;
-      }
-      self->request(st.supervisor, caf::infinite, tool_atom::value, st.p.tool,
-                    st.p.input)
-        .then([self](bool ok, const json& output) {
-          auto& st = self->state;
-          st.reply.deliver(answer(st.p, ok, output));
-          self->quit();
-        });
-    },
+    [self, step](step_atom) { take_step(self, step); },
   };
 }
 
