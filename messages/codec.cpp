@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <chrono>
 
 namespace aw {
@@ -399,14 +400,86 @@ constexpr std::array<bool, 256> special_bytes = [] {
   return t;
 }();
 
-void append_escaped(std::string& out, std::string_view s) {
+// The frame being written. std::string's own push_back and append are
+// out-of-line calls into libstdc++ (it is an extern template): with a dozen
+// short keys and values per event, callgrind put those calls, not the
+// bytes, at most of the writer's cost. This writes through a raw pointer
+// and grows the string only when it is full.
+class frame_writer {
+public:
+  explicit frame_writer(std::size_t capacity) { grow(capacity); }
+
+  void push_back(char c) {
+    reserve(1);
+    data_[size_++] = c;
+  }
+  void append(const char* s, std::size_t n) {
+    reserve(n);
+    std::memcpy(data_ + size_, s, n);
+    size_ += n;
+  }
+  void append(const char* first, const char* last) {
+    append(first, static_cast<std::size_t>(last - first));
+  }
+  frame_writer& operator+=(std::string_view s) {
+    append(s.data(), s.size());
+    return *this;
+  }
+  std::string take() {
+    buf_.resize(size_);
+    return std::move(buf_);
+  }
+
+private:
+  void reserve(std::size_t n) {
+    if (size_ + n > buf_.size())
+      grow(std::max(buf_.size() * 2, size_ + n));
+  }
+  void grow(std::size_t capacity) {
+    buf_.resize(capacity);
+    data_ = buf_.data();
+  }
+
+  std::string buf_;
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// Whether any of the 8 bytes in `w` is special, tested all at once (the
+// byte loop was most of the writer's instructions): each test below sets a
+// byte's high bit exactly when some byte matches (the classic "has zero
+// byte" trick; exact as a yes/no, which is all it is used for).
+constexpr std::uint64_t ones = 0x0101010101010101ull;
+constexpr std::uint64_t highs = 0x8080808080808080ull;
+constexpr bool any_special(std::uint64_t w) {
+  auto has_zero = [](std::uint64_t x) { return (x - ones) & ~x & highs; };
+  auto below_space = (w - ones * 0x20) & ~w & highs;
+  return ((w & highs) | below_space | has_zero(w ^ (ones * '"'))
+          | has_zero(w ^ (ones * '\\')))
+         != 0;
+}
+
+// The length of the run of ordinary bytes at the start of `s`.
+std::size_t plain_prefix(std::string_view s) {
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (any_special(w))
+      break;
+  }
+  while (i < s.size() && !special_bytes[static_cast<unsigned char>(s[i])])
+    ++i;
+  return i;
+}
+
+void append_escaped(frame_writer& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out.push_back('"');
   std::size_t i = 0;
   for (;;) {
     auto start = i;
-    while (i < s.size() && !special_bytes[static_cast<unsigned char>(s[i])])
-      ++i;
+    i += plain_prefix(s.substr(i));
     out.append(s.data() + start, i - start);
     if (i == s.size())
       break;
@@ -443,13 +516,13 @@ void append_escaped(std::string& out, std::string_view s) {
   out.push_back('"');
 }
 
-void append_number(std::string& out, std::int64_t v) {
+void append_number(frame_writer& out, std::int64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, r.ptr);
 }
 
-void append_value(std::string& out, const json& v) {
+void append_value(frame_writer& out, const json& v) {
   switch (v.type()) {
     case json::value_t::object: {
       out.push_back('{');
@@ -511,7 +584,7 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
   };
   static constexpr envelope_key envelope[] = {
     {"request_id", 0}, {"run_id", 1}, {"seq", 2}, {"thread_id", 3}, {"ts", 4}, {"type", 5}};
-  auto write_envelope = [&](std::string& out, int which) {
+  auto write_envelope = [&](frame_writer& out, int which) {
     switch (which) {
       case 0: return append_escaped(out, *ev.run.request_id);
       case 1: return append_escaped(out, ev.run.run_id);
@@ -526,8 +599,7 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
       default: return append_escaped(out, type);
     }
   };
-  std::string out;
-  out.reserve(256);
+  frame_writer out{256};
   out.push_back('{');
   bool first = true;
   auto key = [&](std::string_view k) {
@@ -558,7 +630,7 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
     write_envelope(out, envelope[e].which);
   }
   out.push_back('}');
-  return out;
+  return out.take();
 }
 
 } // namespace aw::codec
