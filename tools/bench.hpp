@@ -36,8 +36,8 @@ private:
 
 // The fields of a server frame the bench verifies, found without a JSON
 // parse (at hundreds of thousands of frames per second a parse would make
-// the bench the bottleneck). The server writes object keys in sorted order,
-// so each top-level key is the last occurrence of its name.
+// the bench the bottleneck): one pass over the top-level object, skipping
+// nested values. `ok` means a well-formed object with a type.
 struct frame_fields {
   std::string_view type;
   std::string_view run_id;

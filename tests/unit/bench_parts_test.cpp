@@ -51,3 +51,26 @@ TEST_CASE("the bench frame scanner reads the top-level fields even when a nested
   CHECK_FALSE(scan_frame("not json").ok);
   CHECK(scan_frame(R"({"code":"rate_limited","type":"error"})").code == "rate_limited");
 }
+
+TEST_CASE("the bench frame scanner skips nested strings arrays and escapes and rejects broken frames") {
+  // Braces, quotes and keys inside nested strings and arrays are not the
+  // top level's.
+  auto f = scan_frame(R"({"output":{"text":"}\"type\":\"x\"{","list":[1,{"seq":7},"]"]},)"
+                      R"("run_id":"r-\"2\"","seq":9,"ok":true,"type":"tool_completed"})");
+  CHECK(f.ok);
+  CHECK(f.type == "tool_completed");
+  CHECK(f.run_id == R"(r-\"2\")");
+  CHECK(f.seq == 9);
+  CHECK(f.has_seq);
+  auto spaced = scan_frame(" { \"type\" : \"agent_started\" , \"seq\" : 3 } ");
+  CHECK(spaced.ok);
+  CHECK(spaced.seq == 3);
+  CHECK(scan_frame(R"({"seq":1})").has_seq);
+  CHECK_FALSE(scan_frame(R"({"seq":1})").ok); // no type
+  CHECK_FALSE(scan_frame(R"({"type":"agent_started","seq":)").ok);
+  CHECK_FALSE(scan_frame(R"({"type":"agent_started","x":{"a":1})").ok);
+  CHECK_FALSE(scan_frame(R"({"type":"agent_started")").ok);
+  CHECK_FALSE(scan_frame(R"({"type":"agent_started)").ok);
+  CHECK_FALSE(scan_frame("").ok);
+  CHECK_FALSE(scan_frame(R"({"seq":"x","type":"agent_started"})").has_seq);
+}
