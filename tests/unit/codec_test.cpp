@@ -69,6 +69,37 @@ TEST_CASE("codec answers bad_request for non-objects and missing or mistyped fie
   CHECK(decode_error(R"({"type":"ping","id":{"a":1}})").code == error_code::bad_request);
 }
 
+TEST_CASE("codec reads only top-level fields and the last of a repeated key") {
+  // Keys inside nested values are not the request's own.
+  auto f = decode_ok(R"({"meta":{"type":"cancel_run","content":7,"request_id":5},)"
+                     R"("list":[{"type":"ping"},"content"],"type":"user_message","content":"hi"})");
+  auto& m = std::get<user_message>(f);
+  CHECK(m.content == "hi");
+  CHECK_FALSE(m.request_id.has_value());
+  // A repeated key: the last one counts, whatever the first one was.
+  CHECK(std::get<user_message>(decode_ok(R"({"type":"user_message","content":{"a":1},"content":"b"})"))
+          .content
+        == "b");
+  CHECK(decode_error(R"({"type":"user_message","content":"b","content":[1]})").code
+        == error_code::bad_request);
+  // null counts as absent for optional fields, not for required ones.
+  CHECK_FALSE(std::get<user_message>(decode_ok(R"({"type":"user_message","content":"x","thread_id":null})"))
+                .thread_id.has_value());
+  CHECK(decode_error(R"({"type":"user_message","content":null})").code == error_code::bad_request);
+  // A ping's id is echoed as it came: string, integer, float or null.
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":"a"})")).id == "a");
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":-3})")).id == -3);
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":2.5})")).id == 2.5);
+  CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":null})")).id.is_null());
+  CHECK(decode_error(R"({"type":"ping","id":true})").code == error_code::bad_request);
+  CHECK(decode_error(R"({"type":"ping","id":[1]})").code == error_code::bad_request);
+  CHECK(std::get<resume_request>(decode_ok(R"({"type":"resume","epoch":"e","after_seq":18446744073709551615})"))
+          .after_seq
+        == 18446744073709551615ull);
+  // Trailing text after the object is not JSON.
+  CHECK(decode_error(R"({"type":"ping"} x)").code == error_code::invalid_json);
+}
+
 TEST_CASE("codec echoes request_id in errors after the frame parsed") {
   auto e = decode_error(R"({"type":"user_message","request_id":"q7"})");
   CHECK(e.code == error_code::bad_request);
