@@ -21,7 +21,6 @@ struct connection_state {
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
   std::uint64_t frames_in = 0;
-  std::uint64_t frames_out = 0;
   static inline const char* name = "connection";
 };
 
@@ -39,7 +38,6 @@ void push(connection_actor* self, frame_ptr frame) {
     self->quit();
     return;
   }
-  ++st.frames_out;
   out->push(std::move(frame));
 }
 
@@ -100,7 +98,7 @@ void handle(connection_actor* self, resume_request& msg, std::chrono::steady_clo
       [self](const resume_outcome& out) {
         if (out.error)
           push_error(self, *out.error);
-        else
+        else if (!out.announced)
           push_text(self, codec::encode_resumed(out.from_seq, out.to_seq));
       },
       [self, request_id](caf::error&) { internal_error(self, request_id); });
@@ -194,16 +192,16 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
                      {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
           close_socket(self, close_code::internal);
         });
+        // The emitter writes the greeting and every event of the user to
+        // our socket; this actor serves what the client sends.
         self->request(session, caf::infinite, attach_atom::value,
-                      caf::actor_cast<caf::actor>(self))
+                      caf::actor_cast<caf::actor>(self),
+                      socket_subscription{self->state.out, self->state.ctx.connection_id})
           .await(
-            [self](const std::string& epoch, std::uint64_t last_seq) {
+            [self](const std::string&, std::uint64_t) {
               auto& st = self->state;
-              if (st.phase != connection_phase::joining)
-                return; // closed meanwhile
-              st.phase = connection_phase::open;
-              push_text(self, codec::encode_connection_established(
-                                st.ctx.connection_id, st.ctx.user_id, epoch, last_seq));
+              if (st.phase == connection_phase::joining)
+                st.phase = connection_phase::open; // (else closed meanwhile)
             },
             [self](caf::error&) { close_socket(self, close_code::internal); });
       },
@@ -227,25 +225,15 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       serve_when_admitted(self, codec::binary_frame_error());
       return caf::unit;
     },
-    [self](deliver_atom, const event_ptr& ev) {
-      auto phase = self->state.phase;
-      if (phase == connection_phase::open || phase == connection_phase::joining)
-        push(self, frame_of(ev));
-    },
-    [self](replay_atom, const event_ptr& ev) {
-      if (self->state.phase != connection_phase::open)
-        return;
-      if (auto out = self->state.out.lock()) {
-        ++self->state.frames_out;
-        out->push_replayed(frame_of(ev));
-      }
-    },
     [self](snapshot_atom) {
       auto& st = self->state;
       static constexpr const char* phases[] = {"joining", "open", "closing", "closed"};
       outlet::depth q;
-      if (auto out = st.out.lock())
+      std::uint64_t frames_out = 0;
+      if (auto out = st.out.lock()) {
         q = out->queued();
+        frames_out = out->frames_pushed();
+      }
       return json{{"id", st.ctx.connection_id},
                   {"transport", "websocket"},
                   {"peer", st.ctx.peer},
@@ -254,7 +242,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
                   {"idle_ms", unix_time_ms() - st.last_activity_ms},
                   {"queue", {{"frames", q.frames}, {"bytes", q.bytes}}},
                   {"frames_in", st.frames_in},
-                  {"frames_out", st.frames_out},
+                  {"frames_out", frames_out},
                   {"mailbox", self->mailbox().size()}};
     },
     [self](kick_atom, close_code code) { close_socket(self, code); },

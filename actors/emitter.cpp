@@ -6,6 +6,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/outlet.hpp"
 #include "messages/actor_messages.hpp"
 #include "messages/codec.hpp"
 
@@ -19,12 +20,30 @@ struct emitter_state {
   std::uint64_t last_seq = 0;
   std::size_t capacity = 1024;
   std::deque<event_ptr> buffer; // seq ascending, at most `capacity`
-  std::vector<caf::actor> subscribers;
+  // A WebSocket connection is written to through its socket's outlet; an
+  // SSE stream (or a test) gets a message per event.
+  struct subscriber {
+    caf::actor who; // monitored: its end removes the subscription
+    std::weak_ptr<outlet> out;
+    bool direct = false; // write to `out` instead of messaging `who`
+  };
+  std::vector<subscriber> subscribers;
   metrics::registry_ptr metrics;
   static inline const char* name = "emitter";
 };
 
 using emitter_actor = caf::stateful_actor<emitter_state>;
+
+// False when `who` was subscribed already.
+bool subscribe(emitter_actor* self, const caf::actor& who, std::weak_ptr<outlet> out,
+               bool direct) {
+  auto& subs = self->state.subscribers;
+  if (std::any_of(subs.begin(), subs.end(), [&](const auto& s) { return s.who == who; }))
+    return false;
+  self->monitor(who);
+  subs.push_back({who, std::move(out), direct});
+  return true;
+}
 
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
                       metrics::registry_ptr metrics) {
@@ -36,7 +55,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](const caf::actor& a) { return a.address() == msg.source; }),
+                              [&](const auto& s) { return s.who.address() == msg.source; }),
                subs.end());
   });
   return {
@@ -52,10 +71,20 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       st.buffer.push_back(ptr);
       if (st.buffer.size() > st.capacity)
         st.buffer.pop_front();
-      // One message for all recipients: CAF shares it copy-on-write.
-      auto msg = caf::make_message(deliver_atom::value, std::move(ptr));
-      for (auto& sub : st.subscribers)
-        self->send(sub, msg);
+      // The bytes are shared by every socket; one message (CAF shares it
+      // copy-on-write) by every other subscriber.
+      auto frame = frame_of(ptr);
+      caf::message msg;
+      for (auto& sub : st.subscribers) {
+        if (sub.direct) {
+          if (auto out = sub.out.lock())
+            out->push(frame);
+          continue;
+        }
+        if (msg.empty())
+          msg = caf::make_message(deliver_atom::value, ptr);
+        self->send(sub.who, msg);
+      }
     },
     [self](snapshot_atom) {
       auto& st = self->state;
@@ -69,12 +98,17 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
                   {"mailbox", self->mailbox().size()}};
     },
     [self](subscribe_atom, const caf::actor& sub) {
+      subscribe(self, sub, {}, false);
+      return caf::make_message(self->state.epoch, self->state.last_seq);
+    },
+    [self](subscribe_atom, const caf::actor& conn, const socket_subscription& sock) {
       auto& st = self->state;
-      if (std::find(st.subscribers.begin(), st.subscribers.end(), sub)
-          == st.subscribers.end()) {
-        self->monitor(sub);
-        st.subscribers.push_back(sub);
-      }
+      // The greeting is written here, by the same actor and before any
+      // event: its last_seq and the first event that follows cannot race.
+      if (subscribe(self, conn, sock.out, true))
+        if (auto out = sock.out.lock())
+          out->push(std::make_shared<const std::string>(codec::encode_connection_established(
+            sock.connection_id, st.user_id, st.epoch, st.last_seq)));
       return caf::make_message(st.epoch, st.last_seq);
     },
     [self](resume_atom, const resume_request& req,
@@ -91,15 +125,28 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
         out.error = codec::make_replay_gap(st.epoch, oldest, req.request_id);
         return out;
       }
+      out.from_seq = req.after_seq + 1;
+      out.to_seq = st.last_seq;
+      auto sub = std::find_if(st.subscribers.begin(), st.subscribers.end(),
+                              [&](const auto& s) { return s.who == target; });
+      auto socket = sub != st.subscribers.end() && sub->direct ? sub->out.lock() : nullptr;
       std::uint64_t replayed = 0;
       for (auto& ev : st.buffer)
         if (ev->seq > req.after_seq) {
-          self->send(target, replay_atom::value, ev);
+          if (socket)
+            socket->push_replayed(frame_of(ev));
+          else
+            self->send(target, replay_atom::value, ev);
           ++replayed;
         }
       st.metrics->events_replayed.inc(replayed);
-      out.from_seq = req.after_seq + 1;
-      out.to_seq = st.last_seq;
+      if (socket) {
+        // After the replayed events and before any later one, as the
+        // protocol promises.
+        socket->push(std::make_shared<const std::string>(
+          codec::encode_resumed(out.from_seq, out.to_seq)));
+        out.announced = true;
+      }
       return out;
     },
   };

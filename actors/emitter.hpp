@@ -4,12 +4,17 @@
 //
 //   (publish_atom, run_event)                 one-way, from supervisors
 //   (subscribe_atom, actor)   -> (std::string epoch, uint64_t last_seq)
+//        the actor receives (deliver_atom, event_ptr) per event (SSE)
+//   (subscribe_atom, actor conn, socket_subscription) -> (epoch, last_seq)
+//        writes connection_established, then every event, to the socket's
+//        outlet directly; `conn` is monitored
+
 //   (snapshot_atom) -> json (epoch, last_seq, replay buffer fill, subscribers)
 //   (resume_atom, resume_request, actor target) -> resume_outcome
-//        sends the replayed events to `target` as (replay_atom, event_ptr)
-//        before answering; an epoch or range it no longer holds is a
-//        replay_gap error in the outcome
-// Subscribers receive (deliver_atom, event_ptr).
+//        replays the events to `target`: to its socket, followed by the
+//        `resumed` frame (announced in the outcome), when it subscribed with
+//        one, else as (replay_atom, event_ptr) messages, before answering;
+//        an epoch or range it no longer holds is a replay_gap error
 #pragma once
 
 #include <cstddef>

@@ -9,6 +9,7 @@
 
 #include "actors/emitter.hpp"
 #include "actors/log.hpp"
+#include "actors/outlet.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/actor_messages.hpp"
@@ -67,6 +68,15 @@ void arm_sweep(session_actor* self) {
     return;
   st.sweep_pending = true;
   self->delayed_send(self, sweep_interval(st.env->settings), sweep_atom::value);
+}
+
+// A connection (or SSE stream) joins: it is counted, and watched.
+void attach(session_actor* self, const caf::actor& conn) {
+  auto& st = self->state;
+  self->monitor(conn);
+  ++st.connections;
+  st.attached.push_back(conn);
+  ++st.grace_generation; // a pending grace timer no longer applies
 }
 
 // The thread a run belongs to: the one asked for, or a new one. Threads are
@@ -131,12 +141,13 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
   });
   return {
     [self](attach_atom, const caf::actor& conn) {
-      auto& st = self->state;
-      self->monitor(conn);
-      ++st.connections;
-      st.attached.push_back(conn);
-      ++st.grace_generation; // a pending grace timer no longer applies
-      return self->delegate(st.emitter, subscribe_atom::value, conn);
+      attach(self, conn);
+      return self->delegate(self->state.emitter, subscribe_atom::value, conn);
+    },
+    [self](attach_atom, const caf::actor& conn, socket_subscription& sock) {
+      attach(self, conn);
+      return self->delegate(self->state.emitter, subscribe_atom::value, conn,
+                            std::move(sock));
     },
     [self](start_atom, run_request& req) {
       auto& st = self->state;

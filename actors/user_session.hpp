@@ -5,6 +5,8 @@
 // the grace period so runs finish and a reconnecting client can resume.
 //
 //   (attach_atom, actor conn)             -> (std::string epoch, uint64_t last_seq)
+//   (attach_atom, actor conn, socket_subscription) -> the same; the emitter
+//        writes the greeting and the user's events to the socket itself
 //   (start_atom, run_request)             -> request_outcome (run filled in)
 //   (cancel_atom, std::string run_id, optional<std::string> request_id)
 //                                         -> request_outcome

@@ -100,6 +100,10 @@ struct resume_outcome {
   std::optional<protocol_error> error;
   std::uint64_t from_seq = 0;
   std::uint64_t to_seq = 0;
+  // The emitter already wrote the replayed events and the `resumed` frame
+  // to the socket (a WebSocket subscriber); otherwise the replayed events
+  // came as messages and the requester announces the range itself.
+  bool announced = false;
 };
 
 // A random identifier "<prefix>-<16 hex>" from a per-thread generator.

@@ -354,6 +354,10 @@ public:
     return {queued_frames_.load(std::memory_order_relaxed), meter_.bytes()};
   }
 
+  std::uint64_t frames_pushed() const override {
+    return frames_pushed_.load(std::memory_order_relaxed);
+  }
+
   // -- closable --
 
   void shutdown() override {
@@ -538,6 +542,7 @@ private:
       ctx_->dropped(metrics::drop_reason::closed);
       return false;
     }
+    frames_pushed_.fetch_add(1, std::memory_order_relaxed);
     // Frames pushed while a hand-over is pending ride along with it: one
     // post (and one wake-up of the socket's thread) per burst, not per frame.
     bool schedule = false;
@@ -799,6 +804,7 @@ private:
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
   std::atomic<std::size_t> queued_frames_{0}; // queue_.size(), for snapshots
+  std::atomic<std::uint64_t> frames_pushed_{0}; // accepted by post_frame, for snapshots
   ws::reader reader_;
   std::unique_ptr<net::steady_timer> timer_; // handshake or close timeout
   std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep

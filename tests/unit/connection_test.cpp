@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "actors/connection.hpp"
+#include "support/recording_outlet.hpp"
 #include "actors/directory.hpp"
 #include "messages/codec.hpp"
 
@@ -12,44 +13,6 @@ using namespace aw;
 using namespace std::chrono_literals;
 
 namespace {
-
-class recording_outlet : public outlet {
-public:
-  bool push(frame_ptr frame) override {
-    std::lock_guard<std::mutex> g{mtx};
-    if (closed_with)
-      return false;
-    frames.push_back(json::parse(*frame));
-    return true;
-  }
-  bool push_replayed(frame_ptr frame) override { return push(std::move(frame)); }
-  void close(close_code code) override {
-    std::lock_guard<std::mutex> g{mtx};
-    closed_with = code;
-  }
-  depth queued() const override { return {}; } // nothing waits: push records at once
-  // Waits until a frame of `type` arrived; returns it.
-  json wait_for(const std::string& type) {
-    for (int i = 0; i < 200; ++i) {
-      {
-        std::lock_guard<std::mutex> g{mtx};
-        for (auto& f : frames)
-          if (f["type"] == type)
-            return f;
-      }
-      std::this_thread::sleep_for(10ms);
-    }
-    FAIL("no frame of type " << type);
-    return {};
-  }
-  std::optional<close_code> close_code_seen() {
-    std::lock_guard<std::mutex> g{mtx};
-    return closed_with;
-  }
-  std::mutex mtx;
-  std::vector<json> frames;
-  std::optional<close_code> closed_with;
-};
 
 admission reserve(caf::scoped_actor& self, const caf::actor& dir, const std::string& user) {
   auto p = std::make_shared<std::promise<admission>>();
@@ -72,7 +35,7 @@ directory_stats stats(caf::scoped_actor& self, const caf::actor& dir) {
 TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets and answers ping and validates frames") {
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
-  auto out = std::make_shared<recording_outlet>();
+  auto out = std::make_shared<test::recording_outlet>();
   auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   auto hello = out->wait_for("connection_established");
   CHECK(hello["connection_id"] == "c-1");
@@ -92,7 +55,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets and answers ping and
 TEST_CASE_FIXTURE(test::actor_fixture, "a closed connection refuses operations with an error") {
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
-  auto out = std::make_shared<recording_outlet>();
+  auto out = std::make_shared<test::recording_outlet>();
   auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   out->wait_for("connection_established");
   // Open: a request is served.
@@ -151,7 +114,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
   s.grace_period = 100ms;
   auto dir = spawn_directory(*sys, test::make_test_env(s));
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
-  auto out = std::make_shared<recording_outlet>();
+  auto out = std::make_shared<test::recording_outlet>();
   auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
   auto first_epoch = out->wait_for("connection_established")["epoch"];
   CHECK(stats(*self, dir).users == 1);
@@ -161,7 +124,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
   CHECK(stats(*self, dir).users == 0);
   // A new connection gets a new session, hence a new epoch.
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
-  auto out2 = std::make_shared<recording_outlet>();
+  auto out2 = std::make_shared<test::recording_outlet>();
   auto conn2 = spawn_connection(*sys, {"c-2", "alice", "test", 0}, out2, dir, test::make_test_env());
   CHECK(out2->wait_for("connection_established")["epoch"] != first_epoch);
   (*self)->send(conn2, closed_atom::value);
@@ -170,13 +133,13 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace
 
 TEST_CASE_FIXTURE(test::actor_fixture, "a user session that dies abnormally closes its connections with 1011 and the next join gets a fresh session") {
   auto dir = spawn_directory(*sys, test::make_test_env());
-  auto connect = [&](const std::string& id, std::shared_ptr<recording_outlet> out) {
+  auto connect = [&](const std::string& id, std::shared_ptr<test::recording_outlet> out) {
     REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
     return spawn_connection(*sys, {id, "alice", "127.0.0.1:1", 0},
                             std::weak_ptr<outlet>{out}, dir, test::make_test_env());
   };
-  auto out1 = std::make_shared<recording_outlet>();
-  auto out2 = std::make_shared<recording_outlet>();
+  auto out1 = std::make_shared<test::recording_outlet>();
+  auto out2 = std::make_shared<test::recording_outlet>();
   auto c1 = connect("c-1", out1);
   auto c2 = connect("c-2", out2);
   auto epoch = out1->wait_for("connection_established")["epoch"];
@@ -197,7 +160,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a user session that dies abnormally clos
   for (int i = 0; i < 200 && stats(*self, dir).users != 0; ++i)
     std::this_thread::sleep_for(10ms);
   CHECK(stats(*self, dir).users == 0);
-  auto out3 = std::make_shared<recording_outlet>();
+  auto out3 = std::make_shared<test::recording_outlet>();
   auto c3 = connect("c-3", out3);
   auto fresh = out3->wait_for("connection_established");
   CHECK(fresh["epoch"] != epoch);

@@ -1,6 +1,7 @@
 #include "support/actor_fixture.hpp"
 
 #include "actors/emitter.hpp"
+#include "support/recording_outlet.hpp"
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -136,5 +137,68 @@ TEST_CASE_FIXTURE(test::actor_fixture, "emitter answers replay_gap past its buff
   auto ahead = resume(*self, em, epoch, 11);
   REQUIRE(ahead.error.has_value());
   CHECK(ahead.error->code == error_code::replay_gap);
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter writes the greeting then every event straight to a socket") {
+  auto em = spawn_emitter(*sys, "alice", 16);
+  (*self)->send(em, publish_atom::value, sample("r-1", "before"));
+  auto out = std::make_shared<test::recording_outlet>();
+  // The subscribing connection: any actor will do; it is monitored.
+  auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
+  std::string epoch;
+  (*self)->request(em, 2s, subscribe_atom::value, conn, socket_subscription{out, "c-9"})
+    .receive([&](const std::string& e, std::uint64_t last) {
+               epoch = e;
+               CHECK(last == 1);
+             },
+             [](caf::error&) { FAIL("subscribe failed"); });
+  (*self)->send(em, publish_atom::value, sample("r-1", "after"));
+  out->wait_for("agent_thinking");
+  auto frames = out->all();
+  REQUIRE(frames.size() == 2);
+  // The greeting first, with the seq of the event before it as last_seq.
+  CHECK(frames[0]["type"] == "connection_established");
+  CHECK(frames[0]["connection_id"] == "c-9");
+  CHECK(frames[0]["user_id"] == "alice");
+  CHECK(frames[0]["epoch"] == epoch);
+  CHECK(frames[0]["last_seq"] == 1);
+  CHECK(frames[1]["seq"] == 2);
+  CHECK(frames[1]["text"] == "after");
+  CHECK(out->frames_pushed() == 2);
+
+  // Resume from 0: both events again through push_replayed, then resumed,
+  // and the outcome says it was announced.
+  resume_outcome r;
+  resume_request req{epoch, 0, std::string{"rq"}};
+  (*self)->request(em, 2s, resume_atom::value, req, conn)
+    .receive([&](const resume_outcome& o) { r = o; },
+             [](caf::error&) { FAIL("resume failed"); });
+  CHECK_FALSE(r.error);
+  CHECK(r.announced);
+  frames = out->all();
+  REQUIRE(frames.size() == 5);
+  CHECK(frames[2]["seq"] == 1);
+  CHECK(frames[3]["seq"] == 2);
+  CHECK(frames[4]["type"] == "resumed");
+  CHECK(frames[4]["from_seq"] == 1);
+  CHECK(frames[4]["to_seq"] == 2);
+  CHECK(out->replayed == 2);
+
+  // Once the connection is gone, nothing more is written for it.
+  (*self)->send_exit(conn, caf::exit_reason::user_shutdown);
+  for (int i = 0; i < 100; ++i) {
+    json snap;
+    (*self)->request(em, 2s, snapshot_atom::value)
+      .receive([&](const json& j) { snap = j; }, [](caf::error&) { FAIL("no snapshot"); });
+    if (snap["subscribers"] == 0)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  (*self)->send(em, publish_atom::value, sample("r-2", "unseen"));
+  subscribe(*self, em, *self); // a later subscriber still gets events
+  (*self)->send(em, publish_atom::value, sample("r-2", "seen"));
+  CHECK(json::parse(next_event(*self)->frame)["text"] == "seen");
+  CHECK(out->all().size() == 5);
   (*self)->send_exit(em, caf::exit_reason::user_shutdown);
 }
