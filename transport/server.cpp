@@ -606,8 +606,14 @@ private:
   void push_queue(queued_frame f) {
     queue_.push_back(std::move(f));
     queued_frames_.store(queue_.size(), std::memory_order_relaxed);
-    if (!writing_)
-      do_write();
+    if (writing_ || write_scheduled_)
+      return;
+    write_scheduled_ = true;
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->write_scheduled_ = false;
+      if (!self->writing_ && !self->queue_.empty() && !self->finished_)
+        self->do_write();
+    });
   }
 
   void forget(const queued_frame& f) {
@@ -810,6 +816,7 @@ private:
   std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep
   std::atomic<bool> accepting_{true};
   bool writing_ = false;
+  bool write_scheduled_ = false;
   bool close_queued_ = false;
   bool close_sent_ = false;
   bool peer_closed_ = false;
