@@ -1,14 +1,13 @@
 #include "actors/user_session.hpp"
 
 #include <algorithm>
-#include <deque>
 #include <unordered_map>
-#include <unordered_set>
 
 #include <caf/all.hpp>
 
 #include "actors/emitter.hpp"
 #include "actors/log.hpp"
+#include "actors/recent_ids.hpp"
 #include "actors/outlet.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/supervisor.hpp"
@@ -31,8 +30,7 @@ struct session_state {
   std::unordered_map<std::string, live_run> runs;          // run_id -> its supervisor
   bool sweep_pending = false;
   std::unordered_map<caf::actor_addr, run_ref> run_of;     // supervisor -> run
-  std::unordered_set<std::string> threads;
-  std::deque<std::string> thread_order;                    // oldest first
+  recent_ids threads{0}; // sized from the settings when the session starts
   std::size_t connections = 0;
   std::vector<caf::actor> attached; // connections and HTTP streams, for snapshots
   std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
@@ -83,15 +81,10 @@ void attach(session_actor* self, const caf::actor& conn) {
 // remembered up to max_threads_per_user, oldest forgotten first.
 std::string own_thread(session_actor* self, const std::optional<std::string>& wanted) {
   auto& st = self->state;
-  if (wanted && st.threads.count(*wanted) > 0)
+  if (wanted && st.threads.contains(*wanted))
     return *wanted;
   auto id = wanted ? *wanted : random_id("t");
-  st.threads.insert(id);
-  st.thread_order.push_back(id);
-  while (st.thread_order.size() > st.env->settings.max_threads_per_user) {
-    st.threads.erase(st.thread_order.front());
-    st.thread_order.pop_front();
-  }
+  st.threads.add(id);
   return id;
 }
 
@@ -102,6 +95,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
   st.directory = std::move(directory);
   st.env = std::move(env);
   st.limiter = rate_limiter{st.env->settings.rate_limit};
+  st.threads = recent_ids{st.env->settings.max_threads_per_user};
   st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity,
                              st.env->metrics);
   metrics::track(st.emitter, metrics::actor_kind::emitter, st.env->metrics,
@@ -156,7 +150,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
         out.error = codec::make_error(code, std::move(message), req.request_id);
         return out;
       };
-      if (req.thread_id && !req.adopt_thread && st.threads.count(*req.thread_id) == 0)
+      if (req.thread_id && !req.adopt_thread && !st.threads.contains(*req.thread_id))
         return fail(error_code::not_found, "unknown thread_id");
       if (req.run_id && st.runs.count(*req.run_id) > 0)
         return fail(error_code::bad_request, "a run with this run_id is in flight");
