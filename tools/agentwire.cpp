@@ -32,8 +32,10 @@
 // idle memory per connection at 1,000 connections drops from 5.1 to 4.5
 // KiB (the arenas' and caches' fixed cost, spread over fewer sockets),
 // while the actors' message-sized blocks stay in the per-thread caches.
+// Freed pages go back to the system after 1 s instead of 10 (4.4 KiB; at
+// 0 s every free of a page run was an madvise: 20,000 a second under load).
 extern "C" {
-const char* malloc_conf = "narenas:1,tcache_max:1024";
+const char* malloc_conf = "narenas:1,tcache_max:1024,dirty_decay_ms:1000,muzzy_decay_ms:0";
 }
 #endif
 
