@@ -8,7 +8,6 @@
 //   (subscribe_atom, actor conn, socket_subscription) -> (epoch, last_seq)
 //        writes connection_established, then every event, to the socket's
 //        outlet directly; `conn` is monitored
-
 //   (snapshot_atom) -> json (epoch, last_seq, replay buffer fill, subscribers)
 //   (resume_atom, resume_request, actor target) -> resume_outcome
 //        replays the events to `target`: to its socket, followed by the

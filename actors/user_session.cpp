@@ -7,8 +7,8 @@
 
 #include "actors/emitter.hpp"
 #include "actors/log.hpp"
-#include "actors/recent_ids.hpp"
 #include "actors/outlet.hpp"
+#include "actors/recent_ids.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/supervisor.hpp"
 #include "messages/actor_messages.hpp"
