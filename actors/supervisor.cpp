@@ -36,15 +36,21 @@ void publish(supervisor_actor* self, run_event ev) {
   self->send(st.emitter, publish_atom::value, std::move(ev));
 }
 
+// A string field of an event, or "" (absent or not a string).
+std::string_view text_field(const run_event& ev, std::string_view key) {
+  auto* v = ev.find(key);
+  return v && v->is_string() ? std::string_view{v->get_ref<const std::string&>()}
+                             : std::string_view{};
+}
+
 // The run's outcome in the metrics: one of completed, cancelled, failed.
 void count_outcome(supervisor_actor* self, const run_event& terminal) {
   auto& st = self->state;
   auto& m = *st.env->metrics;
   if (terminal.type == event_type::agent_error)
-    m.runs_failed[metrics::idx(metrics::run_failure_of(
-                    terminal.fields.value("code", std::string{})))]
+    m.runs_failed[metrics::idx(metrics::run_failure_of(text_field(terminal, "code")))]
       .inc();
-  else if (terminal.fields.value("status", std::string{}) == "cancelled")
+  else if (text_field(terminal, "status") == "cancelled")
     m.runs_cancelled.inc();
   else
     m.runs_completed.inc();

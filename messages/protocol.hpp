@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -111,12 +112,25 @@ struct run_ref {
   std::optional<std::string> request_id;
 };
 
-// A lifecycle event before the emitter stamps it with seq and ts.
-// `fields` holds the type-specific fields (agent, text, tool, ...).
+// One type-specific field of an event (agent, text, tool, ...).
+struct event_field {
+  std::string key;
+  json value;
+};
+
+// A lifecycle event before the emitter stamps it with seq and ts. Its fields
+// are a short sorted vector, not a json object: callgrind put building and
+// freeing that object's tree at a tenth of the server's instructions, for
+// values that are only ever written out once.
 struct run_event {
   event_type type = event_type::agent_started;
   run_ref run;
-  json fields = json::object();
+  std::vector<event_field> fields; // sorted by key, each key once
+
+  // Sets the field `key`, replacing one of that name.
+  void set(std::string key, json value);
+  // The field `key`, or nullptr.
+  const json* find(std::string_view key) const;
 };
 
 // The constructors of each event type: the only place that names their fields.

@@ -207,7 +207,9 @@ namespace {
 // What encode_event wrote before it had its own writer: nlohmann's dump of
 // the fields plus the envelope. The fast writer must produce the same text.
 std::string reference_event(const run_event& ev, std::uint64_t seq, std::int64_t ts) {
-  json j = ev.fields.is_object() ? ev.fields : json::object();
+  json j = json::object();
+  for (auto& f : ev.fields)
+    j[f.key] = f.value;
   j["type"] = to_string(ev.type);
   j["seq"] = seq;
   j["run_id"] = ev.run.run_id;
@@ -242,12 +244,13 @@ TEST_CASE("event frames are byte for byte what nlohmann would write") {
   };
   // A field named like an envelope key is shadowed by the envelope.
   run_event shadow = make_agent_thinking(run, "x");
-  shadow.fields["seq"] = "not the seq";
-  shadow.fields["a_first"] = 1;
-  shadow.fields["zz_last"] = 2;
+  shadow.set("seq", "not the seq");
+  shadow.set("a_first", 1);
+  shadow.set("zz_last", 2);
+  shadow.set("a_first", 3); // set again: replaced, not repeated
   events.push_back(shadow);
   run_event no_request = make_agent_started(run_ref{"r-2", "t-2", std::nullopt}, "demo");
-  no_request.fields["request_id"] = "a field, not the envelope";
+  no_request.set("request_id", "a field, not the envelope");
   events.push_back(no_request);
   std::uint64_t seq = 1;
   for (auto& ev : events) {
