@@ -743,12 +743,21 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
     append_escaped(out, k);
     out.push_back(':');
   };
+  // The envelope's keys are plain ASCII: written as they are, unscanned.
+  auto plain_key = [&](std::string_view k) {
+    if (!first)
+      out.push_back(',');
+    first = false;
+    out.push_back('"');
+    out += k;
+    out += "\":";
+  };
   std::size_t e = ev.run.request_id ? 0 : 1;
   constexpr std::size_t envelope_size = sizeof envelope / sizeof envelope[0];
   for (auto& [k, v] : ev.fields) {
     std::string_view fk{k};
     while (e < envelope_size && envelope[e].key < fk) {
-      key(envelope[e].key);
+      plain_key(envelope[e].key);
       write_envelope(out, envelope[e].which);
       ++e;
     }
@@ -758,7 +767,7 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
     append_value(out, v);
   }
   for (; e < envelope_size; ++e) {
-    key(envelope[e].key);
+    plain_key(envelope[e].key);
     write_envelope(out, envelope[e].which);
   }
   out.push_back('}');
