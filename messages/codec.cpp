@@ -166,20 +166,21 @@ struct top_value {
   json number;      // a number's value (integer, unsigned or float)
 };
 
+// The wire names, in the order of `field`.
+constexpr std::array<std::string_view, static_cast<std::size_t>(field::count)> field_names = {
+  "type", "content", "request_id", "thread_id", "agent", "run_id", "epoch", "after_seq", "id"};
+
 struct request_fields {
   std::array<top_value, static_cast<std::size_t>(field::count)> values;
+  top_value& operator[](field f) { return values[static_cast<std::size_t>(f)]; }
   const top_value& operator[](field f) const { return values[static_cast<std::size_t>(f)]; }
 };
 
 // field::count for a key no request uses.
 field field_of(std::string_view key) {
-  static constexpr std::pair<std::string_view, field> names[] = {
-    {"type", field::type},       {"content", field::content}, {"request_id", field::request_id},
-    {"thread_id", field::thread_id}, {"agent", field::agent}, {"run_id", field::run_id},
-    {"epoch", field::epoch},     {"after_seq", field::after_seq}, {"id", field::id}};
-  for (auto& [name, f] : names)
-    if (key == name)
-      return f;
+  for (std::size_t i = 0; i < field_names.size(); ++i)
+    if (key == field_names[i])
+      return static_cast<field>(i);
   return field::count;
 }
 
@@ -254,12 +255,6 @@ private:
   bool top_is_object_ = false;
 };
 
-const char* name_of(field f) {
-  static constexpr const char* names[] = {"type",  "content", "request_id", "thread_id", "agent",
-                                          "run_id", "epoch",  "after_seq",  "id"};
-  return names[static_cast<std::size_t>(f)];
-}
-
 // Reads an optional string field. Returns false (and sets err) when present
 // but not a string, or longer than max_bytes.
 bool optional_string(const request_fields& doc, field f, std::size_t max_bytes,
@@ -268,11 +263,11 @@ bool optional_string(const request_fields& doc, field f, std::size_t max_bytes,
   if (v.k == top_value::kind::absent || v.k == top_value::kind::null)
     return true;
   if (v.k != top_value::kind::string) {
-    err = std::string{"field '"} + name_of(f) + "' must be a string";
+    err = "field '" + std::string{field_names[static_cast<std::size_t>(f)]} + "' must be a string";
     return false;
   }
   if (v.text.empty() || v.text.size() > max_bytes) {
-    err = std::string{"field '"} + name_of(f) + "' must be 1.."
+    err = "field '" + std::string{field_names[static_cast<std::size_t>(f)]} + "' must be 1.."
           + std::to_string(max_bytes) + " bytes";
     return false;
   }
@@ -286,7 +281,7 @@ bool required_string(const request_fields& doc, field f, std::size_t max_bytes,
   if (!optional_string(doc, f, max_bytes, tmp, err))
     return false;
   if (!tmp) {
-    err = std::string{"missing field '"} + name_of(f) + "'";
+    err = "missing field '" + std::string{field_names[static_cast<std::size_t>(f)]} + "'";
     return false;
   }
   out = std::move(*tmp);
@@ -303,7 +298,7 @@ read_user_message(request_fields& doc, const std::optional<std::string>& request
   };
   user_message m;
   m.request_id = request_id;
-  auto& c = doc.values[static_cast<std::size_t>(field::content)];
+  auto& c = doc[field::content];
   if (c.k == top_value::kind::absent)
     return bad("missing field 'content'");
   if (c.k != top_value::kind::string)
