@@ -140,6 +140,30 @@ TEST_CASE_FIXTURE(test::actor_fixture, "emitter answers replay_gap past its buff
   (*self)->send_exit(em, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter replays in order after its buffer wrapped many times") {
+  auto em = spawn_emitter(*sys, "alice", 5);
+  auto [epoch, last] = subscribe(*self, em, *self);
+  for (int i = 0; i < 23; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", "x"));
+  for (int i = 0; i < 23; ++i)
+    next_event(*self);
+  // Seqs 19..23 are held; every resume point among them replays the rest in order.
+  for (std::uint64_t after = 18; after <= 23; ++after) {
+    auto out = resume(*self, em, epoch, after);
+    REQUIRE_FALSE(out.error.has_value());
+    std::vector<std::uint64_t> replayed, expected;
+    for (auto seq = after + 1; seq <= 23; ++seq) {
+      expected.push_back(seq);
+      replayed.push_back(next_replayed(*self)->seq);
+    }
+    CHECK(replayed == expected);
+  }
+  auto gap = resume(*self, em, epoch, 17);
+  REQUIRE(gap.error.has_value());
+  CHECK(gap.error->extra["oldest_seq"] == 19);
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(test::actor_fixture, "emitter writes the greeting then every event straight to a socket") {
   auto em = spawn_emitter(*sys, "alice", 16);
   (*self)->send(em, publish_atom::value, sample("r-1", "before"));
