@@ -12,6 +12,7 @@ env_ptr make_default_environment(server_settings settings) {
   if (settings.fault_agent) {
     env->agents.emplace("fault", fault_agent_factory());
     env->tools.emplace("fault", fault_tool());
+    env->tools.emplace("fault-inline", fault_inline_tool());
   }
   env->settings = std::move(settings);
   return env;

@@ -34,13 +34,27 @@ caf::behavior fault_agent(caf::event_based_actor* self) {
         self->send(supervisor, think_atom::value, std::string{"about to hang"});
         return self->make_response_promise<std::string>(); // never delivered
       }
-      if (command == "tool-throw" || command == "tool-hang") {
+      if (command == "tool-throw" || command == "tool-hang" || command == "inline-tool-throw") {
         auto rp = self->make_response_promise<std::string>();
-        json input = command == "tool-throw" ? json{{"throw", true}}
-                                             : json{{"block_ms", std::atoi(text.c_str())}};
-        self->request(supervisor, caf::infinite, tool_atom::value, std::string{"fault"}, input)
+        json input = command == "tool-hang" ? json{{"block_ms", std::atoi(text.c_str())}}
+                                            : json{{"throw", true}};
+        std::string tool = command == "inline-tool-throw" ? "fault-inline" : "fault";
+        self->request(supervisor, caf::infinite, tool_atom::value, tool, input)
           .then([rp](bool, const json&) mutable { rp.deliver(std::string{"the tool returned"}); },
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      }
+      if (command == "call") {
+        // "call TOOL INPUT": answers "<ok> <output>", what the agent was given.
+        auto [tool, input_text] = split_command(text);
+        auto input = json::parse(input_text, nullptr, false);
+        auto rp = self->make_response_promise<std::string>();
+        self->request(supervisor, caf::infinite, tool_atom::value, tool, input)
+          .then(
+            [rp](bool ok, const json& output) mutable {
+              rp.deliver((ok ? "true " : "false ") + output.dump());
+            },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       }
       return content;
@@ -66,6 +80,10 @@ agent_factory fault_agent_factory() {
 
 tool_entry fault_tool() {
   return tool_entry{fault_tool_call, true};
+}
+
+tool_entry fault_inline_tool() {
+  return tool_entry{fault_tool_call, false};
 }
 
 } // namespace aw

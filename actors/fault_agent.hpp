@@ -8,6 +8,10 @@
 //   tool-throw       calls the `fault` tool, which throws fault_tool_text
 //                    (the client's input would show in tool_executing)
 //   tool-hang MS     calls the `fault` tool, which blocks for MS milliseconds
+//   inline-tool-throw  calls `fault-inline`, the same tool registered as
+//                    non-blocking (the supervisor calls it in its own turn)
+//   call TOOL JSON   calls TOOL with the JSON input; answers "true|false OUTPUT",
+//                    what the supervisor handed back
 //   anything else    answers it back
 #pragma once
 
@@ -22,6 +26,7 @@ inline constexpr const char* fault_tool_text =
 
 agent_factory fault_agent_factory();
 
-tool_entry fault_tool();
+tool_entry fault_tool();        // blocking: a detached tool actor
+tool_entry fault_inline_tool(); // non-blocking: called by the supervisor
 
 } // namespace aw

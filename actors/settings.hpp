@@ -40,8 +40,9 @@ struct tool_result {
   json output;
 };
 
-// A tool is a function of its JSON input. It runs inside a short-lived tool
-// actor, child of the run's supervisor. A tool_result with ok = false is the
+// A tool is a function of its JSON input. The run's supervisor calls a
+// non-blocking one in its own turn; a blocking one runs in a short-lived
+// detached tool actor, the supervisor's child. A tool_result with ok = false is the
 // tool's answer (the agent sees it and goes on); an exception is a fault:
 // the call completes with ok = false and the run ends in agent_error.
 using tool_function = std::function<tool_result(const json& input)>;

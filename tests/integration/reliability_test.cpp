@@ -161,7 +161,7 @@ bool leaks(const std::string& text) {
 
 } // namespace
 
-TEST_CASE("faults: a throwing exiting or hanging agent and a throwing or hanging tool end only their run in a sanitized agent_error") {
+TEST_CASE("faults: a throwing exiting or hanging agent and a throwing (blocking or not) or hanging tool end only their run in a sanitized agent_error") {
   server_process srv{{"--enable-fault-agent", "--run-timeout=700ms", "--demo-step-ms=0"}};
   auto c = open(srv, "alice");
   auto other = open(srv, "alice");
@@ -174,6 +174,7 @@ TEST_CASE("faults: a throwing exiting or hanging agent and a throwing or hanging
     {"f-exit", {"exit " + marker, "agent_failed"}},
     {"f-hang", {"hang", "timeout"}},
     {"f-tool-throw", {"tool-throw", "agent_failed"}},
+    {"f-inline-tool-throw", {"inline-tool-throw", "agent_failed"}},
     {"f-tool-hang", {"tool-hang 1500", "timeout"}},
   };
   for (auto& [rid, fc] : cases)
@@ -204,6 +205,7 @@ TEST_CASE("faults: a throwing exiting or hanging agent and a throwing or hanging
   std::vector<std::string> tool_run = {"agent_started", "tool_executing", "tool_completed",
                                        "agent_error"};
   CHECK(types["f-tool-throw"] == tool_run);
+  CHECK(types["f-inline-tool-throw"] == tool_run);
   CHECK(types["f-tool-hang"] == tool_run);
   CHECK_MESSAGE(terminal["healthy"]["type"] == "agent_completed", terminal["healthy"].dump());
   CHECK(terminal["healthy"]["result"]["text"] == "6*7 = 42");
@@ -231,6 +233,46 @@ TEST_CASE("faults: a throwing exiting or hanging agent and a throwing or hanging
   CHECK(err["type"] == "error");
   CHECK(err["code"] == "not_found");
   CHECK(err["request_id"] == "x");
+}
+
+TEST_CASE("tools: the agent is handed each tool's answer as given whether the supervisor calls it or a thread of its own does") {
+  server_process srv{{"--enable-fault-agent", "--demo-step-ms=0"}};
+  auto c = open(srv, "erin");
+  struct tool_case {
+    std::string content;
+    std::string answer;     // what the fault agent says it was handed
+    bool ok;
+    json output;            // in tool_completed
+  };
+  std::map<std::string, tool_case> cases = {
+    {"t-calc", {R"(call calculator {"expression":"6*7"})", "true 42", true, 42}},
+    {"t-echo", {R"(call echo {"text":"hi"})", R"(true {"text":"hi"})", true, {{"text", "hi"}}}},
+    {"t-bad", {R"(call calculator {"expr":1})", R"(false {"error":"expected {\"expression\": \"...\"}"})",
+               false, {{"error", R"(expected {"expression": "..."})"}}}},
+    {"t-unknown", {"call nope {}", R"(false {"error":"unknown tool"})", false,
+                   {{"error", "unknown tool"}}}},
+    {"t-blocking", {"call fault {}", "true {}", true, json::object()}},
+  };
+  for (auto& [rid, tc] : cases)
+    send(*c, {{"type", "user_message"}, {"agent", "fault"}, {"content", tc.content},
+              {"request_id", rid}});
+  std::map<std::string, json> completed, terminal;
+  while (terminal.size() < cases.size()) {
+    auto f = next_frame(*c);
+    REQUIRE(f.contains("seq"));
+    auto rid = f["request_id"].get<std::string>();
+    if (f["type"] == "tool_completed")
+      completed[rid] = f;
+    if (f["type"] == "agent_completed" || f["type"] == "agent_error")
+      terminal[rid] = f;
+  }
+  for (auto& [rid, tc] : cases) {
+    CAPTURE(rid);
+    REQUIRE_MESSAGE(terminal[rid]["type"] == "agent_completed", terminal[rid].dump());
+    CHECK(terminal[rid]["result"]["text"] == tc.answer);
+    CHECK(completed[rid]["ok"] == tc.ok);
+    CHECK(completed[rid]["output"] == tc.output);
+  }
 }
 
 TEST_CASE("faults over SSE: the stream ends in a sanitized agent_error and without the flag there is no fault agent") {
