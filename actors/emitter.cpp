@@ -78,13 +78,24 @@ bool subscribe(emitter_actor* self, const caf::actor& who, std::weak_ptr<outlet>
   return true;
 }
 
+json snapshot_json(const std::string& epoch, std::uint64_t last_seq, std::size_t events,
+                   std::size_t capacity, std::uint64_t oldest_seq, std::size_t subscribers,
+                   std::size_t mailbox, bool spawned) {
+  return json{{"epoch", epoch},
+              {"last_seq", last_seq},
+              {"replay", {{"events", events}, {"capacity", capacity}, {"oldest_seq", oldest_seq}}},
+              {"subscribers", subscribers},
+              {"mailbox", mailbox},
+              {"spawned", spawned}};
+}
+
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
-                      metrics::registry_ptr metrics) {
+                      metrics::registry_ptr metrics, std::string epoch) {
   auto& st = self->state;
   st.metrics = std::move(metrics);
   st.user_id = std::move(user_id);
   st.buffer = event_ring{capacity};
-  st.epoch = random_id("e");
+  st.epoch = std::move(epoch);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -119,14 +130,9 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
     },
     [self](snapshot_atom) {
       auto& st = self->state;
-      return json{{"epoch", st.epoch},
-                  {"last_seq", st.last_seq},
-                  {"replay", {{"events", st.buffer.size()},
-                              {"capacity", st.buffer.capacity()},
-                              {"oldest_seq", st.buffer.empty() ? st.last_seq + 1
-                                                                : st.buffer.oldest()->seq}}},
-                  {"subscribers", st.subscribers.size()},
-                  {"mailbox", self->mailbox().size()}};
+      return snapshot_json(st.epoch, st.last_seq, st.buffer.size(), st.buffer.capacity(),
+                           st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
+                           st.subscribers.size(), self->mailbox().size(), true);
     },
     [self](subscribe_atom, const caf::actor& sub) {
       subscribe(self, sub, {}, false);
@@ -136,7 +142,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       auto& st = self->state;
       // The greeting is written here, by the same actor and before any
       // event: its last_seq and the first event that follows cannot race.
-      if (subscribe(self, conn, sock.out, true))
+      if (subscribe(self, conn, sock.out, true) && !sock.greeted)
         if (auto out = sock.out.lock())
           out->push(std::make_shared<const std::string>(codec::encode_connection_established(
             sock.connection_id, st.user_id, st.epoch, st.last_seq)));
@@ -187,14 +193,22 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
 } // namespace
 
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity, metrics::registry_ptr metrics) {
+                         std::size_t replay_capacity, metrics::registry_ptr metrics,
+                         std::string epoch) {
   return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity,
-                                     std::move(metrics));
+                                     std::move(metrics), std::move(epoch));
 }
 
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
                          std::size_t replay_capacity, metrics::registry_ptr metrics) {
-  return sys.spawn(emitter, std::move(user_id), replay_capacity, std::move(metrics));
+  return sys.spawn(emitter, std::move(user_id), replay_capacity, std::move(metrics),
+                   random_id("e"));
+}
+
+json unspawned_emitter_snapshot(const std::string& epoch, std::size_t replay_capacity,
+                                std::size_t subscribers) {
+  return snapshot_json(epoch, 0, 0, std::max<std::size_t>(replay_capacity, 1), 1, subscribers,
+                       0, false);
 }
 
 } // namespace aw

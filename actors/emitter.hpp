@@ -8,6 +8,7 @@
 //   (subscribe_atom, actor conn, socket_subscription) -> (epoch, last_seq)
 //        writes connection_established, then every event, to the socket's
 //        outlet directly; `conn` is monitored
+//        (unless the subscription says it was greeted already)
 //   (snapshot_atom) -> json (epoch, last_seq, replay buffer fill, subscribers)
 //   (resume_atom, resume_request, actor target) -> resume_outcome
 //        replays the events to `target`: to its socket, followed by the
@@ -22,15 +23,23 @@
 #include <caf/fwd.hpp>
 
 #include "actors/metrics.hpp"
+#include "messages/protocol.hpp"
 
 namespace aw {
 
+// `epoch` is the one the session announced before its emitter existed.
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity, metrics::registry_ptr metrics);
+                         std::size_t replay_capacity, metrics::registry_ptr metrics,
+                         std::string epoch);
 
 // Unlinked, for tests that drive an emitter on its own.
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
                          std::size_t replay_capacity,
                          metrics::registry_ptr metrics = std::make_shared<metrics::registry>());
+
+// What the snapshot of an emitter says before it exists (no event yet): the
+// same fields, with "spawned": false.
+json unspawned_emitter_snapshot(const std::string& epoch, std::size_t replay_capacity,
+                                std::size_t subscribers);
 
 } // namespace aw

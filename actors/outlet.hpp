@@ -42,6 +42,7 @@ public:
 struct socket_subscription {
   std::weak_ptr<outlet> out;
   std::string connection_id;
+  bool greeted = false; // the session wrote the greeting (before its emitter existed)
 };
 
 } // namespace aw

@@ -7,6 +7,8 @@
 //   (attach_atom, actor conn)             -> (std::string epoch, uint64_t last_seq)
 //   (attach_atom, actor conn, socket_subscription) -> the same; the emitter
 //        writes the greeting and the user's events to the socket itself
+//        (the session greets it if the emitter is not spawned yet: that
+//        waits for the user's first run, SSE stream or resume)
 //   (start_atom, run_request)             -> request_outcome (run filled in)
 //   (cancel_atom, std::string run_id, optional<std::string> request_id)
 //                                         -> request_outcome

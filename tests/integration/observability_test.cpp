@@ -152,7 +152,9 @@ TEST_CASE("metrics: GET /metrics passes the strict reader and promtool and its v
   CHECK(value(m1, "agentwire_users_active") == 1);
   CHECK(value(m1, R"(agentwire_actors_alive{kind="connection"})") == 1);
   CHECK(value(m1, R"(agentwire_actors_alive{kind="user_session"})") == 1);
-  CHECK(value(m1, R"(agentwire_actors_alive{kind="emitter"})") == 1);
+  // The emitter waits for the user's first run (an idle user costs one
+  // actor less).
+  CHECK(value(m1, R"(agentwire_actors_alive{kind="emitter"})") == 0);
 
   // One run: its events, its outcome, its durations.
   send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}});
@@ -168,6 +170,7 @@ TEST_CASE("metrics: GET /metrics passes the strict reader and promtool and its v
            && s.at(R"(agentwire_actors_alive{kind="agent"})") == 0;
   });
   CHECK(value(m2, R"(agentwire_actors_alive{kind="supervisor"})") == 0);
+  CHECK(value(m2, R"(agentwire_actors_alive{kind="emitter"})") == 1);
   CHECK(value(m2, "agentwire_runs_started_total") == 1);
   CHECK(value(m2, "agentwire_runs_completed_total") == 1);
   CHECK(value(m2, R"(agentwire_runs_failed_total{code="agent_failed"})") == 0);
@@ -313,6 +316,9 @@ TEST_CASE("admin: the snapshot of two users shows each one's connections and run
   CHECK((*bob)["connections"][0]["id"] == bob_conn);
   CHECK((*bob)["runs"].empty());
   CHECK((*bob)["emitter"]["last_seq"] == 0);
+  CHECK((*bob)["emitter"]["spawned"] == false); // bob has run nothing
+  CHECK((*bob)["emitter"]["subscribers"] == 1);
+  CHECK((*alice)["emitter"]["spawned"] == true);
 
   // One user only.
   auto only_bob = json::parse(admin_get(srv, "/admin/actors?user=bob", admin_token).body);

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
@@ -96,9 +97,15 @@ struct actor_fixture {
     self = std::make_unique<caf::scoped_actor>(*sys);
   }
   ~actor_fixture() {
+    // Also when a REQUIRE ended the test early: the system waits for every
+    // actor, so one left running would hang the test instead of failing it.
+    for (auto& a : stop_at_end)
+      (*self)->send_exit(a, caf::exit_reason::user_shutdown);
     self.reset();
     sys.reset();
   }
+  // Actors to stop when the test case ends.
+  std::vector<caf::actor> stop_at_end;
   caf::actor_system_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<caf::scoped_actor> self;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "actors/user_session.hpp"
+#include "support/recording_outlet.hpp"
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -99,6 +100,116 @@ server_settings fast() {
 }
 
 } // namespace
+
+// Sockets that attach before the user's first run are greeted by the
+// session (no emitter yet) and handed to the emitter when the run spawns it.
+TEST_CASE_FIXTURE(test::actor_fixture, "sockets greeted before the emitter exists get every event once and can resume") {
+  auto host = spawn_session_host(*sys, test::make_test_env(fast()), "alice");
+  stop_at_end.push_back(host);
+  caf::actor session;
+  (*self)->request(host, 2s, join_atom::value)
+    .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no session"); });
+  auto attach_socket = [&](const std::shared_ptr<test::recording_outlet>& out,
+                           const caf::actor& conn, const std::string& id) {
+    std::string epoch;
+    (*self)->request(session, 2s, attach_atom::value, conn, socket_subscription{out, id})
+      .receive([&](const std::string& e, std::uint64_t last) {
+                 epoch = e;
+                 CHECK(last == 0);
+               },
+               [](caf::error&) { FAIL("attach failed"); });
+    return epoch;
+  };
+  auto idle_conn = [&] {
+    auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
+    stop_at_end.push_back(conn);
+    return conn;
+  };
+  auto out1 = std::make_shared<test::recording_outlet>();
+  auto out2 = std::make_shared<test::recording_outlet>();
+  auto out3 = std::make_shared<test::recording_outlet>();
+  auto c1 = idle_conn(), c2 = idle_conn(), gone = idle_conn();
+  auto epoch = attach_socket(out1, c1, "c-1");
+  CHECK(attach_socket(out2, c2, "c-2") == epoch);
+  CHECK(attach_socket(out3, gone, "c-3") == epoch);
+  (*self)->send_exit(gone, caf::exit_reason::user_shutdown); // leaves before any run
+  // The session's snapshot says who waits for the emitter, not yet spawned.
+  json em;
+  for (int i = 0; i < 200; ++i) {
+    (*self)->request(session, 2s, snapshot_atom::value)
+      .receive([&](const json& snap) { em = snap["emitter"]; },
+               [](caf::error&) { FAIL("no snapshot"); });
+    if (em["subscribers"] == 2)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(em["subscribers"] == 2);
+  CHECK(em["spawned"] == false);
+  CHECK(em["epoch"] == epoch);
+  CHECK(em["last_seq"] == 0);
+  auto greeting = out1->wait_for("connection_established");
+  CHECK(greeting["epoch"] == epoch);
+  CHECK(greeting["last_seq"] == 0);
+  CHECK(greeting["connection_id"] == "c-1");
+  CHECK(greeting["user_id"] == "alice");
+
+  request_outcome started;
+  (*self)->request(session, 2s, start_atom::value,
+                   run_request::from({"what is 6*7?", std::nullopt, std::string{"q1"}, std::nullopt}))
+    .receive([&](const request_outcome& o) { started = o; },
+             [](caf::error&) { FAIL("no answer"); });
+  REQUIRE_FALSE(started.error);
+  for (auto* out : {out1.get(), out2.get()}) {
+    out->wait_for("agent_completed");
+    auto frames = out->all();
+    REQUIRE(frames.size() == 6); // one greeting, five events
+    CHECK(frames[0]["type"] == "connection_established");
+    for (std::size_t i = 1; i < frames.size(); ++i)
+      CHECK(frames[i]["seq"] == i);
+  }
+  CHECK(out3->all().size() == 1); // its greeting only
+
+  // The emitter kept the announced epoch: a resume from 0 replays the run.
+  resume_outcome r;
+  (*self)->request(session, 2s, resume_atom::value, resume_request{epoch, 0, std::string{"r"}}, c1)
+    .receive([&](const resume_outcome& o) { r = o; }, [](caf::error&) { FAIL("no answer"); });
+  CHECK_FALSE(r.error);
+  CHECK(r.from_seq == 1);
+  CHECK(r.to_seq == 5);
+  out1->wait_for("resumed");
+  CHECK(out1->replayed == 5);
+}
+
+// A resume before any run spawns the emitter, which knows the epoch.
+TEST_CASE_FIXTURE(test::actor_fixture, "a resume before the user's first run is answered with the announced epoch") {
+  auto host = spawn_session_host(*sys, test::make_test_env(fast()), "bob");
+  stop_at_end.push_back(host);
+  caf::actor session;
+  (*self)->request(host, 2s, join_atom::value)
+    .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no session"); });
+  auto out = std::make_shared<test::recording_outlet>();
+  auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
+  stop_at_end.push_back(conn);
+  std::string epoch;
+  (*self)->request(session, 2s, attach_atom::value, conn, socket_subscription{out, "c-1"})
+    .receive([&](const std::string& e, std::uint64_t) { epoch = e; },
+             [](caf::error&) { FAIL("attach failed"); });
+  resume_outcome current, stale;
+  (*self)->request(session, 2s, resume_atom::value, resume_request{epoch, 0, std::string{"a"}}, conn)
+    .receive([&](const resume_outcome& o) { current = o; }, [](caf::error&) { FAIL("no answer"); });
+  CHECK_FALSE(current.error);
+  CHECK(current.from_seq == 1);
+  CHECK(current.to_seq == 0);
+  (*self)->request(session, 2s, resume_atom::value, resume_request{"e-other", 0, std::string{"b"}}, conn)
+    .receive([&](const resume_outcome& o) { stale = o; }, [](caf::error&) { FAIL("no answer"); });
+  REQUIRE(stale.error);
+  CHECK(stale.error->code == error_code::replay_gap);
+  out->wait_for("resumed");
+  auto frames = out->all();
+  REQUIRE(frames.size() == 2); // greeted once (by the session), then resumed
+  CHECK(frames[0]["type"] == "connection_established");
+  CHECK(frames[1]["type"] == "resumed");
+}
 
 TEST_CASE_FIXTURE(session_fixture, "supervisor turns a demo run into the five events in order") {
   open(fast());
