@@ -106,7 +106,8 @@ struct resume_outcome {
   bool announced = false;
 };
 
-// A random identifier "<prefix>-<16 hex>" from a per-thread generator.
+// A random identifier "<prefix>-<13 base32 characters>" (64 random bits)
+// from a per-thread generator; 15 characters with a one-letter prefix.
 std::string random_id(std::string_view prefix);
 
 } // namespace aw

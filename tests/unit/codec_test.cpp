@@ -1,7 +1,9 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <set>
 
+#include "messages/actor_messages.hpp"
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -287,4 +289,21 @@ TEST_CASE("event frames replace ill-formed UTF-8 and stay valid JSON") {
     REQUIRE_FALSE(j.is_discarded());
     CHECK(j["text"].get<std::string>().find("\xEF\xBF\xBD") != std::string::npos);
   }
+}
+
+TEST_CASE("random ids are the prefix and 13 base32 characters: distinct and short enough to stay inline") {
+  std::set<std::string> seen;
+  for (int i = 0; i < 100000; ++i) {
+    auto id = random_id("r");
+    REQUIRE(id.size() == 15);
+    REQUIRE(id.rfind("r-", 0) == 0);
+    for (char ch : id.substr(2))
+      REQUIRE(((ch >= 'a' && ch <= 'z') || (ch >= '2' && ch <= '7')));
+    seen.insert(std::move(id));
+  }
+  CHECK(seen.size() == 100000);
+  // std::string keeps up to 15 characters without allocating: the point.
+  std::string probe = random_id("t");
+  CHECK(probe.capacity() == 15);
+  CHECK(random_id("conn").rfind("conn-", 0) == 0);
 }
