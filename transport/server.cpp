@@ -119,7 +119,9 @@ private:
 // connection's own (for the largest queue). Updated on the strand only.
 class queue_meter {
 public:
-  explicit queue_meter(metrics::registry_ptr m) : m_(std::move(m)) {
+  // The registry outlives the meter: the session's context (declared
+  // before its meter) holds the environment that owns it.
+  explicit queue_meter(metrics::registry& m) : m_(m) {
   }
   ~queue_meter() {
     sub(bytes());
@@ -128,18 +130,18 @@ public:
   queue_meter& operator=(const queue_meter&) = delete;
   void add(std::size_t n) {
     now_.store(bytes() + n, std::memory_order_relaxed);
-    m_->outbound_queue_bytes.add(static_cast<std::int64_t>(n));
+    m_.outbound_queue_bytes.add(static_cast<std::int64_t>(n));
   }
   void sub(std::size_t n) {
     now_.store(bytes() - n, std::memory_order_relaxed);
-    m_->outbound_queue_bytes.add(-static_cast<std::int64_t>(n));
+    m_.outbound_queue_bytes.add(-static_cast<std::int64_t>(n));
   }
   std::size_t bytes() const {
     return now_.load(std::memory_order_relaxed);
   }
 
 private:
-  metrics::registry_ptr m_;
+  metrics::registry& m_;
   std::atomic<std::size_t> now_{0};
 };
 
@@ -300,9 +302,13 @@ public:
   ws_session(socket_t&& socket, std::shared_ptr<context> ctx, connection_context cctx)
     : socket_(std::move(socket)),
       ctx_(std::move(ctx)),
-      cctx_(std::move(cctx)),
-      meter_(ctx_->env->metrics),
+      user_id_(std::move(cctx.user_id)),
+      connection_id_(std::move(cctx.connection_id)),
+      opening_(std::make_unique<opening>()),
+      meter_(*ctx_->env->metrics),
       reader_(ctx_->settings.protocol.max_frame_bytes) {
+    opening_->peer = std::move(cctx.peer);
+    opening_->connected_at_ms = cctx.connected_at_ms;
   }
 
   ~ws_session() override {
@@ -313,7 +319,7 @@ public:
   // key, version); what is left is the 101 answer.
   void run(const request_t& req, std::string early_bytes) {
     reg_id_ = ctx_->registry.add(weak_from_this());
-    early_ = std::move(early_bytes);
+    opening_->early = std::move(early_bytes);
     beast::error_code ec;
     if (!socket_.is_open())
       return handshake_failed();
@@ -321,7 +327,7 @@ public:
     if (ec)
       return handshake_failed();
     auto key = req[http::field::sec_websocket_key];
-    handshake_ = std::make_unique<std::string>(
+    opening_->response = std::string(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: "
       + ws::accept_key(std::string_view{key.data(), key.size()})
@@ -331,7 +337,7 @@ public:
       if (!self.opened_)
         self.close_socket();
     });
-    net::async_write(socket_, net::buffer(*handshake_),
+    net::async_write(socket_, net::buffer(opening_->response),
                      beast::bind_front_handler(&ws_session::on_handshake, shared_from_this()));
   }
 
@@ -381,28 +387,30 @@ private:
 
   void handshake_failed() {
     ctx_->rejected(metrics::reject_reason::handshake_failed);
-    caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
+    caf::anon_send(ctx_->directory, unreserve_atom::value, user_id_);
     reserved_released_ = true;
     finish();
   }
 
   void on_handshake(beast::error_code ec, std::size_t) {
-    handshake_.reset();
+    auto opened = std::move(opening_);
     timer_.reset(); // cancels the handshake timeout
     if (ec || finished_)
       return handshake_failed();
     opened_ = true;
     ctx_->metrics.connections_accepted[metrics::idx(metrics::transport_kind::websocket)].inc();
     ctx_->metrics.connections_open[metrics::idx(metrics::transport_kind::websocket)].inc();
-    actor_ = spawn_connection(ctx_->sys, cctx_, std::weak_ptr<outlet>{shared_from_this()},
-                              ctx_->directory, ctx_->env);
     if (log::enabled(log::level::debug)) // the fields cost an allocation each
       log::debug("transport", "connection opened",
-                 {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}, {"peer", cctx_.peer}});
+                 {{"user", user_id_}, {"conn", connection_id_}, {"peer", opened->peer}});
+    actor_ = spawn_connection(
+      ctx_->sys,
+      connection_context{connection_id_, user_id_, std::move(opened->peer), opened->connected_at_ms},
+      std::weak_ptr<outlet>{shared_from_this()}, ctx_->directory, ctx_->env);
     touch();
-    if (!early_.empty()) {
-      std::string early = std::move(early_);
-      early_ = std::string{};
+    if (!opened->early.empty()) {
+      std::string early = std::move(opened->early);
+      opened.reset();
       reader_.feed(reinterpret_cast<const unsigned char*>(early.data()), early.size(),
                    [this](ws::frame_event&& ev) { on_frame(std::move(ev)); });
       if (finished_)
@@ -439,7 +447,7 @@ private:
       return;
     if (silent >= ctx_->transport.idle_timeout) {
       log::info("transport", "idle, closing with 1001",
-                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+                {{"user", user_id_}, {"conn", connection_id_}});
       return start_close(close_code::going_away);
     }
     enqueue_control(ws::opcode::ping, {});
@@ -526,10 +534,10 @@ private:
         failed_ = true;
         if (ev.code == 1009)
           log::info("transport", "frame too large, closed with 1009",
-                    {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+                    {{"user", user_id_}, {"conn", connection_id_}});
         else
           log::info("transport", "WebSocket protocol error, closing",
-                    {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
+                    {{"user", user_id_}, {"conn", connection_id_},
                      {"code", ev.code}});
         return start_close(static_cast<close_code>(ev.code));
     }
@@ -559,14 +567,14 @@ private:
 
   // On the strand: everything pushed so far, in push order.
   void take_inbox() {
+    std::vector<pushed_frame> taken; // the inbox goes with it: idle connections hold none
     {
       std::lock_guard<std::mutex> guard{inbox_mtx_};
-      std::swap(inbox_, taken_); // taken_ is empty; both keep their capacity
+      std::swap(inbox_, taken);
       handover_pending_ = false;
     }
-    for (auto& f : taken_)
+    for (auto& f : taken)
       enqueue(std::move(f.frame), f.counted);
-    std::vector<pushed_frame>{}.swap(taken_); // idle connections hold no inbox
   }
 
   // Live frames count against the slow-consumer bound; replayed ones are
@@ -580,7 +588,7 @@ private:
         && (counted_frames_ >= ctx_->transport.max_queue_frames
             || queued_bytes_ + frame->size() > ctx_->transport.max_queue_bytes)) {
       log::warn("transport", "slow consumer, closing with 1013",
-                {{"user", cctx_.user_id}, {"conn", cctx_.connection_id},
+                {{"user", user_id_}, {"conn", connection_id_},
                  {"queued_frames", queue_.size()}, {"queued_bytes", queued_bytes_}});
       ctx_->dropped(metrics::drop_reason::slow_consumer);
       return start_close(close_code::try_again);
@@ -786,26 +794,31 @@ private:
       actor_ = nullptr; // never outlive the actor system holding a handle
       if (log::enabled(log::level::debug))
         log::debug("transport", "connection closed",
-                   {{"user", cctx_.user_id}, {"conn", cctx_.connection_id}});
+                   {{"user", user_id_}, {"conn", connection_id_}});
     }
     if (!opened_ && !reserved_released_) {
-      caf::anon_send(ctx_->directory, unreserve_atom::value, cctx_.user_id);
+      caf::anon_send(ctx_->directory, unreserve_atom::value, user_id_);
       reserved_released_ = true;
     }
   }
 
   socket_t socket_;
   std::shared_ptr<context> ctx_;
-  connection_context cctx_;
+  std::string user_id_;
+  std::string connection_id_;
+  // What only the opening needs, freed once the socket is open.
+  struct opening {
+    std::string response;        // the 101 answer, while it is written
+    std::string early;           // bytes that came with the upgrade request
+    std::string peer;            // for the connection actor's context
+    std::int64_t connected_at_ms = 0;
+  };
+  std::unique_ptr<opening> opening_;
   caf::actor actor_;
   ring<queued_frame> queue_;
   std::unique_ptr<write_batch> batch_; // while a write is in flight
-  std::unique_ptr<std::string> handshake_;
-  std::string early_; // bytes that came with the upgrade request
   std::mutex inbox_mtx_;               // pushes from CAF threads land here
   std::vector<pushed_frame> inbox_;    // guarded by inbox_mtx_
-  bool handover_pending_ = false;      // guarded by inbox_mtx_
-  std::vector<pushed_frame> taken_;    // the strand's half of the swap
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
@@ -815,6 +828,7 @@ private:
   std::unique_ptr<net::steady_timer> timer_; // handshake or close timeout
   std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep
   std::atomic<bool> accepting_{true};
+  bool handover_pending_ = false; // guarded by inbox_mtx_ (here, not by it: padding)
   bool writing_ = false;
   bool write_scheduled_ = false;
   bool close_queued_ = false;
@@ -827,6 +841,12 @@ private:
   bool reserved_released_ = false;
   std::uint64_t reg_id_ = 0;
 };
+
+// An idle connection's largest block: with make_shared's control block it
+// must stay within jemalloc's 512-byte size class (the next one is 640: 128
+// more bytes per idle connection).
+static_assert(sizeof(ws_session) <= 512 - 16,
+              "ws_session outgrew its size class: idle memory per connection grows by 128 bytes");
 
 // -- HTTP session: plain requests, the SSE/AG-UI API and the upgrade ---------
 
@@ -856,7 +876,7 @@ public:
   http_session(socket_t&& socket, std::shared_ptr<context> ctx)
     : stream_(std::move(socket)),
       ctx_(std::move(ctx)),
-      meter_(ctx_->env->metrics),
+      meter_(*ctx_->env->metrics),
       heartbeat_(stream_.get_executor()),
       hard_close_(stream_.get_executor()) {
   }

@@ -88,7 +88,7 @@ std::size_t reader::step(const unsigned char* p, std::size_t n, frame_event& ev)
     return used;
   }
   auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, n));
-  std::string& target = is_control(op_) ? control_ : message_;
+  std::string& target = is_control(op_) ? *control_ : message_;
   auto base = target.size();
   target.resize(base + take);
   for (std::size_t i = 0; i < take; ++i)
@@ -128,7 +128,7 @@ bool reader::header_complete(frame_event& ev) {
   if (is_control(op_)) {
     if (!fin_ || size > 125)
       return fail(ev, 1002), false;
-    control_.clear();
+    control_ = std::make_unique<std::string>();
   } else if (op_ == opcode::continuation) {
     if (!in_message_)
       return fail(ev, 1002), false;
@@ -151,10 +151,11 @@ bool reader::header_complete(frame_event& ev) {
 void reader::frame_complete(frame_event& ev) {
   in_payload_ = false;
   if (is_control(op_)) {
+    auto payload = std::move(*control_);
+    control_.reset();
     switch (op_) {
       case opcode::ping:
-        ev = frame_event{frame_event::kind::ping, std::move(control_), 0};
-        control_.clear();
+        ev = frame_event{frame_event::kind::ping, std::move(payload), 0};
         ready_ = true;
         return;
       case opcode::pong:
@@ -162,18 +163,18 @@ void reader::frame_complete(frame_event& ev) {
         ready_ = true;
         return;
       default: { // close
-        if (control_.empty()) {
+        if (payload.empty()) {
           ev = frame_event{frame_event::kind::close, {}, 1005};
           ready_ = true;
           return;
         }
-        if (control_.size() == 1)
+        if (payload.size() == 1)
           return fail(ev, 1002);
         auto code = static_cast<std::uint16_t>(
-          (static_cast<unsigned char>(control_[0]) << 8) | static_cast<unsigned char>(control_[1]));
+          (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]));
         if (!valid_close_code(code))
           return fail(ev, 1002);
-        if (!utf8::valid(std::string_view{control_}.substr(2)))
+        if (!utf8::valid(std::string_view{payload}.substr(2)))
           return fail(ev, 1007);
         ev = frame_event{frame_event::kind::close, {}, code};
         ready_ = true;

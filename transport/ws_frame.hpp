@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -93,7 +94,9 @@ private:
   std::uint64_t remaining_ = 0;
   std::uint8_t mask_pos_ = 0;
   std::string message_; // data frames of the message so far
-  std::string control_; // payload of the control frame being read
+  // Payload of the control frame being read, only while one is: an idle
+  // socket holds none (the ws_session stays in a smaller size class).
+  std::unique_ptr<std::string> control_;
   bool ready_ = false;
   bool failed_ = false;
 };

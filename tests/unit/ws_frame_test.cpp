@@ -115,6 +115,23 @@ TEST_CASE("fragments are joined and control frames may come between them") {
   CHECK(evs[1].payload == "hello world");
 }
 
+TEST_CASE("consecutive control frames each carry their own payload however the bytes are split") {
+  std::string stream = client_frame(opcode::ping, "first") + client_frame(opcode::ping, "")
+                       + client_frame(opcode::pong, "ignored") + client_frame(opcode::ping, "x")
+                       + client_frame(opcode::text, "after");
+  for (std::size_t piece : {std::size_t{1}, std::size_t{2}, stream.size()}) {
+    CAPTURE(piece);
+    auto evs = read_all(stream, piece);
+    REQUIRE(evs.size() == 5);
+    CHECK(evs[0].payload == "first");
+    CHECK(evs[1].what == frame_event::kind::ping);
+    CHECK(evs[1].payload.empty());
+    CHECK(evs[2].what == frame_event::kind::pong);
+    CHECK(evs[3].payload == "x");
+    CHECK(evs[4].payload == "after");
+  }
+}
+
 TEST_CASE("close frames carry their code and an empty one means 1005") {
   auto evs = read_all(client_frame(opcode::close, close_payload(1000, "bye")), 2);
   REQUIRE(evs.size() == 1);
