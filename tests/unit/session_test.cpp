@@ -101,16 +101,23 @@ server_settings fast() {
 
 } // namespace
 
-// Sockets that attach before the user's first run are greeted by the
-// session (no emitter yet) and handed to the emitter when the run spawns it.
-TEST_CASE_FIXTURE(test::actor_fixture, "sockets greeted before the emitter exists get every event once and can resume") {
-  auto host = spawn_session_host(*sys, test::make_test_env(fast()), "alice");
-  stop_at_end.push_back(host);
-  caf::actor session;
-  (*self)->request(host, 2s, join_atom::value)
-    .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no session"); });
-  auto attach_socket = [&](const std::shared_ptr<test::recording_outlet>& out,
-                           const caf::actor& conn, const std::string& id) {
+// A session that sockets attach to as WebSocket connections do: with their
+// outlet, through a stand-in connection actor, before the user's first run.
+struct socket_session_fixture : test::actor_fixture {
+  void join(const std::string& user) {
+    auto host = spawn_session_host(*sys, test::make_test_env(fast()), user);
+    stop_at_end.push_back(host);
+    (*self)->request(host, 2s, join_atom::value)
+      .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no session"); });
+  }
+  caf::actor idle_conn() {
+    auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
+    stop_at_end.push_back(conn);
+    return conn;
+  }
+  // The epoch announced; no run yet, so last_seq is 0.
+  std::string attach_socket(const std::shared_ptr<test::recording_outlet>& out,
+                            const caf::actor& conn, const std::string& id) {
     std::string epoch;
     (*self)->request(session, 2s, attach_atom::value, conn, socket_subscription{out, id})
       .receive([&](const std::string& e, std::uint64_t last) {
@@ -119,12 +126,21 @@ TEST_CASE_FIXTURE(test::actor_fixture, "sockets greeted before the emitter exist
                },
                [](caf::error&) { FAIL("attach failed"); });
     return epoch;
-  };
-  auto idle_conn = [&] {
-    auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
-    stop_at_end.push_back(conn);
-    return conn;
-  };
+  }
+  resume_outcome resume(const std::string& epoch, const caf::actor& conn) {
+    resume_outcome out;
+    (*self)->request(session, 2s, resume_atom::value, resume_request{epoch, 0, std::string{"r"}},
+                     conn)
+      .receive([&](const resume_outcome& o) { out = o; }, [](caf::error&) { FAIL("no answer"); });
+    return out;
+  }
+  caf::actor session;
+};
+
+// Sockets that attach before the user's first run are greeted by the
+// session (no emitter yet) and handed to the emitter when the run spawns it.
+TEST_CASE_FIXTURE(socket_session_fixture, "sockets greeted before the emitter exists get every event once and can resume") {
+  join("alice");
   auto out1 = std::make_shared<test::recording_outlet>();
   auto out2 = std::make_shared<test::recording_outlet>();
   auto out3 = std::make_shared<test::recording_outlet>();
@@ -170,9 +186,7 @@ TEST_CASE_FIXTURE(test::actor_fixture, "sockets greeted before the emitter exist
   CHECK(out3->all().size() == 1); // its greeting only
 
   // The emitter kept the announced epoch: a resume from 0 replays the run.
-  resume_outcome r;
-  (*self)->request(session, 2s, resume_atom::value, resume_request{epoch, 0, std::string{"r"}}, c1)
-    .receive([&](const resume_outcome& o) { r = o; }, [](caf::error&) { FAIL("no answer"); });
+  auto r = resume(epoch, c1);
   CHECK_FALSE(r.error);
   CHECK(r.from_seq == 1);
   CHECK(r.to_seq == 5);
@@ -181,27 +195,16 @@ TEST_CASE_FIXTURE(test::actor_fixture, "sockets greeted before the emitter exist
 }
 
 // A resume before any run spawns the emitter, which knows the epoch.
-TEST_CASE_FIXTURE(test::actor_fixture, "a resume before the user's first run is answered with the announced epoch") {
-  auto host = spawn_session_host(*sys, test::make_test_env(fast()), "bob");
-  stop_at_end.push_back(host);
-  caf::actor session;
-  (*self)->request(host, 2s, join_atom::value)
-    .receive([&](const caf::actor& s) { session = s; }, [](caf::error&) { FAIL("no session"); });
+TEST_CASE_FIXTURE(socket_session_fixture, "a resume before the user's first run is answered with the announced epoch") {
+  join("bob");
   auto out = std::make_shared<test::recording_outlet>();
-  auto conn = sys->spawn([]() -> caf::behavior { return {[](int) {}}; });
-  stop_at_end.push_back(conn);
-  std::string epoch;
-  (*self)->request(session, 2s, attach_atom::value, conn, socket_subscription{out, "c-1"})
-    .receive([&](const std::string& e, std::uint64_t) { epoch = e; },
-             [](caf::error&) { FAIL("attach failed"); });
-  resume_outcome current, stale;
-  (*self)->request(session, 2s, resume_atom::value, resume_request{epoch, 0, std::string{"a"}}, conn)
-    .receive([&](const resume_outcome& o) { current = o; }, [](caf::error&) { FAIL("no answer"); });
+  auto conn = idle_conn();
+  auto epoch = attach_socket(out, conn, "c-1");
+  auto current = resume(epoch, conn);
   CHECK_FALSE(current.error);
   CHECK(current.from_seq == 1);
   CHECK(current.to_seq == 0);
-  (*self)->request(session, 2s, resume_atom::value, resume_request{"e-other", 0, std::string{"b"}}, conn)
-    .receive([&](const resume_outcome& o) { stale = o; }, [](caf::error&) { FAIL("no answer"); });
+  auto stale = resume("e-other", conn);
   REQUIRE(stale.error);
   CHECK(stale.error->code == error_code::replay_gap);
   out->wait_for("resumed");
