@@ -89,6 +89,33 @@ json snapshot_json(const std::string& epoch, std::uint64_t last_seq, std::size_t
               {"spawned", spawned}};
 }
 
+// Numbers, encodes and keeps one event, and hands it to every subscriber.
+void emit(emitter_actor* self, run_event&& ev) {
+  auto& st = self->state;
+  st.metrics->events_emitted[metrics::idx(ev.type)].inc();
+  auto stamped = std::make_shared<stamped_event>();
+  stamped->seq = ++st.last_seq;
+  stamped->type = ev.type;
+  stamped->run_id = ev.run.run_id;
+  stamped->frame = codec::encode_event(std::move(ev), stamped->seq, unix_time_ms());
+  event_ptr ptr = std::move(stamped);
+  st.buffer.push(ptr);
+  // The bytes are shared by every socket; one message (CAF shares it
+  // copy-on-write) by every other subscriber.
+  auto frame = frame_of(ptr);
+  caf::message msg;
+  for (auto& sub : st.subscribers) {
+    if (sub.direct) {
+      if (auto out = sub.out.lock())
+        out->push(frame);
+      continue;
+    }
+    if (msg.empty())
+      msg = caf::make_message(deliver_atom::value, ptr);
+    self->send(sub.who, msg);
+  }
+}
+
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
                       metrics::registry_ptr metrics, std::string epoch) {
   auto& st = self->state;
@@ -103,30 +130,12 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
                subs.end());
   });
   return {
-    [self](publish_atom, run_event& ev) {
-      auto& st = self->state;
-      st.metrics->events_emitted[metrics::idx(ev.type)].inc();
-      auto stamped = std::make_shared<stamped_event>();
-      stamped->seq = ++st.last_seq;
-      stamped->type = ev.type;
-      stamped->run_id = ev.run.run_id;
-      stamped->frame = codec::encode_event(std::move(ev), stamped->seq, unix_time_ms());
-      event_ptr ptr = std::move(stamped);
-      st.buffer.push(ptr);
-      // The bytes are shared by every socket; one message (CAF shares it
-      // copy-on-write) by every other subscriber.
-      auto frame = frame_of(ptr);
-      caf::message msg;
-      for (auto& sub : st.subscribers) {
-        if (sub.direct) {
-          if (auto out = sub.out.lock())
-            out->push(frame);
-          continue;
-        }
-        if (msg.empty())
-          msg = caf::make_message(deliver_atom::value, ptr);
-        self->send(sub.who, msg);
-      }
+    [self](publish_atom, run_event& ev) { emit(self, std::move(ev)); },
+    // A tool call the supervisor made in one turn: both of its events in
+    // one message.
+    [self](publish_atom, run_event& first, run_event& second) {
+      emit(self, std::move(first));
+      emit(self, std::move(second));
     },
     [self](snapshot_atom) {
       auto& st = self->state;

@@ -3,6 +3,7 @@
 // to every subscriber (connections, SSE streams), which it monitors.
 //
 //   (publish_atom, run_event)                 one-way, from supervisors
+//   (publish_atom, run_event, run_event)      the same for two, in order
 //   (subscribe_atom, actor)   -> (std::string epoch, uint64_t last_seq)
 //        the actor receives (deliver_atom, event_ptr) per event (SSE)
 //   (subscribe_atom, actor conn, socket_subscription) -> (epoch, last_seq)

@@ -36,6 +36,15 @@ void publish(supervisor_actor* self, run_event ev) {
   self->send(st.emitter, publish_atom::value, std::move(ev));
 }
 
+// Two events of one turn (a tool call made here and its answer): one
+// message instead of two.
+void publish(supervisor_actor* self, run_event first, run_event second) {
+  auto& st = self->state;
+  st.events += 2;
+  st.last_event = second.type;
+  self->send(st.emitter, publish_atom::value, std::move(first), std::move(second));
+}
+
 // A string field of an event, or "" (absent or not a string).
 std::string_view text_field(const run_event& ev, std::string_view key) {
   auto* v = ev.find(key);
@@ -152,7 +161,7 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
       if (st.finished)
         return caf::make_error(caf::sec::request_receiver_down);
       auto call_id = "call-" + std::to_string(++st.next_call);
-      publish(self, make_tool_executing(st.spec.run, tool, call_id, input));
+      auto executing = make_tool_executing(st.spec.run, tool, call_id, input);
       // The answer goes through a promise: caf::result<bool, json>{ok, out}
       // brace-initialises its json, which makes `out` a one-element array.
       auto answer = [self](bool ok, json out) {
@@ -163,7 +172,8 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
       auto fn = st.env->tools.find(tool);
       if (fn == st.env->tools.end()) {
         json out = {{"error", "unknown tool"}};
-        publish(self, make_tool_completed(st.spec.run, tool, call_id, out, false));
+        publish(self, std::move(executing),
+                make_tool_completed(st.spec.run, tool, call_id, out, false));
         return answer(false, std::move(out));
       }
       if (!fn->second.blocking) {
@@ -175,13 +185,16 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
         try {
           r = fn->second.fn(input);
         } catch (...) {
+          publish(self, std::move(executing));
           tool_threw(self, tool, call_id, true);
           return caf::make_error(caf::sec::runtime_error);
         }
-        publish(self, make_tool_completed(st.spec.run, tool, call_id, r.output, r.ok));
+        publish(self, std::move(executing),
+                make_tool_completed(st.spec.run, tool, call_id, r.output, r.ok));
         return answer(r.ok, std::move(r.output));
       }
       // A blocking one gets a thread of its own: a detached child actor.
+      publish(self, std::move(executing));
       st.open_calls.emplace(call_id, tool);
       auto rp = self->make_response_promise<bool, json>();
       auto worker = self->spawn<caf::detached>(tool_actor, fn->second.fn);

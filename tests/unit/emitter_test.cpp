@@ -78,12 +78,20 @@ TEST_CASE_FIXTURE(test::actor_fixture, "emitter fans every event out to three su
   }
   (*self)->send(em, publish_atom::value, sample("r-1", "a"));
   (*self)->send(em, publish_atom::value, sample("r-2", "b"));
+  // Two events in one message (a tool call and its answer) keep their order.
+  (*self)->send(em, publish_atom::value, sample("r-2", "c"), sample("r-3", "d"));
   for (auto& s : subs) {
     auto first = next_event(*s);
     auto second = next_event(*s);
+    auto third = next_event(*s);
+    auto fourth = next_event(*s);
     CHECK(first->seq == 1);
     CHECK(second->seq == 2);
     CHECK(second->run_id == "r-2");
+    CHECK(third->seq == 3);
+    CHECK(json::parse(third->frame)["text"] == "c");
+    CHECK(fourth->seq == 4);
+    CHECK(fourth->run_id == "r-3");
   }
   subs.clear();
   (*self)->send_exit(em, caf::exit_reason::user_shutdown);
