@@ -5,6 +5,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
+#include <string>
+#include <type_traits>
 #include <string_view>
 #include <vector>
 
@@ -29,6 +32,53 @@ inline void check_error(const protocol_error& err) {
   require(!err.message.empty());
 }
 
+// A string member of a request as nlohmann reads it (the last of a repeated
+// key), null when absent or not a string.
+inline std::optional<std::string> string_member(const json& doc, const char* key) {
+  auto at = doc.find(key);
+  if (at == doc.end() || !at->is_string())
+    return std::nullopt;
+  return at->get<std::string>();
+}
+
+// Whether `text` is JSON, by nlohmann, the reference, with one exception:
+// nlohmann reads a NUL byte as the end of the input and ignores what
+// follows; we refuse it (JSON has no raw NUL byte anywhere).
+inline bool is_json(std::string_view text) {
+  return json::accept(text) && text.find('\0') == std::string_view::npos;
+}
+
+// Our request scanner against nlohmann: the same texts are JSON, and an
+// accepted frame carries the values nlohmann reads from it.
+inline void same_as_nlohmann(std::string_view text, const protocol_limits& limits,
+                             const std::variant<client_frame, protocol_error>& frame) {
+  if (text.size() > limits.max_frame_bytes)
+    return; // refused before it is read
+  auto err = std::get_if<protocol_error>(&frame);
+  require((err && err->code == error_code::invalid_json) == !is_json(text));
+  if (err)
+    return;
+  auto doc = json::parse(text);
+  std::visit(
+    [&](const auto& f) {
+      using T = std::decay_t<decltype(f)>;
+      if constexpr (std::is_same_v<T, user_message>) {
+        require(string_member(doc, "content") == f.content);
+        require(string_member(doc, "request_id") == f.request_id);
+        require(string_member(doc, "thread_id") == f.thread_id);
+        require(string_member(doc, "agent") == f.agent);
+      } else if constexpr (std::is_same_v<T, cancel_run>) {
+        require(string_member(doc, "run_id") == f.run_id);
+      } else if constexpr (std::is_same_v<T, resume_request>) {
+        require(string_member(doc, "epoch") == f.epoch);
+        require(doc["after_seq"].template get<std::uint64_t>() == f.after_seq);
+      } else {
+        require(doc.value("id", json{}) == f.id);
+      }
+    },
+    std::get<client_frame>(frame));
+}
+
 // The client frame decoder/validator, the /v1/runs body and the AG-UI input.
 inline void codec_input(std::string_view text) {
   protocol_limits limits;
@@ -42,6 +92,7 @@ inline void codec_input(std::string_view text) {
     if (auto m = std::get_if<user_message>(&std::get<client_frame>(frame)))
       require(!m->content.empty() && m->content.size() <= limits.max_content_bytes);
   }
+  same_as_nlohmann(text, limits, frame);
   auto body = codec::decode_run_body(text, limits);
   if (auto err = std::get_if<protocol_error>(&body))
     check_error(*err);

@@ -2,9 +2,12 @@
 
 #include <limits>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "messages/actor_messages.hpp"
 #include "messages/codec.hpp"
+#include "fuzz/checks.hpp"
 
 using namespace aw;
 
@@ -100,6 +103,57 @@ TEST_CASE("codec reads only top-level fields and the last of a repeated key") {
         == 18446744073709551615ull);
   // Trailing text after the object is not JSON.
   CHECK(decode_error(R"({"type":"ping"} x)").code == error_code::invalid_json);
+}
+
+// nlohmann is the reference (fuzz::is_json: less its reading a NUL byte as
+// the end of the input).
+TEST_CASE("the request scanner accepts exactly the JSON nlohmann accepts") {
+  std::vector<std::string> texts = {
+    "\xEF\xBB\xBF{\"type\":\"ping\"}", "\xEF\xBB{\"type\":\"ping\"}", "\xEF\xBB\xBF",
+    "", "   ", "{", "}", "{}", " {} ", "{} x", std::string{"{}\0", 3}, "[]", "1", "\"s\"",
+    std::string{"{\"type\":\"ping\"}\0x", 17}, "{,}", "{\"a\":1,}", "{\"a\":1 \"b\":2}",
+    "{\"a\" 1}", "{\"a\":}", "{\"a\"}", "{1:2}",
+    "[1 2]", "[1,]", "[,1]", "[[[]]]]", "[[[]]", "{\"a\":[1,[2,{\"b\":[]}],{}],\"c\":{\"d\":{}}}",
+    "tru", "nul", "truex", "true", "null", "false", "{\"a\":nul}", "{\"a\":True}",
+    "0", "-0", "01", "-", "1.", ".5", "1e", "1e+", "+1", "1.5e-3", "-1E+2", "2.",
+    "1e400", "-1e400", "1e-400", "18446744073709551615", "18446744073709551616",
+    "-9223372036854775808", "-9223372036854775809", std::string(400, '9'),
+    "\"\\ud83d\\ude00\"", "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"\\u00\"",
+    "\"\\u00G0\"", "\"\\x\"", "\"\\/\\b\\f\\n\\r\\t\\\"\\\\\"", "\"a\tb\"", "\"a\x7f\"",
+    "\"\xC0\xAF\"", "\"\xED\xA0\x80\"", "\"\xF0\x9F\x98\x80\"", "\"\xF4\x90\x80\x80\"",
+    "\"\xE2\x82\"", "\"unterminated", "\"\\", "{\"ty\\u0070e\":\"ping\"}",
+    std::string(3000, '[') + std::string(3000, ']'),
+    std::string(3000, '[') + std::string(2999, ']'),
+  };
+  for (auto& text : texts) {
+    CAPTURE(text);
+    auto r = codec::decode_client_frame(text, limits);
+    auto* err = std::get_if<protocol_error>(&r);
+    CHECK((err && err->code == error_code::invalid_json) == !fuzz::is_json(text));
+  }
+}
+
+TEST_CASE("the request scanner decodes strings and numbers as nlohmann does") {
+  auto text = std::string{R"({"type":"user_message","content":"a\u00e9\ud83d\ude00\n\/\"x)"}
+              + "\xE2\x82\xAC" + R"(","request_id":"q\u0000r"})";
+  auto m = std::get<user_message>(decode_ok(text));
+  auto doc = json::parse(text);
+  CHECK(m.content == doc["content"].get<std::string>());
+  CHECK(m.content == "a\xC3\xA9\xF0\x9F\x98\x80\n/\"x\xE2\x82\xAC");
+  CHECK(m.request_id == std::string{"q\0r", 3});
+  // The key may be escaped too.
+  CHECK(std::holds_alternative<ping>(decode_ok(R"({"ty\u0070e":"ping"})")));
+  for (std::string id : {"0", "-0", "7", "-7", "18446744073709551615", "18446744073709551616",
+                         "-9223372036854775808", "-9223372036854775809", "1.5", "-2.5e3",
+                         "1e-400", "1E2"}) {
+    CAPTURE(id);
+    auto frame = R"({"type":"ping","id":)" + id + "}";
+    auto got = std::get<ping>(decode_ok(frame)).id;
+    auto want = json::parse(frame)["id"];
+    CHECK(got == want);
+    CHECK(got.type() == want.type());
+    CHECK(got.dump() == want.dump());
+  }
 }
 
 TEST_CASE("codec echoes request_id in errors after the frame parsed") {
