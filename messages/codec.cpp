@@ -58,6 +58,11 @@ bool is_valid_user_id(std::string_view id) {
 }
 
 void run_event::set(std::string key, json value) {
+  // The constructors below set fields in key order: appended, nothing moves.
+  if (fields.empty() || fields.back().key < key) {
+    fields.push_back(event_field{std::move(key), std::move(value)});
+    return;
+  }
   auto at = std::lower_bound(fields.begin(), fields.end(), key,
                              [](const event_field& f, const std::string& k) { return f.key < k; });
   if (at != fields.end() && at->key == key)
@@ -103,19 +108,19 @@ run_event make_agent_thinking(const run_ref& run, std::string_view text) {
 run_event make_tool_executing(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json input) {
   return std::move(event_builder{event_type::tool_executing, run}
-                     .set("tool", tool)
                      .set("call_id", call_id)
                      .set("input", std::move(input))
+                     .set("tool", tool)
                      .ev);
 }
 
 run_event make_tool_completed(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json output, bool ok) {
   return std::move(event_builder{event_type::tool_completed, run}
-                     .set("tool", tool)
                      .set("call_id", call_id)
-                     .set("output", std::move(output))
                      .set("ok", ok)
+                     .set("output", std::move(output))
+                     .set("tool", tool)
                      .ev);
 }
 
