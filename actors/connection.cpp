@@ -132,36 +132,65 @@ void serve(connection_actor* self, decoded_frame& frame,
                std::get<client_frame>(frame));
 }
 
+// Whether a frame the session decided on may be served; a refusal is
+// answered here, and abuse closes the socket.
+bool admitted(connection_actor* self, const rate_limiter::decision& d,
+              std::optional<std::string> request_id) {
+  auto& st = self->state;
+  if (st.phase != connection_phase::open)
+    return false;
+  switch (d.outcome) {
+    case rate_limiter::verdict::granted:
+      return true;
+    case rate_limiter::verdict::refused: {
+      st.env->metrics->frames_rate_limited.inc();
+      auto err = codec::make_error(error_code::rate_limited, "too many frames; slow down",
+                                   std::move(request_id));
+      err.extra["retry_after_ms"] = d.retry_after_ms;
+      push_error(self, err);
+      return false;
+    }
+    case rate_limiter::verdict::abuse:
+      st.env->metrics->abuse_closes.inc();
+      log::warn("connection", "closing with 1008 for sustained abuse",
+                {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+      close_socket(self, close_code::policy);
+      return false;
+  }
+  return false;
+}
+
+// A user_message spends its token in the request that starts its run: one
+// round trip to the session instead of two.
+void start_when_admitted(connection_actor* self, user_message& msg,
+                         std::chrono::steady_clock::time_point received_at) {
+  auto request_id = msg.request_id;
+  auto req = run_request::from(std::move(msg));
+  req.received_at = received_at;
+  self->request(self->state.session, caf::infinite, start_atom::value, admit_atom::value,
+                std::move(req))
+    .then(
+      [self, request_id](const rate_limiter::decision& d, const request_outcome& out) {
+        if (admitted(self, d, request_id) && out.error)
+          push_error(self, *out.error);
+      },
+      [self, request_id](caf::error&) { internal_error(self, request_id); });
+}
+
 void serve_when_admitted(connection_actor* self, decoded_frame frame) {
   auto received_at = std::chrono::steady_clock::now();
   self->state.env->metrics->frames_received.inc();
   // No limit configured: no round trip to the session for every frame.
   if (self->state.env->settings.rate_limit.frames_per_second <= 0)
     return serve(self, frame, received_at);
+  if (auto* f = std::get_if<client_frame>(&frame))
+    if (auto* msg = std::get_if<user_message>(f))
+      return start_when_admitted(self, *msg, received_at);
   self->request(self->state.session, caf::infinite, admit_atom::value)
     .then(
       [self, frame = std::move(frame), received_at](const rate_limiter::decision& d) mutable {
-        auto& st = self->state;
-        if (st.phase != connection_phase::open)
-          return;
-        switch (d.outcome) {
-          case rate_limiter::verdict::granted:
-            return serve(self, frame, received_at);
-          case rate_limiter::verdict::refused: {
-            st.env->metrics->frames_rate_limited.inc();
-            auto err = codec::make_error(error_code::rate_limited,
-                                         "too many frames; slow down", request_id_of(frame));
-            err.extra["retry_after_ms"] = d.retry_after_ms;
-            push_error(self, err);
-            return;
-          }
-          case rate_limiter::verdict::abuse:
-            st.env->metrics->abuse_closes.inc();
-            log::warn("connection", "closing with 1008 for sustained abuse",
-                      {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
-            close_socket(self, close_code::policy);
-            return;
-        }
+        if (admitted(self, d, request_id_of(frame)))
+          serve(self, frame, received_at);
       },
       [self](caf::error&) { internal_error(self, std::nullopt); });
 }

@@ -116,6 +116,58 @@ std::string own_thread(session_actor* self, const std::optional<std::string>& wa
   return id;
 }
 
+// One frame (or API request) of the user's budget, which all of the user's
+// connections share.
+rate_limiter::decision take_token(session_actor* self) {
+  auto& st = self->state;
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+               .count();
+  auto d = st.limiter.take(now);
+  if (d.outcome == rate_limiter::verdict::abuse && !st.abuse_logged) {
+    st.abuse_logged = true; // once per session: a flood must not flood the log
+    log::warn("session", "sustained abuse of the frame rate limit",
+              {{"user", st.user_id}});
+  }
+  return d;
+}
+
+// Starts a run when the request is acceptable, through the one supervisor
+// factory.
+request_outcome start_run(session_actor* self, run_request& req) {
+  auto& st = self->state;
+  request_outcome out;
+  auto fail = [&](error_code code, std::string message) {
+    out.error = codec::make_error(code, std::move(message), req.request_id);
+    return out;
+  };
+  if (req.thread_id && !req.adopt_thread && !st.threads.contains(*req.thread_id))
+    return fail(error_code::not_found, "unknown thread_id");
+  if (req.run_id && st.runs.count(*req.run_id) > 0)
+    return fail(error_code::bad_request, "a run with this run_id is in flight");
+  if (req.agent && st.env->agents.count(*req.agent) == 0)
+    return fail(error_code::not_found, "unknown agent");
+  if (st.runs.size() >= st.env->settings.max_runs_per_user)
+    return fail(error_code::overloaded, "too many runs in flight; wait for one to finish");
+  run_spec spec;
+  spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
+  spec.run.thread_id = own_thread(self, req.thread_id);
+  spec.run.request_id = req.request_id;
+  spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
+  spec.content = std::move(req.content);
+  spec.user_id = st.user_id;
+  spec.received_at = req.received_at;
+  out.run = spec.run;
+  auto sup = spawn_supervisor(self, std::move(spec), emitter_of(self), st.env);
+  st.run_of.emplace(sup.address(), out.run);
+  st.runs.emplace(out.run.run_id,
+                  session_state::live_run{std::move(sup), std::chrono::steady_clock::now()
+                                                            + st.env->settings.run_timeout});
+  arm_sweep(self);
+  ++st.grace_generation;
+  return out;
+}
+
 caf::behavior user_session(session_actor* self, std::string user_id, caf::actor directory,
                            env_ptr env) {
   auto& st = self->state;
@@ -180,39 +232,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       st.waiting.push_back({conn, std::move(sock)});
       return caf::make_message(st.epoch, std::uint64_t{0});
     },
-    [self](start_atom, run_request& req) {
-      auto& st = self->state;
-      request_outcome out;
-      auto fail = [&](error_code code, std::string message) {
-        out.error = codec::make_error(code, std::move(message), req.request_id);
-        return out;
-      };
-      if (req.thread_id && !req.adopt_thread && !st.threads.contains(*req.thread_id))
-        return fail(error_code::not_found, "unknown thread_id");
-      if (req.run_id && st.runs.count(*req.run_id) > 0)
-        return fail(error_code::bad_request, "a run with this run_id is in flight");
-      if (req.agent && st.env->agents.count(*req.agent) == 0)
-        return fail(error_code::not_found, "unknown agent");
-      if (st.runs.size() >= st.env->settings.max_runs_per_user)
-        return fail(error_code::overloaded, "too many runs in flight; wait for one to finish");
-      run_spec spec;
-      spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
-      spec.run.thread_id = own_thread(self, req.thread_id);
-      spec.run.request_id = req.request_id;
-      spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
-      spec.content = std::move(req.content);
-      spec.user_id = st.user_id;
-      spec.received_at = req.received_at;
-      out.run = spec.run;
-      auto sup = spawn_supervisor(self, std::move(spec), emitter_of(self), st.env);
-      st.run_of.emplace(sup.address(), out.run);
-      st.runs.emplace(out.run.run_id,
-                      session_state::live_run{std::move(sup), std::chrono::steady_clock::now()
-                                                                + st.env->settings.run_timeout});
-      arm_sweep(self);
-      ++st.grace_generation;
-      return out;
-    },
+    [self](start_atom, run_request& req) { return start_run(self, req); },
     [self](cancel_atom, const std::string& run_id,
            const std::optional<std::string>& request_id) {
       auto& st = self->state;
@@ -229,18 +249,13 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
     [self](resume_atom, resume_request& req, const caf::actor& target) {
       return self->delegate(emitter_of(self), resume_atom::value, std::move(req), target);
     },
-    [self](admit_atom) {
-      auto& st = self->state;
-      auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count();
-      auto d = st.limiter.take(now);
-      if (d.outcome == rate_limiter::verdict::abuse && !st.abuse_logged) {
-        st.abuse_logged = true; // once per session: a flood must not flood the log
-        log::warn("session", "sustained abuse of the frame rate limit",
-                  {{"user", st.user_id}});
-      }
-      return d;
+    [self](admit_atom) { return take_token(self); },
+    [self](start_atom, admit_atom, run_request& req) {
+      auto d = take_token(self);
+      request_outcome out;
+      if (d.outcome == rate_limiter::verdict::granted)
+        out = start_run(self, req);
+      return caf::make_message(d, std::move(out));
     },
     [self](snapshot_atom) {
       auto& st = self->state;

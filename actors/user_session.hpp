@@ -15,6 +15,9 @@
 //   (resume_atom, resume_request, actor target) -> resume_outcome
 //   (admit_atom)                          -> rate_limiter::decision, asked
 //                                            before any client frame is served
+//   (start_atom, admit_atom, run_request) -> (rate_limiter::decision, request_outcome)
+//        both in one: a user_message frame spends its token and, when
+//        granted, starts its run (the outcome is empty when not granted)
 #pragma once
 
 #include <string>

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <fstream>
 #include <map>
+#include <set>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -67,6 +68,39 @@ TEST_CASE("the frame rate limit: the burst is served then rate_limited with retr
   CHECK(pong["type"] == "pong");
   CHECK(pong["id"] == "again");
   CHECK_FALSE(a->is_closed());
+}
+
+TEST_CASE("user_message frames spend the budget in the request that starts their run: granted ones run and a flood is refused then closed with 1008") {
+  // 10 at once (the burst), then refused; over 20x 1/s in a second is abuse.
+  // (A token takes a second to come back: no slow machine gets an 11th.)
+  server_process srv{{"--rate-limit=1", "--rate-burst=10", "--abuse-factor=20",
+                      "--abuse-window=1s", "--max-runs-per-user=64", "--demo-step-ms=0"}};
+  auto a = open(srv, "alice");
+  constexpr int flood = 40;
+  for (int i = 0; i < flood; ++i)
+    send(*a, {{"type", "user_message"}, {"content", "what is 2+3?"},
+              {"request_id", "q-" + std::to_string(i)}});
+  std::set<std::string> completed;
+  std::vector<std::string> refused;
+  while (auto text = a->read(10s)) {
+    auto f = json::parse(*text);
+    if (f["type"] == "agent_completed")
+      completed.insert(f["request_id"].get<std::string>());
+    if (f["type"] == "error") {
+      CHECK(f["code"] == "rate_limited");
+      CHECK(f["retry_after_ms"].get<int>() > 0);
+      refused.push_back(f["request_id"].get<std::string>());
+    }
+  }
+  CHECK(a->close_code() == 1008);
+  // The burst's ten ran to completion, each under its own request_id.
+  CHECK(completed.size() == 10);
+  for (int i = 0; i < 10; ++i)
+    CHECK(completed.count("q-" + std::to_string(i)) == 1);
+  // Then refusals, in order, until the 21st frame was abuse.
+  REQUIRE(refused.size() == 10);
+  for (int i = 0; i < 10; ++i)
+    CHECK(refused[static_cast<std::size_t>(i)] == "q-" + std::to_string(10 + i));
 }
 
 TEST_CASE("the HTTP API spends the same per-user budget and answers 429 rate_limited") {
