@@ -92,8 +92,10 @@ struct bench_config : cli::cli_config {
       .add(hold, "hold", "idle: how long to hold the connections before measuring (default 5s)")
       .add(drain, "drain", "how long to wait for runs in flight at the end (default 10s)")
       .add(think, "think",
-           "pause after a run ends before the connection sends the next: a paced load "
-           "instead of a closed loop at full speed (default 0)")
+           "mean pause after a run ends before the connection sends the next: a paced "
+           "load instead of a closed loop at full speed. Pauses are exponentially "
+           "distributed, as independent users' are, and each connection's first run "
+           "waits a uniform part of one (default 0)")
       .add(threads, "threads", "Asio threads of the bench (default 1)")
       .add(server_pid, "server-pid", "the server's pid: report its RSS and CPU")
       .add(json_output, "json", "print the report as JSON")
@@ -345,6 +347,7 @@ private:
 
   // Driver state: touched only under mtx_ (connections call in from strands).
   std::mutex mtx_;
+  std::mt19937_64 pause_rng_{std::random_device{}()}; // guarded by mtx_
   std::vector<std::shared_ptr<connection>> conns_;
   std::size_t next_slot_ = 0;
   std::size_t pending_ = 0;  // handshakes in flight
@@ -732,7 +735,9 @@ void driver::all_attempted() {
 }
 
 void driver::start_measuring() {
-  std::vector<std::shared_ptr<connection>> senders;
+  // Paced, each connection's first runs spread over one mean pause instead
+  // of all going at the same instant.
+  std::vector<std::pair<std::shared_ptr<connection>, std::chrono::nanoseconds>> senders;
   {
     std::lock_guard<std::mutex> g{mtx_};
     measuring_ = true;
@@ -743,10 +748,11 @@ void driver::start_measuring() {
     server_measure_begin_ = sample_process(cfg_.server_pid);
     for (auto& c : conns_)
       if (c && c->is_open() && sends(c->slot()))
-        senders.push_back(c);
+        for (std::size_t i = 0; i < per_connection_runs(); ++i)
+          senders.emplace_back(c, first_pause(cfg_.think, pause_rng_));
   }
-  for (auto& c : senders)
-    c->send_runs(per_connection_runs());
+  for (auto& [c, pause] : senders)
+    c->send_run_after(pause);
   timer_.expires_after(cfg_.duration);
   timer_.async_wait([this](beast::error_code ec) {
     if (!ec)
@@ -763,7 +769,7 @@ void driver::on_run_done(const std::shared_ptr<connection>& c) {
     c->close();
     return;
   }
-  c->send_run_after(cfg_.think);
+  c->send_run_after(think_pause(cfg_.think, pause_rng_));
 }
 
 void driver::on_closed(const std::shared_ptr<connection>& c) {

@@ -4,7 +4,9 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -65,6 +67,15 @@ enum class violation {
 };
 constexpr std::size_t violation_kinds = 6;
 std::string_view to_string(violation v);
+
+// A paced load's pause after a run, before the connection's next: drawn
+// from an exponential distribution of mean `mean`, as independent users
+// pause. A fixed pause keeps connections that started together in step, so
+// the server sees all of them at once, every pause: at 100 connections and
+// 200 ms, p99 was 2.3 ms at 500 runs/s, worse than at 5,000 (1.1 ms).
+std::chrono::nanoseconds think_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng);
+// Before a connection's first run of a paced load: uniform in [0, mean).
+std::chrono::nanoseconds first_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng);
 
 int run(int argc, char** argv);
 

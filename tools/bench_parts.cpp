@@ -179,6 +179,20 @@ frame_fields scan_frame(std::string_view text) {
   return f;
 }
 
+std::chrono::nanoseconds think_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng) {
+  if (mean.count() <= 0)
+    return mean;
+  std::exponential_distribution<double> dist{1.0 / static_cast<double>(mean.count())};
+  return std::chrono::nanoseconds{static_cast<std::int64_t>(dist(rng))};
+}
+
+std::chrono::nanoseconds first_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng) {
+  if (mean.count() <= 0)
+    return mean;
+  std::uniform_int_distribution<std::int64_t> dist{0, mean.count() - 1};
+  return std::chrono::nanoseconds{dist(rng)};
+}
+
 bool is_terminal(std::string_view type) {
   return type == "agent_completed" || type == "agent_error";
 }

@@ -74,3 +74,36 @@ TEST_CASE("the bench frame scanner skips nested strings arrays and escapes and r
   CHECK_FALSE(scan_frame("").ok);
   CHECK_FALSE(scan_frame(R"({"seq":"x","type":"agent_started"})").has_seq);
 }
+
+TEST_CASE("paced pauses are exponential around the mean and the first ones spread over one mean") {
+  using namespace std::chrono;
+  std::mt19937_64 rng{11};
+  constexpr nanoseconds mean = milliseconds{20};
+  constexpr int n = 20000;
+  double sum = 0;
+  int below_half = 0;
+  int above_double = 0;
+  for (int i = 0; i < n; ++i) {
+    auto p = think_pause(mean, rng);
+    REQUIRE(p.count() >= 0);
+    sum += static_cast<double>(p.count());
+    below_half += p < mean / 2;
+    above_double += p > mean * 2;
+  }
+  CHECK(sum / n == doctest::Approx(static_cast<double>(mean.count())).epsilon(0.03));
+  // Exponential: P(< mean/2) = 1 - e^-0.5 = 0.39, P(> 2 mean) = e^-2 = 0.135
+  // (a fixed pause would put everything at the mean).
+  CHECK(below_half / double{n} == doctest::Approx(0.393).epsilon(0.05));
+  CHECK(above_double / double{n} == doctest::Approx(0.135).epsilon(0.08));
+  int first_below_half = 0;
+  for (int i = 0; i < n; ++i) {
+    auto p = first_pause(mean, rng);
+    REQUIRE(p.count() >= 0);
+    REQUIRE(p < mean);
+    first_below_half += p < mean / 2;
+  }
+  CHECK(first_below_half / double{n} == doctest::Approx(0.5).epsilon(0.05));
+  // No pause asked, none taken: the closed loop stays a closed loop.
+  CHECK(think_pause(nanoseconds{0}, rng).count() == 0);
+  CHECK(first_pause(nanoseconds{0}, rng).count() == 0);
+}
