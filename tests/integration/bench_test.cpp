@@ -157,7 +157,8 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
   };
   for (auto fc : {fault_case{"reorder", "run_order"}, fault_case{"seq", "seq_not_increasing"},
                   fault_case{"leak", "foreign_frame"},
-                  fault_case{"unterminated", "unterminated"}}) {
+                  fault_case{"unterminated", "unterminated"}, fault_case{"after_end", "run_order"},
+                  fault_case{"restart", "run_order"}}) {
     INFO("fault: " << fc.fault);
     wrong_server srv{fc.fault};
     auto r = bench(srv.port(), "--scenario latency --users 3 --duration 500ms --drain 300ms");

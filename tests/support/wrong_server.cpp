@@ -7,6 +7,8 @@
 //   seq           every run's third event repeats the second's seq
 //   leak          every other run's events carry another user's request_id
 //   unterminated  runs never get their terminal event
+//   after_end     every run has one more event after its terminal one
+//   restart       every run's second event is agent_started again
 // Usage: wrong_server FAULT   (prints "listening on PORT", serves until killed)
 #include <atomic>
 #include <cstdio>
@@ -79,6 +81,10 @@ void serve(tcp::socket socket, std::string fault) {
         std::swap(types[0], types[1]);
       if (fault == "unterminated")
         types.pop_back();
+      if (fault == "after_end") // an event of the run after its terminal one
+        types.push_back("agent_thinking");
+      if (fault == "restart") // agent_started twice
+        types.insert(types.begin() + 1, "agent_started");
       for (std::size_t i = 0; i < types.size(); ++i) {
         if (!(fault == "seq" && i == 2))
           ++seq;
