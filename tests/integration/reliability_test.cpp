@@ -71,33 +71,38 @@ TEST_CASE("the frame rate limit: the burst is served then rate_limited with retr
 }
 
 TEST_CASE("user_message frames spend the budget in the request that starts their run: granted ones run and a flood is refused then closed with 1008") {
-  // 10 at once (the burst), then refused; over 20x 1/s in a second is abuse.
-  // (A token takes a second to come back: no slow machine gets an 11th.)
-  server_process srv{{"--rate-limit=1", "--rate-burst=10", "--abuse-factor=20",
-                      "--abuse-window=1s", "--max-runs-per-user=64", "--demo-step-ms=0"}};
+  // A burst of 10; a token every 10 s (none comes back during the test);
+  // over 20 frames in 10 s is abuse.
+  server_process srv{{"--rate-limit=0.1", "--rate-burst=10", "--abuse-factor=20",
+                      "--abuse-window=10s", "--max-runs-per-user=64", "--demo-step-ms=0"}};
   auto a = open(srv, "alice");
-  constexpr int flood = 40;
-  for (int i = 0; i < flood; ++i)
-    send(*a, {{"type", "user_message"}, {"content", "what is 2+3?"},
-              {"request_id", "q-" + std::to_string(i)}});
+  auto send_runs = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      send(*a, {{"type", "user_message"}, {"content", "what is 2+3?"},
+                {"request_id", "q-" + std::to_string(i)}});
+  };
+  // The burst: each runs to completion under its own request_id.
+  send_runs(0, 10);
   std::set<std::string> completed;
+  while (completed.size() < 10) {
+    auto f = next_frame(*a);
+    REQUIRE(f["type"] != "error");
+    if (f["type"] == "agent_completed")
+      completed.insert(f["request_id"].get<std::string>());
+  }
+  for (int i = 0; i < 10; ++i)
+    CHECK(completed.count("q-" + std::to_string(i)) == 1);
+  // Then refusals, in order, until the 21st frame is abuse.
+  send_runs(10, 30);
   std::vector<std::string> refused;
   while (auto text = a->read(10s)) {
     auto f = json::parse(*text);
-    if (f["type"] == "agent_completed")
-      completed.insert(f["request_id"].get<std::string>());
-    if (f["type"] == "error") {
-      CHECK(f["code"] == "rate_limited");
-      CHECK(f["retry_after_ms"].get<int>() > 0);
-      refused.push_back(f["request_id"].get<std::string>());
-    }
+    REQUIRE(f["type"] == "error");
+    CHECK(f["code"] == "rate_limited");
+    CHECK(f["retry_after_ms"].get<int>() > 0);
+    refused.push_back(f["request_id"].get<std::string>());
   }
   CHECK(a->close_code() == 1008);
-  // The burst's ten ran to completion, each under its own request_id.
-  CHECK(completed.size() == 10);
-  for (int i = 0; i < 10; ++i)
-    CHECK(completed.count("q-" + std::to_string(i)) == 1);
-  // Then refusals, in order, until the 21st frame was abuse.
   REQUIRE(refused.size() == 10);
   for (int i = 0; i < 10; ++i)
     CHECK(refused[static_cast<std::size_t>(i)] == "q-" + std::to_string(10 + i));
