@@ -565,7 +565,10 @@ private:
     return true;
   }
 
-  // On the strand: everything pushed so far, in push order.
+  // On the strand: everything pushed so far, in push order, and written at
+  // once: a write posted from here would find nothing more to take (later
+  // pushes come in a hand-over of their own), and cost a strand post per
+  // burst.
   void take_inbox() {
     std::vector<pushed_frame> taken; // the inbox goes with it: idle connections hold none
     {
@@ -573,8 +576,13 @@ private:
       std::swap(inbox_, taken);
       handover_pending_ = false;
     }
+    bool was_scheduled = write_scheduled_;
+    write_scheduled_ = true; // enqueue() below schedules nothing
     for (auto& f : taken)
       enqueue(std::move(f.frame), f.counted);
+    write_scheduled_ = was_scheduled;
+    if (!was_scheduled && !writing_ && !queue_.empty() && !finished_)
+      do_write();
   }
 
   // Live frames count against the slow-consumer bound; replayed ones are
