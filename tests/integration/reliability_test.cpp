@@ -92,8 +92,9 @@ TEST_CASE("user_message frames spend the budget in the request that starts their
   }
   for (int i = 0; i < 10; ++i)
     CHECK(completed.count("q-" + std::to_string(i)) == 1);
-  // Then refusals, in order, until the 21st frame is abuse.
-  send_runs(10, 30);
+  // Then refusals, in order, and the 21st frame is abuse. (Nothing after
+  // it: the server may have closed by then.)
+  send_runs(10, 21);
   std::vector<std::string> refused;
   while (auto text = a->read(10s)) {
     auto f = json::parse(*text);
