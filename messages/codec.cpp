@@ -924,7 +924,9 @@ void append_value(frame_writer& out, const json& v) {
     case json::value_t::object: {
       out.push_back('{');
       bool first = true;
-      for (auto& [key, value] : v.items()) {
+      // The map itself, not items(): its iteration proxy builds an index
+      // string per element.
+      for (auto& [key, value] : v.get_ref<const json::object_t&>()) {
         if (!first)
           out.push_back(',');
         first = false;
