@@ -50,7 +50,10 @@ using tool_function = std::function<tool_result(const json& input)>;
 struct tool_entry {
   tool_function fn;
   // A tool that blocks (I/O, sleeps) gets a thread of its own so it cannot
-  // stall the actor scheduler. It delays shutdown until it returns.
+  // stall the actor scheduler. It delays shutdown until it returns. One
+  // that does not is called in the supervisor's turn, and its
+  // tool_executing goes out together with its tool_completed: it must be
+  // quick (microseconds), or clients see neither until it returns.
   bool blocking = false;
 };
 
