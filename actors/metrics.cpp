@@ -301,6 +301,10 @@ void track(const caf::actor& a, actor_kind kind, registry_ptr r, id_fields ids) 
   // Kept as "k\0v\0k\0v\0": one small allocation per actor, no JSON tree
   // (it is read only if the actor fails).
   std::string packed;
+  std::size_t size = 0;
+  for (auto& [k, v] : ids)
+    size += k.size() + v.size() + 2;
+  packed.reserve(size); // one allocation, not one per doubling
   for (auto& [k, v] : ids) {
     packed.append(k).push_back('\0');
     packed.append(v).push_back('\0');
