@@ -7,8 +7,8 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
-#include <type_traits>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "messages/agui.hpp"
