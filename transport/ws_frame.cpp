@@ -30,6 +30,32 @@ bool valid_client_key(std::string_view key) {
   });
 }
 
+std::string client_key(const unsigned char (&bytes)[16]) {
+  unsigned char out[4 * ((16 + 2) / 3) + 1];
+  auto len = EVP_EncodeBlock(out, bytes, 16);
+  return std::string{reinterpret_cast<const char*>(out), static_cast<std::size_t>(len)};
+}
+
+void mask_bytes(const unsigned char* in, std::size_t n, unsigned char* out,
+                const unsigned char (&key)[4], std::size_t pos) {
+  // Eight bytes at a time with the key rotated to `pos` (a byte loop was
+  // most of the server's frame reader's instructions).
+  unsigned char key_bytes[8];
+  for (std::size_t k = 0; k < 8; ++k)
+    key_bytes[k] = key[(pos + k) & 3];
+  std::uint64_t key8;
+  std::memcpy(&key8, key_bytes, 8);
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, in + i, 8);
+    w ^= key8;
+    std::memcpy(out + i, &w, 8);
+  }
+  for (; i < n; ++i)
+    out[i] = static_cast<unsigned char>(in[i] ^ key_bytes[i & 7]);
+}
+
 std::size_t write_header(opcode op, std::size_t payload, unsigned char* out) {
   out[0] = static_cast<unsigned char>(0x80 | static_cast<unsigned>(op));
   if (payload < 126) {
@@ -92,23 +118,7 @@ std::size_t reader::step(const unsigned char* p, std::size_t n, frame_event& ev)
   std::string& target = is_control(op_) ? *control_ : message_;
   auto base = target.size();
   target.resize(base + take);
-  // Unmasked eight bytes at a time with the key rotated to where this piece
-  // starts (a byte loop was most of the reader's instructions).
-  unsigned char key[8];
-  for (std::size_t k = 0; k < 8; ++k)
-    key[k] = mask_[(mask_pos_ + k) & 3];
-  std::uint64_t key8;
-  std::memcpy(&key8, key, 8);
-  auto* out = target.data() + base;
-  std::size_t i = 0;
-  for (; i + 8 <= take; i += 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    w ^= key8;
-    std::memcpy(out + i, &w, 8);
-  }
-  for (; i < take; ++i)
-    out[i] = static_cast<char>(p[i] ^ key[i & 7]);
+  mask_bytes(p, take, reinterpret_cast<unsigned char*>(target.data() + base), mask_, mask_pos_);
   mask_pos_ = static_cast<std::uint8_t>((mask_pos_ + take) & 3);
   remaining_ -= take;
   if (remaining_ == 0)

@@ -7,8 +7,10 @@
 // With our framing an idle socket holds no read buffer (the socket waits for
 // readability; bytes are read into a per-thread buffer), and all frames
 // queued for a socket go out in one gathered write. Beast still parses the
-// HTTP upgrade request, and tests and tools use Beast's client, so both
-// sides of every test are not ours.
+// HTTP upgrade request, and the tests' clients are Beast's, so both sides of
+// every server test are not ours. (`agentwire bench` speaks the client side
+// with the key and masking helpers here; its own tests run it against a
+// Beast server as well as ours.)
 #pragma once
 
 #include <cstddef>
@@ -33,6 +35,14 @@ std::string accept_key(std::string_view client_key);
 
 // A Sec-WebSocket-Key must be the base64 of 16 bytes.
 bool valid_client_key(std::string_view key);
+
+// A client's Sec-WebSocket-Key: the base64 of 16 (random) bytes.
+std::string client_key(const unsigned char (&bytes)[16]);
+
+// RFC 6455 masking (which also unmasks): `n` bytes of `in` XORed into `out`
+// (which may be `in`) with `key`, starting at its byte `pos` (0..3).
+void mask_bytes(const unsigned char* in, std::size_t n, unsigned char* out,
+                const unsigned char (&key)[4], std::size_t pos);
 
 // Writes the header of an unmasked, final server frame carrying `payload`
 // bytes into `out`; returns its length (2, 4 or 10).
