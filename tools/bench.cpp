@@ -1,7 +1,7 @@
 // `agentwire bench`: a load generator for any agentwire deployment. Opens
-// users x connections over WebSocket (Beast on Asio, one strand per
-// connection), runs a scenario, verifies every frame while it measures, and
-// reports what it saw (a table, or --json).
+// users x connections over WebSocket (Asio, one strand per connection, the
+// client side of RFC 6455 from bench_parts), runs a scenario, verifies every
+// frame while it measures, and reports what it saw (a table, or --json).
 #include "tools/bench.hpp"
 
 #include <sys/resource.h>
@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <map>
@@ -29,11 +30,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
 
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
+#include "messages/utf8.hpp"
 #include "tools/cli.hpp"
 
 namespace aw::bench {
@@ -41,7 +44,6 @@ namespace aw::bench {
 namespace {
 
 namespace beast = boost::beast;
-namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
@@ -214,10 +216,20 @@ public:
 
 private:
   void on_connect(beast::error_code ec);
-  void on_handshake(beast::error_code ec);
+  void on_request_sent(beast::error_code ec, std::size_t);
+  bool read_upgrade(); // false: the answer's head is not all in yet
   void do_read();
-  void on_read(beast::error_code ec, std::size_t);
+  void on_read(beast::error_code ec, std::size_t n);
+  void read_frames();
+  void server_gone(const std::string& why);
   void handle(std::string_view text);
+  void send_frame(ws::opcode op, std::string_view payload);
+  std::uint64_t next_random() { // xorshift64
+    mask_state_ ^= mask_state_ << 13;
+    mask_state_ ^= mask_state_ >> 7;
+    mask_state_ ^= mask_state_ << 17;
+    return mask_state_;
+  }
   void run_ended(std::string_view request_id, bool ok);
   void send_run();
   void do_write();
@@ -232,10 +244,20 @@ private:
   // write (5% of the bench's CPU in perf). deadline_ bounds the connect
   // and the handshake instead.
   using strand_type = net::strand<net::io_context::executor_type>;
-  websocket::stream<net::basic_stream_socket<tcp, strand_type>> ws_;
+  net::basic_stream_socket<tcp, strand_type> sock_;
   net::steady_timer deadline_;
-  websocket::response_type upgrade_response_;
-  beast::flat_buffer buf_;
+  std::string key_;             // Sec-WebSocket-Key, until the upgrade
+  bool upgraded_ = false;
+  std::vector<char> in_;        // bytes read, not yet handled: in_[0, in_len_)
+  std::size_t in_len_ = 0;
+  std::string fragments_;       // a fragmented message so far
+  std::string out_;             // frames waiting for the write in flight
+  std::string writing_buf_;     // the write in flight
+  bool writing_ = false;
+  bool peer_closed_ = false;    // the server's close frame came: echo, then hang up
+  std::uint64_t mask_state_;    // for frame masks and the handshake key
+  ws::opcode message_op_ = ws::opcode::text; // of the fragmented message
+  bool in_fragmented_ = false;
   bool open_ = false;
   bool closing_ = false;
   bool counted_ = false; // opened or failed, once
@@ -257,8 +279,12 @@ private:
   std::uint64_t next_run_ = 0;
   int connect_attempts_ = 0;
   std::uint64_t serial_; // unique per connection object (churn reuses slots)
-  std::deque<std::string> outbox_;
+  std::string frame_text_; // a user_message being built
 };
+
+// As large as Beast's default message limit, which the bench had before.
+constexpr std::size_t max_server_message = 16 * 1024 * 1024;
+constexpr std::size_t max_upgrade_answer = 16 * 1024;
 
 std::atomic<std::uint64_t> connection_serial{0};
 
@@ -374,9 +400,14 @@ connection::connection(driver& d, std::size_t slot, std::string user, std::strin
     slot_(slot),
     user_(std::move(user)),
     token_(std::move(token)),
-    ws_(net::make_strand(d.ioc())),
-    deadline_(ws_.get_executor()),
+    sock_(net::make_strand(d.ioc())),
+    deadline_(sock_.get_executor()),
     serial_(++connection_serial) {
+  // Masks need not be secret here (the bench talks to servers it tests),
+  // only different per frame: a xorshift seeded per connection.
+  mask_state_ = (serial_ * 0x9E3779B97F4A7C15ull) ^ std::random_device{}() ^ 0x2545F4914F6CDD1Dull;
+  if (mask_state_ == 0)
+    mask_state_ = 1;
   request_prefix_ = user_ + "/" + std::to_string(serial_) + "/";
   // Written once: {"content":...,"request_id":"<prefix>  (the run's number
   // and the rest follow per run; the number needs no escaping).
@@ -386,7 +417,7 @@ connection::connection(driver& d, std::size_t slot, std::string user, std::strin
 }
 
 void connection::start() {
-  auto& sock = ws_.next_layer();
+  auto& sock = sock_;
   beast::error_code ec;
   sock.open(tcp::v4(), ec);
   // Ports in TIME_WAIT from an earlier run may be bound again (Linux reuses
@@ -405,7 +436,7 @@ void connection::start() {
     break;
   }
   if (ec)
-    return net::post(ws_.get_executor(), [self = shared_from_this()] {
+    return net::post(sock_.get_executor(), [self = shared_from_this()] {
       self->fail("cannot open a socket");
     });
   // The connect and the upgrade get 30 s; then the socket is closed, which
@@ -414,10 +445,10 @@ void connection::start() {
   deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
     if (!ec) {
       beast::error_code ignored;
-      self->ws_.next_layer().close(ignored);
+      self->sock_.close(ignored);
     }
   });
-  ws_.next_layer().async_connect(
+  sock_.async_connect(
     tcp::endpoint{net::ip::make_address(d_.cfg().host), d_.cfg().port},
     beast::bind_front_handler(&connection::on_connect, shared_from_this()));
 }
@@ -426,28 +457,56 @@ void connection::on_connect(beast::error_code ec) {
   // The 4-tuple of a chosen port is still in TIME_WAIT: another port.
   if (ec == boost::system::errc::address_not_available && ++connect_attempts_ < 16) {
     beast::error_code ignored;
-    ws_.next_layer().close(ignored);
+    sock_.close(ignored);
     return start();
   }
   if (ec)
     return fail("connect failed: " + ec.message());
-  ws_.next_layer().set_option(tcp::no_delay{true}, ec);
-  ws_.async_handshake(upgrade_response_, d_.cfg().host, "/ws?token=" + token_,
-                      beast::bind_front_handler(&connection::on_handshake, shared_from_this()));
+  sock_.set_option(tcp::no_delay{true}, ec);
+  unsigned char nonce[16];
+  for (std::size_t i = 0; i < sizeof nonce; i += 8) {
+    auto r = next_random();
+    std::memcpy(nonce + i, &r, 8);
+  }
+  key_ = ws::client_key(nonce);
+  writing_buf_ = upgrade_request(d_.cfg().host, d_.cfg().port, "/ws?token=" + token_, key_);
+  writing_ = true;
+  net::async_write(sock_, net::buffer(writing_buf_),
+                   beast::bind_front_handler(&connection::on_request_sent, shared_from_this()));
 }
 
-void connection::on_handshake(beast::error_code ec) {
-  if (ec) {
-    auto status = upgrade_response_.result_int();
-    return fail(status != 0 && status != 101
-                  ? "handshake refused: HTTP " + std::to_string(status)
-                  : "handshake failed: " + ec.message());
-  }
-  upgrade_response_ = {};
-  deadline_.cancel();
-  ws_.auto_fragment(false);
-  ws_.text(true);
+void connection::on_request_sent(beast::error_code ec, std::size_t) {
+  writing_ = false;
+  writing_buf_.clear();
+  if (ec)
+    return fail("handshake failed: " + ec.message());
   do_read();
+}
+
+// The answer's head is in `in_` once its blank line is; what follows it
+// are the first frames.
+bool connection::read_upgrade() {
+  std::string_view got{in_.data(), in_len_};
+  auto end = got.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    if (in_len_ > max_upgrade_answer)
+      fail("handshake failed: an oversized answer");
+    return false;
+  }
+  auto answer = read_upgrade_answer(got.substr(0, end + 2), key_);
+  if (!answer.accepted) {
+    fail(answer.status != 0 && answer.status != 101
+           ? "handshake refused: HTTP " + std::to_string(answer.status)
+           : "handshake failed: not a WebSocket upgrade");
+    return false;
+  }
+  deadline_.cancel();
+  upgraded_ = true;
+  key_ = {};
+  auto head = end + 4;
+  std::memmove(in_.data(), in_.data() + head, in_len_ - head);
+  in_len_ -= head;
+  return true;
 }
 
 void connection::fail(const std::string& why) {
@@ -461,22 +520,112 @@ void connection::fail(const std::string& why) {
 }
 
 void connection::do_read() {
-  ws_.async_read(buf_, beast::bind_front_handler(&connection::on_read, shared_from_this()));
+  // Room for at least 4 KiB more; a frame larger than that grows it to fit
+  // (read_frames), bounded by max_server_message.
+  if (in_.size() - in_len_ < 4096)
+    in_.resize(std::max<std::size_t>(in_len_ + 4096, in_.size() * 2));
+  sock_.async_read_some(net::buffer(in_.data() + in_len_, in_.size() - in_len_),
+                        beast::bind_front_handler(&connection::on_read, shared_from_this()));
 }
 
-void connection::on_read(beast::error_code ec, std::size_t) {
+void connection::on_read(beast::error_code ec, std::size_t n) {
   if (ec) {
-    if (!counted_)
-      return fail("closed before connection_established: " + ec.message());
-    if (!closing_)
-      d_.st().dropped_by_server.fetch_add(1, std::memory_order_relaxed);
-    open_ = false;
-    return d_.on_closed(shared_from_this());
+    if (!upgraded_)
+      return fail("handshake failed: " + ec.message());
+    return server_gone(ec.message());
   }
-  auto data = buf_.data();
-  handle({static_cast<const char*>(data.data()), data.size()});
-  buf_.consume(buf_.size());
+  in_len_ += n;
+  if (!upgraded_ && !read_upgrade())
+    return upgraded_ || counted_ ? void() : do_read();
+  read_frames();
+}
+
+// Every complete frame in `in_`, then the next read (unless the connection
+// ended on the way).
+void connection::read_frames() {
+  auto& st = d_.st();
+  std::size_t at = 0;
+  std::size_t needed = 0;
+  for (;;) {
+    server_frame f;
+    auto status = parse_server_frame({in_.data() + at, in_len_ - at},
+                                     max_server_message - fragments_.size(), f, needed);
+    if (status == frame_status::incomplete)
+      break;
+    if (status != frame_status::complete) {
+      st.violate(violation::malformed,
+                 user_ + (status == frame_status::too_large ? ": a message over 16 MiB"
+                                                            : ": a frame that breaks RFC 6455"));
+      server_gone("a broken frame");
+      beast::error_code ignored;
+      sock_.shutdown(tcp::socket::shutdown_both, ignored);
+      sock_.close(ignored);
+      return;
+    }
+    at += f.size;
+    switch (f.op) {
+      case ws::opcode::text:
+      case ws::opcode::binary:
+      case ws::opcode::continuation: {
+        bool first = f.op != ws::opcode::continuation;
+        if (first == in_fragmented_) {
+          st.violate(violation::malformed,
+                     user_ + (first ? ": a new message inside a fragmented one"
+                                    : ": a continuation frame outside a message"));
+          fragments_.clear();
+          in_fragmented_ = false;
+          if (!first)
+            break;
+        }
+        if (first)
+          message_op_ = f.op;
+        auto message = f.payload;
+        if (!f.fin || in_fragmented_) {
+          fragments_.append(f.payload);
+          in_fragmented_ = !f.fin;
+          if (!f.fin)
+            break;
+          message = fragments_;
+        }
+        if (message_op_ == ws::opcode::text && !utf8::valid(message))
+          st.violate(violation::malformed, user_ + ": a text message that is not UTF-8");
+        else
+          handle(message);
+        fragments_ = {};
+        break;
+      }
+      case ws::opcode::ping:
+        send_frame(ws::opcode::pong, f.payload);
+        break;
+      case ws::opcode::close: {
+        // Echo its code (the server waits for it), then hang up once written.
+        peer_closed_ = true;
+        send_frame(ws::opcode::close, f.payload.substr(0, 2));
+        return server_gone("closed by the server");
+      }
+      default: // pong
+        break;
+    }
+    if (!open_ && counted_)
+      return; // the connection ended inside handle
+  }
+  std::memmove(in_.data(), in_.data() + at, in_len_ - at);
+  in_len_ -= at;
+  if (needed > in_.size())
+    in_.resize(needed);
   do_read();
+}
+
+// The server closed the connection, or it broke.
+void connection::server_gone(const std::string& why) {
+  if (!counted_)
+    return fail("closed before connection_established: " + why);
+  if (!open_)
+    return;
+  if (!closing_)
+    d_.st().dropped_by_server.fetch_add(1, std::memory_order_relaxed);
+  open_ = false;
+  d_.on_closed(shared_from_this());
 }
 
 void connection::handle(std::string_view text) {
@@ -574,7 +723,7 @@ void connection::run_ended(std::string_view request_id, bool ok) {
 }
 
 void connection::send_runs(std::size_t n) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), n] {
+  net::post(sock_.get_executor(), [self = shared_from_this(), n] {
     for (std::size_t i = 0; i < n; ++i)
       self->send_run();
   });
@@ -583,9 +732,9 @@ void connection::send_runs(std::size_t n) {
 void connection::send_run_after(std::chrono::nanoseconds delay) {
   if (delay.count() <= 0)
     return send_runs(1);
-  net::post(ws_.get_executor(), [self = shared_from_this(), delay] {
+  net::post(sock_.get_executor(), [self = shared_from_this(), delay] {
     // A timer per pause: with several runs outstanding, pauses overlap.
-    auto timer = std::make_shared<net::steady_timer>(self->ws_.get_executor());
+    auto timer = std::make_shared<net::steady_timer>(self->sock_.get_executor());
     timer->expires_after(delay);
     timer->async_wait([self, timer](beast::error_code ec) {
       if (!ec)
@@ -609,38 +758,54 @@ void connection::send_run() {
   mine_.push_back({n, clock_type::now()});
   char digits[24];
   auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-  std::string frame;
-  frame.reserve(message_head_.size() + 48);
-  frame.append(message_head_).append(digits, end).append(R"(","type":"user_message"})");
-  outbox_.push_back(std::move(frame));
-  if (outbox_.size() == 1)
+  frame_text_.clear();
+  frame_text_.append(message_head_).append(digits, end).append(R"(","type":"user_message"})");
+  send_frame(ws::opcode::text, frame_text_);
+}
+
+// Frames queued while a write is in flight leave together in the next one.
+void connection::send_frame(ws::opcode op, std::string_view payload) {
+  auto r = next_random();
+  unsigned char key[4];
+  std::memcpy(key, &r, 4);
+  append_client_frame(out_, op, payload, key);
+  if (!writing_)
     do_write();
 }
 
 void connection::do_write() {
-  ws_.async_write(net::buffer(outbox_.front()),
-                  [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                    self->outbox_.pop_front();
-                    if (ec)
-                      return;
-                    if (!self->outbox_.empty())
-                      self->do_write();
-                  });
+  writing_ = true;
+  std::swap(out_, writing_buf_);
+  out_.clear();
+  net::async_write(sock_, net::buffer(writing_buf_),
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     self->writing_ = false;
+                     self->writing_buf_.clear();
+                     if (ec)
+                       return;
+                     if (!self->out_.empty())
+                       return self->do_write();
+                     if (self->peer_closed_) {
+                       beast::error_code ignored;
+                       self->sock_.shutdown(tcp::socket::shutdown_both, ignored);
+                       self->sock_.close(ignored);
+                     }
+                   });
 }
 
 void connection::close() {
-  net::post(ws_.get_executor(), [self = shared_from_this()] {
+  net::post(sock_.get_executor(), [self = shared_from_this()] {
     if (self->closing_)
       return;
     self->closing_ = true;
     beast::error_code ec;
-    self->ws_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-    self->ws_.next_layer().close(ec);
+    self->sock_.shutdown(tcp::socket::shutdown_both, ec);
+    self->sock_.close(ec);
   });
 }
 
 void connection::wrap_up(std::function<void()> done) {
-  net::post(ws_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
+  net::post(sock_.get_executor(), [self = shared_from_this(), done = std::move(done)] {
     for (auto& run : self->mine_)
       self->d_.st().violate(violation::unterminated, self->user_ + ": run "
                                                        + self->request_prefix_
@@ -648,7 +813,7 @@ void connection::wrap_up(std::function<void()> done) {
     self->mine_.clear();
     self->closing_ = true;
     beast::error_code ec;
-    self->ws_.next_layer().close(ec);
+    self->sock_.close(ec);
     done();
   });
 }

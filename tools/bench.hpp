@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include "transport/ws_frame.hpp"
+
 namespace aw::bench {
 
 // Latencies in a log-linear histogram (HDR style): 32 sub-buckets per power
@@ -76,6 +78,44 @@ std::string_view to_string(violation v);
 std::chrono::nanoseconds think_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng);
 // Before a connection's first run of a paced load: uniform in [0, mean).
 std::chrono::nanoseconds first_pause(std::chrono::nanoseconds mean, std::mt19937_64& rng);
+
+// -- RFC 6455, the client's side, as the bench speaks it --------------------------------
+//
+// Not Beast's websocket::stream: Beast completes each message as an
+// operation of its own (a handler posted through the connection's strand),
+// five per run; here one read hands over every frame it brought. The
+// bench's tests run it against a Beast server as well as ours.
+
+// The upgrade request for `target` (path and query) on host:port.
+std::string upgrade_request(std::string_view host, std::uint16_t port, std::string_view target,
+                            std::string_view key);
+
+// The server's answer, once its head (through the blank line) is in.
+struct upgrade_answer {
+  int status = 0;        // 0: not an HTTP/1.1 response
+  bool accepted = false; // 101 with the Sec-WebSocket-Accept that `key` asks for
+};
+upgrade_answer read_upgrade_answer(std::string_view head, std::string_view key);
+
+// A frame from the server, at the start of `data`.
+struct server_frame {
+  ws::opcode op = ws::opcode::continuation;
+  bool fin = false;
+  std::string_view payload; // points into `data`
+  std::size_t size = 0;     // header and payload
+};
+enum class frame_status {
+  complete,
+  incomplete, // `needed` says how many bytes the frame takes, once its header is in (else 0)
+  malformed,  // reserved bits, a mask, an unknown opcode, a fragmented or long control frame
+  too_large,  // a payload over `max_payload`
+};
+frame_status parse_server_frame(std::string_view data, std::size_t max_payload,
+                                server_frame& out, std::size_t& needed);
+
+// Appends a final frame masked with `key`, as a client must send it.
+void append_client_frame(std::string& out, ws::opcode op, std::string_view payload,
+                         const unsigned char (&key)[4]);
 
 int run(int argc, char** argv);
 

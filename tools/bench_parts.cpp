@@ -202,6 +202,104 @@ bool is_lifecycle(std::string_view type) {
          || type == "tool_completed" || is_terminal(type);
 }
 
+std::string upgrade_request(std::string_view host, std::uint16_t port, std::string_view target,
+                            std::string_view key) {
+  std::string r;
+  r.reserve(160 + host.size() + target.size());
+  r.append("GET ").append(target).append(" HTTP/1.1\r\nHost: ").append(host);
+  r.append(":").append(std::to_string(port));
+  r.append("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ");
+  r.append(key).append("\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  return r;
+}
+
+upgrade_answer read_upgrade_answer(std::string_view head, std::string_view key) {
+  upgrade_answer a;
+  constexpr std::string_view version = "HTTP/1.1 ";
+  if (head.substr(0, version.size()) != version || head.size() < version.size() + 3)
+    return a;
+  auto code = head.substr(version.size(), 3);
+  if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return a;
+  a.status = (code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0');
+  if (a.status != 101)
+    return a;
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  constexpr std::string_view wanted = "sec-websocket-accept";
+  for (auto at = head.find("\r\n"); at != std::string_view::npos;) {
+    auto begin = at + 2;
+    auto end = head.find("\r\n", begin);
+    auto line = head.substr(begin, end == std::string_view::npos ? end : end - begin);
+    at = end;
+    auto colon = line.find(':');
+    if (colon != wanted.size()
+        || !std::equal(wanted.begin(), wanted.end(), line.begin(),
+                       [&](char w, char c) { return w == lower(c); }))
+      continue;
+    auto value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+      value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+      value.remove_suffix(1);
+    a.accepted = value == ws::accept_key(key);
+    break;
+  }
+  return a;
+}
+
+frame_status parse_server_frame(std::string_view data, std::size_t max_payload,
+                                server_frame& out, std::size_t& needed) {
+  needed = 0;
+  if (data.size() < 2)
+    return frame_status::incomplete;
+  auto b0 = static_cast<unsigned char>(data[0]);
+  auto b1 = static_cast<unsigned char>(data[1]);
+  auto raw = b0 & 0x0F;
+  bool control = raw >= 0x8;
+  if ((b0 & 0x70) != 0 || (b1 & 0x80) != 0 // no extension; servers never mask
+      || !(raw <= 0x2 || (raw >= 0x8 && raw <= 0xA)))
+    return frame_status::malformed;
+  std::size_t header = 2;
+  std::uint64_t length = b1 & 0x7F;
+  if (length >= 126) {
+    std::size_t bytes = length == 126 ? 2 : 8;
+    if (data.size() < header + bytes)
+      return frame_status::incomplete;
+    length = 0;
+    for (std::size_t i = 0; i < bytes; ++i)
+      length = (length << 8) | static_cast<unsigned char>(data[header + i]);
+    header += bytes;
+  }
+  bool fin = (b0 & 0x80) != 0;
+  if (control && (!fin || length > 125))
+    return frame_status::malformed;
+  if (length > max_payload)
+    return frame_status::too_large;
+  auto size = header + static_cast<std::size_t>(length);
+  if (data.size() < size) {
+    needed = size;
+    return frame_status::incomplete;
+  }
+  out.op = static_cast<ws::opcode>(raw);
+  out.fin = fin;
+  out.payload = data.substr(header, static_cast<std::size_t>(length));
+  out.size = size;
+  return frame_status::complete;
+}
+
+void append_client_frame(std::string& out, ws::opcode op, std::string_view payload,
+                         const unsigned char (&key)[4]) {
+  unsigned char header[ws::max_header + 4];
+  auto n = ws::write_header(op, payload.size(), header);
+  header[1] |= 0x80; // masked
+  std::copy(key, key + 4, header + n);
+  auto base = out.size();
+  out.append(reinterpret_cast<const char*>(header), n + 4);
+  out.append(payload);
+  auto* body = reinterpret_cast<unsigned char*>(out.data() + base + n + 4);
+  ws::mask_bytes(body, payload.size(), body, key, 0);
+}
+
 std::string_view to_string(violation v) {
   static constexpr std::string_view names[violation_kinds] = {
     "foreign_frame", "seq_not_increasing", "run_order", "unterminated", "bad_hello",

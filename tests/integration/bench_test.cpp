@@ -154,6 +154,14 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
     wrong_server control{"none"};
     check_clean(bench(control.port(), "--scenario latency --users 3 --duration 500ms"));
   }
+  {
+    // Correct events in 5-byte fragments with a ping before each run: the
+    // bench's client framing reassembles them and answers the pings.
+    wrong_server fragmented{"fragmented"};
+    auto r = bench(fragmented.port(), "--scenario latency --users 3 --duration 500ms");
+    check_clean(r);
+    CHECK(r.report["runs"]["completed"].get<std::uint64_t>() > 3);
+  }
   struct fault_case {
     const char* fault;
     const char* violation;
@@ -161,7 +169,7 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
   for (auto fc : {fault_case{"reorder", "run_order"}, fault_case{"seq", "seq_not_increasing"},
                   fault_case{"leak", "foreign_frame"},
                   fault_case{"unterminated", "unterminated"}, fault_case{"after_end", "run_order"},
-                  fault_case{"restart", "run_order"}}) {
+                  fault_case{"restart", "run_order"}, fault_case{"not_utf8", "malformed"}}) {
     INFO("fault: " << fc.fault);
     wrong_server srv{fc.fault};
     auto r = bench(srv.port(), "--scenario latency --users 3 --duration 500ms --drain 300ms");

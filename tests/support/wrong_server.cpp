@@ -9,6 +9,12 @@
 //   unterminated  runs never get their terminal event
 //   after_end     every run has one more event after its terminal one
 //   restart       every run's second event is agent_started again
+//   not_utf8      every run's thinking event carries a byte that is not UTF-8
+//   fragmented    correct, but every event goes in 5-byte fragments, a ping
+//                 comes before the hello and before each run, and a run asked
+//                 for before the first ping's pong came never ends (the pong
+//                 is due first: it answers a frame that preceded the hello)
+//                 (Beast on this side, for the bench's own framing)
 // Usage: wrong_server FAULT   (prints "listening on PORT", serves until killed)
 #include <atomic>
 #include <cstdio>
@@ -57,6 +63,14 @@ void serve(tcp::socket socket, std::string fault) {
     websocket::stream<tcp::socket> ws{std::move(socket)};
     ws.accept(req);
     ws.text(true);
+    bool ponged = false;
+    if (fault == "fragmented") {
+      ws.control_callback([&ponged](websocket::frame_type kind, beast::string_view) {
+        if (kind == websocket::frame_type::pong)
+          ponged = true;
+      });
+      ws.ping({});
+    }
     ws.write(net::buffer(json{{"type", "connection_established"},
                               {"connection_id", "c-1"},
                               {"user_id", user},
@@ -79,7 +93,7 @@ void serve(tcp::socket socket, std::string fault) {
                                         "tool_completed", "agent_completed"};
       if (fault == "reorder")
         std::swap(types[0], types[1]);
-      if (fault == "unterminated")
+      if (fault == "unterminated" || (fault == "fragmented" && !ponged))
         types.pop_back();
       if (fault == "after_end") // an event of the run after its terminal one
         types.push_back("agent_thinking");
@@ -92,7 +106,18 @@ void serve(tcp::socket socket, std::string fault) {
                 {"ts", 0}};
         if (!request_id.empty())
           ev["request_id"] = request_id;
-        ws.write(net::buffer(ev.dump()));
+        auto text = ev.dump();
+        if (fault == "not_utf8" && types[i] == "agent_thinking")
+          text.insert(text.size() - 1, ",\"text\":\"\xC3\"");
+        if (fault == "fragmented") {
+          if (i == 0)
+            ws.ping({});
+          for (std::size_t at = 0; at < text.size(); at += 5)
+            ws.write_some(at + 5 >= text.size(), net::buffer(text.data() + at,
+                                                             std::min<std::size_t>(5, text.size() - at)));
+          continue;
+        }
+        ws.write(net::buffer(text));
       }
     }
   } catch (const std::exception&) {
