@@ -16,6 +16,7 @@
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
 #include "messages/utf8.hpp"
+#include "tools/bench.hpp"
 #include "transport/ws_frame.hpp"
 
 namespace aw::fuzz {
@@ -161,6 +162,51 @@ inline void ws_input(std::string_view bytes) {
       require(i + 1 == whole.size());
     }
   }
+}
+
+// The bench's side of the framing (tools/bench_parts), on the same bytes:
+// read as server frames, every frame stays inside them, one byte less is
+// incomplete and the size it asks for completes it; written as a client
+// frame, the server's reader reads them back unchanged.
+inline void bench_frames_input(std::string_view bytes) {
+  constexpr std::size_t max_payload = 1024;
+  auto parse = [&](std::string_view data, bench::server_frame& f, std::size_t& needed) {
+    return bench::parse_server_frame(data, max_payload, f, needed);
+  };
+  bench::server_frame f;
+  std::size_t needed = 0;
+  for (std::size_t at = 0; at < bytes.size();) {
+    auto rest = bytes.substr(at);
+    auto status = parse(rest, f, needed);
+    if (status == bench::frame_status::incomplete) {
+      require(needed == 0 || needed > rest.size());
+      if (needed > 0) {
+        std::string padded{rest};
+        padded.resize(needed, '\0');
+        require(parse(padded, f, needed) == bench::frame_status::complete && f.size == padded.size());
+      }
+      break;
+    }
+    if (status != bench::frame_status::complete)
+      break;
+    require(f.size >= 2 && f.size <= rest.size() && f.payload.size() <= max_payload);
+    require(f.payload.data() + f.payload.size() == rest.data() + f.size);
+    bench::server_frame shorter;
+    require(parse(rest.substr(0, f.size - 1), shorter, needed) == bench::frame_status::incomplete);
+    at += f.size;
+  }
+  auto payload = bytes.substr(0, max_payload);
+  unsigned char key[4] = {0x5A, 0xC3, 0x01, 0xFF};
+  for (std::size_t i = 0; i < 4 && i < bytes.size(); ++i)
+    key[i] = static_cast<unsigned char>(bytes[i]);
+  std::string wire;
+  bench::append_client_frame(wire, ws::opcode::binary, payload, key);
+  ws::reader r{max_payload};
+  std::vector<ws::frame_event> out;
+  r.feed(reinterpret_cast<const unsigned char*>(wire.data()), wire.size(),
+         [&](ws::frame_event&& ev) { out.push_back(std::move(ev)); });
+  require(out.size() == 1 && out[0].what == ws::frame_event::kind::binary
+          && out[0].payload == payload);
 }
 
 } // namespace aw::fuzz

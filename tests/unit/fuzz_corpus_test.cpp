@@ -34,4 +34,5 @@ TEST_CASE("the jwt fuzz corpus passes the fuzz target's checks") {
 
 TEST_CASE("the WebSocket frame fuzz corpus passes the fuzz target's checks") {
   CHECK(replay("ws", aw::fuzz::ws_input) >= 5);
+  CHECK(replay("ws", aw::fuzz::bench_frames_input) >= 5);
 }
