@@ -822,6 +822,13 @@ public:
     append(s.data(), s.size());
     return *this;
   }
+  void append_quoted(std::string_view s) {
+    reserve(s.size() + 2);
+    data_[size_] = '"';
+    std::memcpy(data_ + size_ + 1, s.data(), s.size());
+    data_[size_ + 1 + s.size()] = '"';
+    size_ += s.size() + 2;
+  }
   std::string take() {
     buf_.resize(size_);
     return std::move(buf_);
@@ -870,8 +877,35 @@ std::size_t plain_prefix(std::string_view s) {
   return i;
 }
 
+// Whether `s` holds no byte that needs escaping, eight bytes at a time; the
+// last word overlaps the one before rather than walking the tail by bytes.
+bool all_plain(std::string_view s) {
+  auto n = s.size();
+  if (n < 8) {
+    for (auto c : s)
+      if (special_bytes[static_cast<unsigned char>(c)])
+        return false;
+    return true;
+  }
+  std::uint64_t w;
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    std::memcpy(&w, s.data() + i, 8);
+    if (any_special(w))
+      return false;
+  }
+  std::memcpy(&w, s.data() + n - 8, 8);
+  return !any_special(w);
+}
+
 void append_escaped(frame_writer& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
+  // Ids, keys and most text need no escaping: the quotes and the bytes in
+  // one go (callgrind: the general loop below was 5 % of the server's
+  // instructions, mostly on such strings).
+  if (all_plain(s)) {
+    out.append_quoted(s);
+    return;
+  }
   out.push_back('"');
   std::size_t i = 0;
   for (;;) {

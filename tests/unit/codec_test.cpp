@@ -316,22 +316,27 @@ TEST_CASE("event frames are byte for byte what nlohmann would write") {
   }
 }
 
-TEST_CASE("event frames escape a special byte at every offset of a long text") {
-  // The writer looks at 8 bytes at a time: each kind of byte that needs
-  // escaping (or checking) is put at every position around and across
-  // those words, and the frame must still be exactly nlohmann's.
+TEST_CASE("event frames escape a special byte at every offset of texts of every short length") {
+  // The writer looks at 8 bytes at a time (a string shorter than a word
+  // byte by byte, the last word overlapping the one before): each kind of
+  // byte that needs escaping (or checking) is put at every position of
+  // texts 0 to 24 bytes long, and the frame must still be exactly nlohmann's.
   run_ref run{"r-1", "t-1", std::nullopt};
   const std::string specials[] = {"\"", "\\", std::string(1, '\0'), "\x1f", "\n",
                                   "\xC3\xA9", "\xE2\x82\xAC", "\x7f", " ", "~"};
-  for (auto& special : specials)
-    for (std::size_t at = 0; at < 24; ++at) {
-      std::string text(24, 'a');
-      text.insert(at, special);
-      CAPTURE(at);
-      CAPTURE(text);
-      auto ev = make_agent_thinking(run, text);
-      CHECK(codec::encode_event(ev, 1, 1) == reference_event(ev, 1, 1));
-    }
+  for (std::size_t length = 0; length <= 24; ++length) {
+    auto plain = make_agent_thinking(run, std::string(length, 'a'));
+    CHECK(codec::encode_event(plain, 1, 1) == reference_event(plain, 1, 1));
+    for (auto& special : specials)
+      for (std::size_t at = 0; at <= length; ++at) {
+        std::string text(length, 'a');
+        text.insert(at, special);
+        CAPTURE(at);
+        CAPTURE(text);
+        auto ev = make_agent_thinking(run, text);
+        CHECK(codec::encode_event(ev, 1, 1) == reference_event(ev, 1, 1));
+      }
+  }
 }
 
 TEST_CASE("event frames replace ill-formed UTF-8 and stay valid JSON") {
