@@ -535,13 +535,16 @@ void connection::on_read(beast::error_code ec, std::size_t n) {
     return server_gone(ec.message());
   }
   in_len_ += n;
-  if (!upgraded_ && !read_upgrade())
-    return upgraded_ || counted_ ? void() : do_read();
+  if (!upgraded_ && !read_upgrade()) {
+    if (!counted_) // not failed: the rest of the answer is still to come
+      do_read();
+    return;
+  }
   read_frames();
 }
 
-// Every complete frame in `in_`, then the next read (unless the connection
-// ended on the way).
+// Every complete frame in `in_`, then the next read (unless the server
+// closed or broke the connection on the way).
 void connection::read_frames() {
   auto& st = d_.st();
   std::size_t at = 0;
@@ -606,8 +609,6 @@ void connection::read_frames() {
       default: // pong
         break;
     }
-    if (!open_ && counted_)
-      return; // the connection ended inside handle
   }
   std::memmove(in_.data(), in_.data() + at, in_len_ - at);
   in_len_ -= at;
