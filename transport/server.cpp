@@ -228,6 +228,7 @@ using response_t = http::response<http::string_body>;
 
 std::string url_decode(std::string_view in) {
   std::string out;
+  out.reserve(in.size()); // never longer: one allocation for a token, not four
   for (std::size_t i = 0; i < in.size(); ++i) {
     if (in[i] == '%' && i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1]))
         && std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
