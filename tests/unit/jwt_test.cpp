@@ -1,6 +1,8 @@
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "messages/jwt.hpp"
 
@@ -81,6 +83,35 @@ TEST_CASE("jwt requires an integer exp and a valid sub") {
   auto r = jwt::verify(bad_sub, secret, now);
   CHECK_FALSE(r);
   CHECK(r.error == jwt::verify_error::bad_subject);
+}
+
+TEST_CASE("signatures equal OpenSSL's one-shot HMAC while the secret changes on one thread") {
+  // Each thread keeps an HMAC context keyed with the last secret: every key
+  // change must re-key it, the same key must only reset it.
+  auto one_shot = [](const std::string& key, const std::string& data) {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    REQUIRE(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                 reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len)
+            != nullptr);
+    return jwt::base64url_encode(std::string(reinterpret_cast<char*>(out), len));
+  };
+  const std::string longer(100, 'k'); // over SHA-256's 64-byte block: hashed first
+  const std::vector<std::string> keys{secret, secret, "other-secret", "", longer, secret, "o"};
+  int n = 0;
+  for (auto& key : keys) {
+    auto payload = R"({"sub":"u)" + std::to_string(n++) + R"(","exp":1})";
+    auto token = jwt::sign_parts(hs256, payload, key);
+    auto last_dot = token.rfind('.');
+    CHECK(token.substr(last_dot + 1) == one_shot(key, token.substr(0, last_dot)));
+  }
+  // And a token checks out only under its own secret, in either order.
+  auto t = jwt::sign("alice", secret, now, 60);
+  CHECK(jwt::verify(t, "other-secret-other-secret-other", now).error
+        == jwt::verify_error::bad_signature);
+  CHECK(jwt::verify(t, secret, now));
+  CHECK(jwt::verify(t, "other-secret-other-secret-other", now).error
+        == jwt::verify_error::bad_signature);
 }
 
 TEST_CASE("jwt refuses to verify with an empty secret") {
