@@ -743,19 +743,6 @@ std::string encode_http_error(std::string_view code, std::string_view message) {
   return json{{"error", {{"code", code}, {"message", message}}}}.dump();
 }
 
-std::string encode_connection_established(std::string_view connection_id,
-                                          std::string_view user_id,
-                                          std::string_view epoch,
-                                          std::uint64_t last_seq) {
-  json j = {{"type", "connection_established"},
-            {"connection_id", connection_id},
-            {"user_id", user_id},
-            {"protocol", protocol_version},
-            {"epoch", epoch},
-            {"last_seq", last_seq}};
-  return j.dump();
-}
-
 std::string encode_pong(const json& id) {
   json j = {{"type", "pong"}};
   if (!id.is_null())
@@ -1006,6 +993,30 @@ void append_value(frame_writer& out, const json& v) {
 }
 
 } // namespace
+
+// Once per connection: built with nlohmann it was ~21,000 instructions, a
+// seventh of a connection's life in callgrind. Keys in nlohmann's (sorted)
+// order, so the text is the same as before.
+std::string encode_connection_established(std::string_view connection_id,
+                                          std::string_view user_id,
+                                          std::string_view epoch,
+                                          std::uint64_t last_seq) {
+  frame_writer out{96 + connection_id.size() + user_id.size() + epoch.size()};
+  out += R"({"connection_id":)";
+  append_escaped(out, connection_id);
+  out += R"(,"epoch":)";
+  append_escaped(out, epoch);
+  out += R"(,"last_seq":)";
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, last_seq);
+  out.append(buf, r.ptr);
+  out += R"(,"protocol":)";
+  append_number(out, protocol_version);
+  out += R"(,"type":"connection_established","user_id":)";
+  append_escaped(out, user_id);
+  out.push_back('}');
+  return out.take();
+}
 
 std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
   // The envelope's keys, in the order a JSON object with std::map keys

@@ -233,6 +233,25 @@ TEST_CASE("event frames round-trip with every common field") {
   CHECK(err["message"] == "late");
 }
 
+TEST_CASE("connection_established is the text nlohmann writes for the same object") {
+  struct ids {
+    std::string conn, user, epoch;
+    std::uint64_t last_seq;
+  };
+  const std::vector<ids> cases{
+    {"c-1", "alice", "e-1", 17},
+    {"", "", "", 0},
+    {"c-\"q\"", "back\\slash", "tab\there", 18446744073709551615ull},
+    {"c-\x01\x1f", "\xc3\xa9l\xc3\xa8ve-\xe2\x82\xac", "e-\xf0\x9f\x98\x80", 1},
+    {std::string(40, 'c'), std::string(300, 'u'), "e", 42},
+  };
+  for (auto& c : cases) {
+    json j = {{"type", "connection_established"}, {"connection_id", c.conn}, {"user_id", c.user},
+              {"protocol", protocol_version},     {"epoch", c.epoch},        {"last_seq", c.last_seq}};
+    CHECK(codec::encode_connection_established(c.conn, c.user, c.epoch, c.last_seq) == j.dump());
+  }
+}
+
 TEST_CASE("control frames encode as the protocol says") {
   auto est = json::parse(codec::encode_connection_established("c-1", "alice", "e-1", 17));
   CHECK(est["type"] == "connection_established");
