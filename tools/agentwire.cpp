@@ -25,6 +25,7 @@
 #include "tools/bench.hpp"
 #include "tools/cli.hpp"
 #include "transport/server.hpp"
+#include "transport/ws_frame.hpp"
 
 #ifdef AGENTWIRE_JEMALLOC
 // jemalloc reads this at start-up ($MALLOC_CONF still overrides it). One
@@ -286,14 +287,23 @@ int run_serve(int argc, char** argv) {
                  ">= 0, rate-burst >= 1 and abuse-factor > 1\n";
     return 2;
   }
-  // Sign and verify once before listening: a crypto library that refuses
-  // HMAC-SHA256 (a FIPS policy, a broken provider) fails here, not on the
-  // first user; and OpenSSL's one-time set-up (~150 KiB of tables) is paid
-  // at start, not by the first connection.
+  // Sign and verify once, and answer RFC 6455's sample handshake key, before
+  // listening: a crypto library that refuses HMAC-SHA256 or SHA-1 (a FIPS
+  // policy, a broken provider) fails here, not on the first user; and
+  // OpenSSL's one-time set-up (~150 KiB of tables) is paid at start, not by
+  // the first connection.
   {
-    auto now = aw::jwt::unix_now();
-    if (!aw::jwt::verify(aw::jwt::sign("startup-check", secret, now, 60), secret, now)) {
-      std::cerr << "agentwire: this machine's OpenSSL cannot sign and verify HS256 tokens\n";
+    bool crypto_ok = false;
+    try {
+      auto now = aw::jwt::unix_now();
+      crypto_ok = aw::jwt::verify(aw::jwt::sign("startup-check", secret, now, 60), secret, now)
+                  && aw::ws::accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    } catch (const std::exception&) {
+      crypto_ok = false;
+    }
+    if (!crypto_ok) {
+      std::cerr << "agentwire: this machine's OpenSSL cannot compute HMAC-SHA256 and SHA-1 "
+                   "(tokens and WebSocket handshakes)\n";
       return 2;
     }
   }

