@@ -1,6 +1,8 @@
 #include "messages/jwt.hpp"
 
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 
@@ -20,14 +22,15 @@ namespace {
 constexpr char b64url_chars[] =
   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int b64url_value(char c) {
-  if (c >= 'A' && c <= 'Z') return c - 'A';
-  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-  if (c >= '0' && c <= '9') return c - '0' + 52;
-  if (c == '-') return 62;
-  if (c == '_') return 63;
-  return -1;
-}
+// The value of each base64url character, -1 for any other byte.
+constexpr std::array<std::int8_t, 256> b64url_values = [] {
+  std::array<std::int8_t, 256> t{};
+  for (auto& v : t)
+    v = -1;
+  for (int i = 0; i < 64; ++i)
+    t[static_cast<unsigned char>(b64url_chars[i])] = static_cast<std::int8_t>(i);
+  return t;
+}();
 
 // OpenSSL 3's one-shot HMAC() looks the algorithm up and builds a fresh
 // context on every call: callgrind put it at ~23,500 of the ~42,000
@@ -138,26 +141,41 @@ std::string base64url_encode(std::string_view bytes) {
 }
 
 // Strict: no padding, no whitespace, no stray bits in the last character.
+// Four characters to three bytes at a time, into a string sized up front:
+// a token's three parts are decoded on every handshake (callgrind: ~5,200
+// instructions per token byte by byte, most of them appending one char).
 std::optional<std::string> base64url_decode(std::string_view text) {
-  if (text.size() % 4 == 1)
+  auto n = text.size();
+  if (n % 4 == 1)
     return std::nullopt;
-  std::string out;
-  out.reserve(text.size() * 3 / 4);
-  unsigned buf = 0;
-  int bits = 0;
-  for (char c : text) {
-    int v = b64url_value(c);
-    if (v < 0)
+  std::string out(n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1), '\0');
+  auto* o = reinterpret_cast<unsigned char*>(out.data());
+  auto* in = reinterpret_cast<const unsigned char*>(text.data());
+  auto value = [&](std::size_t k) { return static_cast<int>(b64url_values[in[k]]); };
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    int a = value(i), b = value(i + 1), c = value(i + 2), d = value(i + 3);
+    if ((a | b | c | d) < 0)
       return std::nullopt;
-    buf = (buf << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buf >> bits) & 0xFF);
-    }
+    auto v = (static_cast<unsigned>(a) << 18) | (static_cast<unsigned>(b) << 12)
+             | (static_cast<unsigned>(c) << 6) | static_cast<unsigned>(d);
+    *o++ = static_cast<unsigned char>(v >> 16);
+    *o++ = static_cast<unsigned char>(v >> 8);
+    *o++ = static_cast<unsigned char>(v);
   }
-  if (bits > 0 && (buf & ((1u << bits) - 1)) != 0)
-    return std::nullopt; // non-canonical encoding
+  if (auto rest = n - i; rest > 0) { // 2 or 3 characters: 1 or 2 bytes
+    int a = value(i), b = value(i + 1), c = rest == 3 ? value(i + 2) : 0;
+    if ((a | b | c) < 0)
+      return std::nullopt;
+    // The bits past the last byte must be zero: one encoding per input.
+    if ((rest == 2 && (b & 0x0F) != 0) || (rest == 3 && (c & 0x03) != 0))
+      return std::nullopt;
+    auto v = (static_cast<unsigned>(a) << 18) | (static_cast<unsigned>(b) << 12)
+             | (static_cast<unsigned>(c) << 6);
+    *o++ = static_cast<unsigned char>(v >> 16);
+    if (rest == 3)
+      *o++ = static_cast<unsigned char>(v >> 8);
+  }
   return out;
 }
 

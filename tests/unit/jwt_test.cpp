@@ -1,5 +1,8 @@
 #include <doctest/doctest.h>
 
+#include <functional>
+#include <optional>
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -131,6 +134,66 @@ TEST_CASE("base64url round-trips and rejects non-canonical input") {
   CHECK_FALSE(jwt::base64url_decode("Zg=="));
   CHECK_FALSE(jwt::base64url_decode("Zh")); // stray low bits
   CHECK_FALSE(jwt::base64url_decode("a+b/"));
+}
+
+TEST_CASE("base64url decoding agrees with a bit-by-bit decoder on every short input") {
+  // The straightforward decoder: six bits in, a byte out whenever eight are
+  // there; the bits left over must be zero.
+  auto reference = [](const std::string& text) -> std::optional<std::string> {
+    static const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if (text.size() % 4 == 1)
+      return std::nullopt;
+    std::string out;
+    unsigned buf = 0;
+    int bits = 0;
+    for (char c : text) {
+      auto v = alphabet.find(c);
+      if (v == std::string::npos)
+        return std::nullopt;
+      buf = (buf << 6) | static_cast<unsigned>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((buf >> bits) & 0xFF);
+      }
+    }
+    if (bits > 0 && (buf & ((1u << bits) - 1)) != 0)
+      return std::nullopt;
+    return out;
+  };
+  // Characters with all-zero, all-one and mixed low bits, both url-safe
+  // extras, and bytes outside the alphabet ('=', '+', '/', NUL, 0xFF).
+  const std::string chars{'A', 'B', 'Q', 'g', 'h', '_', '-', '=', '+', '/', '\0', '\xff'};
+  std::size_t checked = 0;
+  std::string text;
+  std::function<void(std::size_t)> all = [&](std::size_t len) {
+    if (text.size() == len) {
+      auto got = jwt::base64url_decode(text);
+      auto want = reference(text);
+      REQUIRE(got.has_value() == want.has_value());
+      if (want)
+        REQUIRE(*got == *want);
+      ++checked;
+      return;
+    }
+    for (char c : chars) {
+      text.push_back(c);
+      all(len);
+      text.pop_back();
+    }
+  };
+  for (std::size_t len = 0; len <= 5; ++len)
+    all(len);
+  CHECK(checked == 1 + 12 + 144 + 1728 + 20736 + 248832);
+  // Longer texts: every encoding of 0..40 bytes round-trips exactly.
+  std::string bytes;
+  for (int i = 0; i <= 40; ++i) {
+    auto dec = jwt::base64url_decode(jwt::base64url_encode(bytes));
+    REQUIRE(dec);
+    CHECK(*dec == bytes);
+    bytes.push_back(static_cast<char>(i * 37 + 200));
+  }
 }
 
 TEST_CASE("random secrets are long enough and differ") {
