@@ -167,12 +167,7 @@ enum class field : std::uint8_t {
   type, content, request_id, thread_id, agent, run_id, epoch, after_seq, id, count
 };
 
-struct top_value {
-  enum class kind : std::uint8_t { absent, null, boolean, number, string, object, array };
-  kind k = kind::absent;
-  std::string text; // a string's value
-  json number;      // a number's value (integer, unsigned or float)
-};
+using top_value = member;
 
 // The wire names, in the order of `field`.
 constexpr std::array<std::string_view, static_cast<std::size_t>(field::count)> field_names = {
@@ -184,22 +179,19 @@ struct request_fields {
   const top_value& operator[](field f) const { return values[static_cast<std::size_t>(f)]; }
 };
 
-// field::count for a key no request uses.
-field field_of(std::string_view key) {
-  for (std::size_t i = 0; i < field_names.size(); ++i)
-    if (key == field_names[i])
-      return static_cast<field>(i);
-  return field::count;
-}
-
 // Accepts exactly what nlohmann accepts (RFC 8259; a UTF-8 byte order mark
 // may lead; a number must be finite as a double; nesting is unbounded, so
 // it is tracked on a stack, not by recursion). The codec fuzz target holds
 // it to nlohmann's json::accept on every input.
-class request_scanner {
+class object_scanner {
 public:
-  request_scanner(std::string_view text, request_fields& out)
-      : p_(text.data()), end_(text.data() + text.size()), out_(out) {}
+  // Keeps the members named names[0..count) in out[0..count).
+  object_scanner(std::string_view text, const std::string_view* names, top_value* out,
+                 std::size_t count)
+      : p_(text.data()), end_(text.data() + text.size()), names_(names), out_(out),
+        count_(count) {}
+  explicit object_scanner(std::string_view text, request_fields& out)
+      : object_scanner(text, field_names.data(), out.values.data(), field_names.size()) {}
 
   // False when the text is not JSON.
   bool scan() {
@@ -253,8 +245,8 @@ private:
       if (!take(':'))
         return false;
       skip_ws();
-      auto f = field_of(key);
-      if (f == field::count) {
+      auto f = index_of(key);
+      if (f == count_) {
         if (!skip_value())
           return false;
       } else {
@@ -269,6 +261,14 @@ private:
       else
         return take('}');
     }
+  }
+
+  // count_ for a key not asked for.
+  std::size_t index_of(std::string_view key) const {
+    for (std::size_t i = 0; i < count_; ++i)
+      if (key == names_[i])
+        return i;
+    return count_;
   }
 
   bool member_value(top_value& t) {
@@ -519,7 +519,9 @@ private:
 
   const char* p_;
   const char* end_;
-  request_fields& out_;
+  const std::string_view* names_;
+  top_value* out_;
+  std::size_t count_;
   bool top_is_object_ = false;
 };
 
@@ -601,7 +603,7 @@ read_request_doc(std::string_view text, const protocol_limits& limits, const std
     return make_error(error_code::too_large,
                       what + " exceeds " + std::to_string(limits.max_frame_bytes) + " bytes");
   request_doc out;
-  request_scanner reader{text, out.doc};
+  object_scanner reader{text, out.doc};
   if (!reader.scan())
     return make_error(error_code::invalid_json, what + " is not valid JSON");
   if (!reader.top_is_object())
@@ -613,6 +615,14 @@ read_request_doc(std::string_view text, const protocol_limits& limits, const std
 }
 
 } // namespace
+
+scan_result read_members(std::string_view text, const std::string_view* names, member* out,
+                         std::size_t count) {
+  object_scanner reader{text, names, out, count};
+  if (!reader.scan())
+    return scan_result::not_json;
+  return reader.top_is_object() ? scan_result::object : scan_result::not_object;
+}
 
 protocol_error make_error(error_code code, std::string message,
                           std::optional<std::string> request_id) {

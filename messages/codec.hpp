@@ -11,6 +11,26 @@
 
 namespace aw::codec {
 
+// A top-level member of a JSON object as the codec's own scanner reads it
+// (the one that reads client frames): strings decoded, numbers as nlohmann
+// holds them, other values only checked.
+struct member {
+  enum class kind : std::uint8_t { absent, null, boolean, number, string, object, array };
+  kind k = kind::absent;
+  std::string text; // a string's value
+  json number;      // a number's value (integer, unsigned or float)
+};
+
+enum class scan_result : std::uint8_t { object, not_object, not_json };
+
+// Reads the members named names[0..count) of a JSON text into
+// out[0..count): absent when missing, the last of a repeated key otherwise.
+// Accepts the JSON nlohmann accepts (the codec fuzz target holds it to
+// nlohmann), except that a NUL byte, which ends nlohmann's input, is an
+// error here.
+scan_result read_members(std::string_view text, const std::string_view* names, member* out,
+                         std::size_t count);
+
 // Parses and validates one client text frame.
 std::variant<client_frame, protocol_error>
 decode_client_frame(std::string_view text, const protocol_limits& limits);

@@ -13,6 +13,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "messages/codec.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw::jwt {
@@ -215,32 +216,37 @@ verify_result verify(std::string_view token, std::string_view secret,
   auto payload_raw = base64url_decode(payload_b64);
   if (!header_raw || !payload_raw)
     return r;
-  auto header = nlohmann::json::parse(*header_raw, nullptr, false);
-  auto payload = nlohmann::json::parse(*payload_raw, nullptr, false);
-  if (!header.is_object() || !payload.is_object())
+  // Only the claims used are kept, read by the codec's scanner (a json
+  // tree per part was ~13,000 instructions per handshake in callgrind).
+  static constexpr std::string_view header_names[] = {"alg"};
+  static constexpr std::string_view payload_names[] = {"exp", "sub"};
+  codec::member header[1];
+  codec::member payload[2];
+  if (codec::read_members(*header_raw, header_names, header, 1) != codec::scan_result::object
+      || codec::read_members(*payload_raw, payload_names, payload, 2)
+           != codec::scan_result::object)
     return r;
-  auto alg = header.find("alg");
-  if (alg == header.end() || !alg->is_string() || *alg != "HS256") {
+  auto& alg = header[0];
+  if (alg.k != codec::member::kind::string || alg.text != "HS256") {
     r.error = verify_error::unsupported_alg;
     return r;
   }
-  auto exp = payload.find("exp");
-  if (exp == payload.end() || !exp->is_number_integer()) {
+  auto& exp = payload[0];
+  if (exp.k != codec::member::kind::number || !exp.number.is_number_integer()) {
     r.error = verify_error::missing_exp;
     return r;
   }
-  auto exp_v = exp->get<std::int64_t>();
-  if (exp_v + leeway_s < now) {
+  auto exp_v = exp.number.get<std::int64_t>();
+  if (exp_v < now - leeway_s) { // not exp + leeway: exp may be near the type's end
     r.error = verify_error::expired;
     return r;
   }
-  auto sub = payload.find("sub");
-  if (sub == payload.end() || !sub->is_string()
-      || !is_valid_user_id(sub->get_ref<const std::string&>())) {
+  auto& sub = payload[1];
+  if (sub.k != codec::member::kind::string || !is_valid_user_id(sub.text)) {
     r.error = verify_error::bad_subject;
     return r;
   }
-  r.ok = claims{sub->get<std::string>(), exp_v};
+  r.ok = claims{std::move(sub.text), exp_v};
   return r;
 }
 

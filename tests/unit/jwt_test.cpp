@@ -88,6 +88,47 @@ TEST_CASE("jwt requires an integer exp and a valid sub") {
   CHECK(r.error == jwt::verify_error::bad_subject);
 }
 
+TEST_CASE("jwt reads its claims as any JSON reader would with escapes and repeated or unused members") {
+  auto verify = [](std::string_view header, std::string_view payload) {
+    return jwt::verify(jwt::sign_parts(header, payload, secret), secret, now);
+  };
+  // Escaped text, whitespace, members it does not use (of every kind,
+  // nested), a byte order mark: read as any JSON reader would.
+  auto r = verify(" {\"typ\" : \"JWT\", \"alg\":\"HS\\u0032\\u00356\", \"kid\":[1,{\"a\":null}]} ",
+                  "\xEF\xBB\xBF{\"iat\":1.5e9,\"aud\":{\"x\":[true,false]},\"sub\":\"\\u0061lice\","
+                  "\"exp\":1900000000,\"name\":\"\\u00e9\\ud83d\\ude00\"}");
+  REQUIRE(r);
+  CHECK(r.ok->subject == "alice");
+  CHECK(r.ok->expires_at == 1900000000);
+  // A repeated member: the last one counts, in either direction.
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1,"exp":1900000000})"));
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1900000000,"exp":1})").error
+        == jwt::verify_error::expired);
+  CHECK(verify(R"({"alg":"HS256","alg":"none"})", R"({"sub":"alice","exp":1900000000})").error
+        == jwt::verify_error::unsupported_alg);
+  // exp must be an integer: not a float (even a whole one), not null.
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1.9e9})").error == jwt::verify_error::missing_exp);
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1900000000.0})").error
+        == jwt::verify_error::missing_exp);
+  CHECK(verify(hs256, R"({"sub":"alice","exp":null})").error == jwt::verify_error::missing_exp);
+  // An exp at the end of the integer range is far in the future, not an
+  // overflow into the past.
+  auto far = verify(hs256, R"({"sub":"alice","exp":9223372036854775807})");
+  REQUIRE(far);
+  CHECK(far.ok->expires_at == 9223372036854775807);
+  // sub must be a string.
+  CHECK(verify(hs256, R"({"sub":["alice"],"exp":1900000000})").error
+        == jwt::verify_error::bad_subject);
+  // Parts that are JSON but not objects, or not JSON at all.
+  CHECK(verify(hs256, R"(["sub","alice"])").error == jwt::verify_error::malformed);
+  CHECK(verify("\"HS256\"", R"({"sub":"alice","exp":1900000000})").error
+        == jwt::verify_error::malformed);
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1900000000)").error
+        == jwt::verify_error::malformed);
+  CHECK(verify(hs256, R"({"sub":"alice","exp":1900000000} x)").error
+        == jwt::verify_error::malformed);
+}
+
 TEST_CASE("signatures equal OpenSSL's one-shot HMAC while the secret changes on one thread") {
   // Each thread keeps an HMAC context keyed with the last secret: every key
   // change must re-key it, the same key must only reset it.
