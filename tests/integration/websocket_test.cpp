@@ -499,3 +499,35 @@ TEST_CASE("an unmasked frame closes with 1002 and text that is not UTF-8 with 10
   REQUIRE_FALSE(frames.empty());
   CHECK(close_code_of(frames.back()) == 1007);
 }
+
+TEST_CASE("a token in the query is read percent-decoded") {
+  server_process srv;
+  auto token = srv.token("alice");
+  auto user_of = [&](const std::string& target) -> std::string {
+    auto c = srv.try_connect(target);
+    if (!c.client)
+      return "refused " + std::to_string(c.http_status);
+    return next_frame(*c.client)["user_id"].get<std::string>();
+  };
+  // Every byte escaped, upper- and lower-case hex digits in turn.
+  std::string all_escaped;
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    char buf[4];
+    std::snprintf(buf, sizeof buf, i % 2 ? "%%%02x" : "%%%02X",
+                  static_cast<unsigned char>(token[i]));
+    all_escaped += buf;
+  }
+  CHECK(user_of("/ws?token=" + all_escaped) == "alice");
+  // Only the dots escaped, behind another parameter.
+  std::string dots_escaped;
+  for (char c : token)
+    dots_escaped += c == '.' ? std::string{"%2E"} : std::string(1, c);
+  CHECK(user_of("/ws?x=%41+b&token=" + dots_escaped) == "alice");
+  CHECK(user_of("/ws?token=" + token) == "alice");
+  // A '+' is a space and a '%' without two hex digits stays as it is:
+  // either leaves a token that does not verify.
+  CHECK(user_of("/ws?token=" + token + "+") == "refused 401");
+  CHECK(user_of("/ws?token=" + token + "%4") == "refused 401");
+  CHECK(user_of("/ws?token=" + token + "%") == "refused 401");
+  CHECK(user_of("/ws?token=%G" + token) == "refused 401");
+}
