@@ -104,6 +104,27 @@ TEST_CASE("without a secret the server prints a dev secret and a token that work
   CHECK(hello["user_id"] == v.ok->subject);
 }
 
+TEST_CASE("serve skips CAF's sleeping poll phase unless a flag or config file asks for it") {
+  auto setting = [](const std::string& output) {
+    auto at = output.find("moderate-poll-attempts = ");
+    REQUIRE(at != std::string::npos);
+    return output.substr(at + 25, output.find('\n', at) - at - 25);
+  };
+  auto by_default = agentwire(good_secret, "serve --dump-config");
+  CHECK(by_default.rc == 0);
+  CHECK(setting(by_default.output) == "0");
+  auto by_flag = agentwire(good_secret, "serve --work-stealing.moderate-poll-attempts=500 --dump-config");
+  CHECK(setting(by_flag.output) == "500");
+  auto path = std::string{"/tmp/agentwire-poll-"} + std::to_string(getpid()) + ".ini";
+  {
+    std::ofstream f(path);
+    f << "[work-stealing]\nmoderate-poll-attempts=200\n";
+  }
+  auto by_file = agentwire(good_secret, "serve --config-file=" + path + " --dump-config");
+  std::remove(path.c_str());
+  CHECK(setting(by_file.output) == "200");
+}
+
 TEST_CASE("options from a CAF config file apply") {
   auto path = std::string{"/tmp/agentwire-test-"} + std::to_string(getpid()) + ".ini";
   {
