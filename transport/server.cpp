@@ -67,24 +67,25 @@ public:
 
 // A FIFO that allocates nothing until its first element and then grows by
 // doubling: an idle connection's write queue costs no heap (libstdc++'s
-// std::deque allocates ~600 bytes up front, per connection).
+// std::deque allocates ~600 bytes up front, per connection). 24 bytes, not a
+// vector's 40: it lives in every ws_session (see the size check there).
 template <class T>
 class ring {
 public:
   bool empty() const { return count_ == 0; }
   std::size_t size() const { return count_; }
   T& front() { return slots_[head_]; }
-  T& at(std::size_t i) { return slots_[(head_ + i) % slots_.size()]; }
-  T& back() { return slots_[(head_ + count_ - 1) % slots_.size()]; }
+  T& at(std::size_t i) { return slots_[(head_ + i) & (capacity_ - 1)]; }
+  T& back() { return slots_[(head_ + count_ - 1) & (capacity_ - 1)]; }
   void push_back(T value) {
-    if (count_ == slots_.size())
+    if (count_ == capacity_)
       grow();
-    slots_[(head_ + count_) % slots_.size()] = std::move(value);
+    slots_[(head_ + count_) & (capacity_ - 1)] = std::move(value);
     ++count_;
   }
   void pop_front() {
     slots_[head_] = T{};
-    head_ = (head_ + 1) % slots_.size();
+    head_ = (head_ + 1) & (capacity_ - 1);
     --count_;
   }
   void pop_back() {
@@ -94,30 +95,46 @@ public:
   // Gives the storage back once empty: most connections are idle most of
   // the time, and an idle one should hold no queue.
   void release_if_empty() {
-    if (count_ == 0 && !slots_.empty()) {
-      std::vector<T>{}.swap(slots_);
-      head_ = 0;
-    }
+    if (count_ == 0 && slots_)
+      clear();
   }
   // Drops every element and gives the storage back.
   void clear() {
-    std::vector<T>{}.swap(slots_);
-    head_ = 0;
-    count_ = 0;
+    slots_.reset();
+    capacity_ = head_ = count_ = 0;
   }
 
 private:
+  // Capacities are powers of two, so an index wraps with a mask. The queues
+  // are bounded far below 2^31 elements (queue bytes, replay capacity).
   void grow() {
-    std::vector<T> bigger(std::max<std::size_t>(4, slots_.size() * 2));
-    for (std::size_t i = 0; i < count_; ++i)
-      bigger[i] = std::move(slots_[(head_ + i) % slots_.size()]);
-    slots_ = std::move(bigger);
+    std::uint32_t bigger = capacity_ == 0 ? 4 : capacity_ * 2;
+    if (bigger == 0 || bigger > (std::uint32_t{1} << 31))
+      throw std::length_error("ring full");
+    auto slots = std::make_unique<T[]>(bigger);
+    for (std::uint32_t i = 0; i < count_; ++i)
+      slots[i] = std::move(slots_[(head_ + i) & (capacity_ - 1)]);
+    slots_ = std::move(slots);
+    capacity_ = bigger;
     head_ = 0;
   }
-  std::vector<T> slots_;
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
+  std::unique_ptr<T[]> slots_;
+  std::uint32_t capacity_ = 0;
+  std::uint32_t head_ = 0;
+  std::uint32_t count_ = 0;
 };
+
+// The lock that guards a ws_session's inbox, one of a fixed set chosen by
+// the session's address: a std::mutex in each session would take 40 of its
+// bytes. Pushes hold it for a vector append, so sharing is cheap.
+std::mutex& inbox_lock(const void* session) {
+  struct alignas(64) padded {
+    std::mutex m;
+  };
+  static padded locks[64];
+  auto slot = reinterpret_cast<std::uintptr_t>(session) / 64;
+  return locks[(slot ^ (slot >> 6)) % 64].m;
+}
 
 // The bytes one connection has queued for its client, mirrored where a
 // scrape reads them: the sum over every connection (a gauge) and this
@@ -584,7 +601,7 @@ private:
     // post (and one wake-up of the socket's thread) per burst, not per frame.
     bool schedule = false;
     {
-      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      std::lock_guard<std::mutex> guard{inbox_lock(this)};
       inbox_.push_back({std::move(frame), counted});
       schedule = !handover_pending_;
       handover_pending_ = true;
@@ -601,7 +618,7 @@ private:
   void take_inbox() {
     std::vector<pushed_frame> taken; // the inbox goes with it: idle connections hold none
     {
-      std::lock_guard<std::mutex> guard{inbox_mtx_};
+      std::lock_guard<std::mutex> guard{inbox_lock(this)};
       std::swap(inbox_, taken);
       handover_pending_ = false;
     }
@@ -854,8 +871,7 @@ private:
   caf::actor actor_;
   ring<queued_frame> queue_;
   std::unique_ptr<write_batch> batch_; // while a write is in flight
-  std::mutex inbox_mtx_;               // pushes from CAF threads land here
-  std::vector<pushed_frame> inbox_;    // guarded by inbox_mtx_
+  std::vector<pushed_frame> inbox_;    // pushes from CAF threads; guarded by inbox_lock(this)
   std::size_t queued_bytes_ = 0;  // of counted frames
   std::size_t counted_frames_ = 0;
   queue_meter meter_;             // every queued byte, for scrapes
@@ -865,7 +881,7 @@ private:
   std::unique_ptr<net::steady_timer> timer_; // handshake or close timeout
   std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep
   std::atomic<bool> accepting_{true};
-  bool handover_pending_ = false; // guarded by inbox_mtx_ (here, not by it: padding)
+  bool handover_pending_ = false; // guarded by inbox_lock(this) (here, not by it: padding)
   bool writing_ = false;
   bool write_scheduled_ = false;
   bool close_queued_ = false;
@@ -879,11 +895,13 @@ private:
   std::uint64_t reg_id_ = 0;
 };
 
-// An idle connection's largest block: with make_shared's control block it
-// must stay within jemalloc's 512-byte size class (the next one is 640: 128
-// more bytes per idle connection).
-static_assert(sizeof(ws_session) <= 512 - 16,
-              "ws_session outgrew its size class: idle memory per connection grows by 128 bytes");
+// An idle connection's largest block. With make_shared's 16-byte control
+// block, at most 432 bytes keeps it in jemalloc's 448-byte size class, apart
+// from the handshake's short-lived 512-byte blocks (Beast's stream state and
+// others): sharing a class with them, the holes they left between long-lived
+// sessions stayed in RSS after a burst of connections.
+static_assert(sizeof(ws_session) <= 448 - 16,
+              "ws_session left its size class: idle memory per connection grows");
 
 // -- HTTP session: plain requests, the SSE/AG-UI API and the upgrade ---------
 

@@ -62,7 +62,9 @@ struct frame_event {
 // error it consumes nothing more.
 class reader {
 public:
-  explicit reader(std::size_t max_message) : max_message_(max_message) {
+  explicit reader(std::size_t max_message)
+    : max_message_(max_message), in_payload_(false), fin_(false), in_message_(false),
+      ready_(false), failed_(false) {
   }
 
   // Feeds `n` bytes; calls on(frame_event&&) for each complete message and
@@ -92,23 +94,25 @@ private:
   void frame_complete(frame_event& ev);
   void fail(frame_event& ev, std::uint16_t code);
 
+  // Packed to 80 bytes (flags as bits): every open socket holds a reader,
+  // inside its ws_session, which is kept within a jemalloc size class.
   std::size_t max_message_;
   unsigned char header_[14] = {};
   std::uint8_t header_len_ = 0;
-  bool in_payload_ = false;
-  bool fin_ = false;
   opcode op_ = opcode::continuation;
   opcode message_op_ = opcode::continuation; // of a fragmented message
-  bool in_message_ = false;
+  std::uint8_t mask_pos_ = 0;
+  bool in_payload_ : 1;
+  bool fin_ : 1;
+  bool in_message_ : 1;
+  bool ready_ : 1;
+  bool failed_ : 1;
   unsigned char mask_[4] = {};
   std::uint64_t remaining_ = 0;
-  std::uint8_t mask_pos_ = 0;
   std::string message_; // data frames of the message so far
   // Payload of the control frame being read, only while one is: an idle
   // socket holds none (the ws_session stays in a smaller size class).
   std::unique_ptr<std::string> control_;
-  bool ready_ = false;
-  bool failed_ = false;
 };
 
 } // namespace aw::ws
