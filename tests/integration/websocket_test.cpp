@@ -11,6 +11,7 @@
 #include "messages/jwt.hpp"
 #include "support/frames.hpp"
 #include "support/server_process.hpp"
+#include "support/tcp_segments.hpp"
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -483,6 +484,21 @@ TEST_CASE("the 101 carries the accept key and fragments pings and close are answ
   for (std::size_t i = 0; i + 1 < rest.size(); ++i)
     CHECK(rest[i].opcode != 0x8);
   (void)json_pong;
+}
+
+TEST_CASE("the 101 and the greeting reach the client in one TCP segment") {
+  // The server holds its 101 (MSG_MORE) until the connection actor's
+  // greeting follows: one transmit and one client wake-up per connection.
+  server_process srv;
+  for (int i = 0; i < 3; ++i) {
+    auto got = aw::test::upgrade_and_count_segments(srv.port(), upgrade_request(srv), 10s);
+    REQUIRE(got.complete);
+    CHECK(got.bytes.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+    auto frames = frames_after_101(got.bytes);
+    REQUIRE(frames.size() == 1);
+    CHECK(json::parse(frames[0].payload)["type"] == "connection_established");
+    CHECK(got.data_segments == 1);
+  }
 }
 
 TEST_CASE("an unmasked frame closes with 1002 and text that is not UTF-8 with 1007") {
