@@ -488,16 +488,24 @@ TEST_CASE("the 101 carries the accept key and fragments pings and close are answ
 TEST_CASE("the 101 and the greeting reach the client in one TCP segment") {
   // The server holds its 101 (MSG_MORE) until the connection actor's
   // greeting follows: one transmit and one client wake-up per connection.
+  // The kernel lets the 101 go alone after ~200 ms (its probe timer), so an
+  // exchange slower than 150 ms (a loaded sanitizer build) proves nothing
+  // either way and is taken again; three fast ones must each be one segment.
   server_process srv;
-  for (int i = 0; i < 3; ++i) {
+  int judged = 0;
+  for (int attempt = 0; attempt < 20 && judged < 3; ++attempt) {
     auto got = aw::test::upgrade_and_count_segments(srv.port(), upgrade_request(srv), 10s);
     REQUIRE(got.complete);
     CHECK(got.bytes.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
     auto frames = frames_after_101(got.bytes);
     REQUIRE(frames.size() == 1);
     CHECK(json::parse(frames[0].payload)["type"] == "connection_established");
+    if (got.elapsed >= 150ms)
+      continue;
+    ++judged;
     CHECK(got.data_segments == 1);
   }
+  CHECK_MESSAGE(judged == 3, "the server took 150 ms or more to greet in most of 20 tries");
 }
 
 TEST_CASE("an unmasked frame closes with 1002 and text that is not UTF-8 with 1007") {

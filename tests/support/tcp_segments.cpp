@@ -44,7 +44,8 @@ upgrade_read upgrade_and_count_segments(std::uint16_t port, const std::string& r
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + timeout;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0
       && ::send(fd, request.data(), request.size(), MSG_NOSIGNAL)
            == static_cast<ssize_t>(request.size())) {
@@ -61,6 +62,8 @@ upgrade_read upgrade_and_count_segments(std::uint16_t port, const std::string& r
       out.bytes.append(buf, static_cast<std::size_t>(n));
     }
     out.complete = has_101_and_frame(out.bytes);
+    out.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+      std::chrono::steady_clock::now() - start);
     tcp_info info{};
     socklen_t size = sizeof info;
     if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &size) == 0)

@@ -11,6 +11,7 @@ struct upgrade_read {
   std::string bytes;               // the 101 and the first complete frame after it
   std::uint32_t data_segments = 0; // segments with data the client received
   bool complete = false;           // both arrived before the timeout
+  std::chrono::milliseconds elapsed{0}; // from connect to the frame's last byte
 };
 
 // Connects a plain socket, sends `request` (an upgrade) and reads until the
