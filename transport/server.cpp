@@ -373,11 +373,20 @@ public:
     if (ec)
       return handshake_failed();
     auto key = req[http::field::sec_websocket_key];
+    std::string accept;
+    try {
+      accept = ws::accept_key(std::string_view{key.data(), key.size()});
+    } catch (const std::exception&) {
+      // As for tokens: a crypto failure after the start-up check costs this
+      // handshake, not the server.
+      log::error("transport", "handshake key failed in the crypto library",
+                 {{"user", user_id_}, {"conn", connection_id_}});
+      return handshake_failed();
+    }
     opening_->response = std::string(
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: "
-      + ws::accept_key(std::string_view{key.data(), key.size()})
-      + "\r\nServer: agentwire\r\n\r\n");
+      + accept + "\r\nServer: agentwire\r\n\r\n");
     // A peer that does not take the answer within the handshake timeout is cut.
     arm_timer(ctx_->transport.handshake_timeout, [](ws_session& self) {
       if (!self.opened_)
@@ -1292,7 +1301,17 @@ private:
   // The user of a valid bearer token, or nullopt after answering 401.
   std::optional<std::string> authenticate(const request_t& req) {
     auto token = bearer_token(req);
-    auto verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
+    jwt::verify_result verified;
+    try {
+      verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now());
+    } catch (const std::exception&) {
+      // The crypto library failed after passing the start-up check (out of
+      // memory, a provider gone): this request is refused, the server stays.
+      log::error("transport", "token check failed in the crypto library", {{"peer", peer()}});
+      send(error_response(http::status::internal_server_error, "internal",
+                          "the token could not be checked", version_, false));
+      return std::nullopt;
+    }
     if (verified)
       return verified.ok->subject;
     ctx_->rejected(metrics::reject_reason::unauthorized);
