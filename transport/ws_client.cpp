@@ -343,7 +343,10 @@ ws_client::connect_result ws_client::connect(const std::string& host, std::uint1
                           });
     p->ioc.run();
     if (!done || ec) {
-      out.http_status = static_cast<int>(res.result_int());
+      // A response object starts as "200 OK" with no fields: without any,
+      // no head was read (a timeout, a reset), so there is no status.
+      if (res.begin() != res.end())
+        out.http_status = static_cast<int>(res.result_int());
       out.error = ec.message();
       return out;
     }

@@ -72,7 +72,7 @@ class ws_client {
 public:
   struct connect_result {
     std::unique_ptr<ws_client> client; // null when refused
-    int http_status = 0;               // the refusal's status (401, 429, ...)
+    int http_status = 0; // the refusal's status (401, 429, ...); 0 when none came
     std::string error;
   };
 
