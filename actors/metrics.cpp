@@ -208,7 +208,8 @@ std::int64_t max_fds() {
 std::string render(const registry& r, const scrape_facts& facts) {
   static constexpr std::string_view transports[] = {"websocket", "http"};
   static constexpr std::string_view rejects[] = {"unauthorized", "user_limit", "global_limit",
-                                                 "shutting_down", "handshake_failed"};
+                                                 "shutting_down", "handshake_failed",
+                                                 "fd_limit"};
   static constexpr std::string_view drops[] = {"slow_consumer", "closed"};
   static constexpr std::string_view failures[] = {"agent_failed", "timeout", "other"};
   std::string_view kinds[actor_kinds];

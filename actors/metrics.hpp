@@ -89,9 +89,10 @@ std::string_view to_string(actor_kind k);
 enum class transport_kind { websocket, http }; // http: API requests and SSE streams
 constexpr std::size_t transport_kinds = 2;
 
+// fd_limit: the process was out of file descriptors when the client came.
 enum class reject_reason { unauthorized, user_limit, global_limit, shutting_down,
-                           handshake_failed };
-constexpr std::size_t reject_reasons = 5;
+                           handshake_failed, fd_limit };
+constexpr std::size_t reject_reasons = 6;
 
 enum class drop_reason { slow_consumer, closed };
 constexpr std::size_t drop_reasons = 2;

@@ -6,14 +6,17 @@
 #include "transport/web_assets.hpp"
 #include "transport/ws_frame.hpp"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <array>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 #include <mutex>
 #include <optional>
@@ -1739,6 +1742,65 @@ void http_exchange::end() {
     net::post(s->executor(), [s, gen = generation_] { s->on_end(gen); });
 }
 
+// -- refusing a client while out of file descriptors ------------------------
+
+// A client accepted on the reserve descriptor (see server::impl::refuse_one):
+// it gets a 503, and its socket is closed once it has closed its side, or
+// after a second. Closing at once would leave its request unread, and a close
+// with unread data sends a reset, which can destroy the 503 before the client
+// reads it.
+class refusal : public std::enable_shared_from_this<refusal> {
+public:
+  refusal(socket_t&& socket, std::shared_ptr<const std::string> response,
+          std::function<void()> done)
+    : socket_(std::move(socket)),
+      response_(std::move(response)),
+      done_(std::move(done)),
+      deadline_(socket_.get_executor()) {}
+
+  void run() {
+    deadline_.expires_after(std::chrono::seconds{1});
+    deadline_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        beast::error_code ignored;
+        self->socket_.close(ignored); // ends the pending write or read
+      }
+    });
+    net::async_write(socket_, net::buffer(*response_),
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec)
+                         return self->finish();
+                       beast::error_code ignored;
+                       self->socket_.shutdown(tcp::socket::shutdown_send, ignored);
+                       self->drain();
+                     });
+  }
+
+private:
+  void drain() {
+    socket_.async_read_some(net::buffer(scratch_),
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec)
+                                return self->finish();
+                              self->drain();
+                            });
+  }
+
+  // Called once: the write/read chain is the only caller.
+  void finish() {
+    beast::error_code ignored;
+    deadline_.cancel();
+    socket_.close(ignored);
+    done_();
+  }
+
+  socket_t socket_;
+  std::shared_ptr<const std::string> response_;
+  std::function<void()> done_;
+  net::steady_timer deadline_;
+  std::array<char, 512> scratch_{};
+};
+
 } // namespace
 
 // -- server -------------------------------------------------------------------
@@ -1749,7 +1811,17 @@ struct server::impl {
       ioc(static_cast<int>(std::max<std::size_t>(ctx->transport.io_threads, 1))),
       acceptor(net::make_strand(ioc)),
       signals(ioc, SIGINT, SIGTERM),
-      sweeper(net::make_strand(ioc)) {
+      sweeper(net::make_strand(ioc)),
+      accept_pause(acceptor.get_executor()) {
+    std::ostringstream text;
+    text << error_response(http::status::service_unavailable, "overloaded",
+                           "the server cannot take more connections now", 11, false);
+    fd_refusal_response = std::make_shared<const std::string>(text.str());
+  }
+
+  ~impl() {
+    if (reserve_fd >= 0)
+      ::close(reserve_fd);
   }
 
   // One timer for every connection's idle check (rather than a timer per
@@ -1767,24 +1839,128 @@ struct server::impl {
     });
   }
 
+  // Accept handlers, the pause timer and the reserve descriptor all live on
+  // the acceptor's strand.
   void do_accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec,
                                                         socket_t socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open())
           return;
-        // Out of file descriptors and the like: keep serving the others.
-        log::warn("transport", "accept failed", {{"error", ec.message()}});
-      } else {
-        // Events are small frames sent as they happen: Nagle would hold each
-        // one back until the client's delayed ACK (~40 ms).
-        beast::error_code ignored;
-        socket.set_option(tcp::no_delay{true}, ignored);
-        std::make_shared<http_session>(std::move(socket), ctx)->run();
+        if (ec == net::error::connection_aborted) {
+          // The client gave up while it waited in the backlog.
+          if (!ctx->stopping.load())
+            do_accept();
+          return;
+        }
+        // A failed accept leaves the connection in the backlog, so trying
+        // again at once fails again at once: before the reserve descriptor,
+        // one client waiting while the process was out of descriptors made
+        // ~250,000 failed accepts (and log lines) a second.
+        if (ec == net::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system)
+          return refuse_one();
+        warn_accept_failure(ec);
+        return pause_accepting();
       }
+      // Events are small frames sent as they happen: Nagle would hold each
+      // one back until the client's delayed ACK (~40 ms).
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay{true}, ignored);
+      std::make_shared<http_session>(std::move(socket), ctx)->run();
       if (!ctx->stopping.load())
         do_accept();
     });
+  }
+
+  // Out of file descriptors: the reserve one is given up so that the client
+  // at the head of the backlog can be accepted and told 503 (instead of
+  // waiting there until it times out). While that refusal holds it, the
+  // next failure pauses accepting.
+  void refuse_one() {
+    if (reserve_fd < 0)
+      return pause_accepting();
+    ::close(reserve_fd);
+    reserve_fd = -1;
+    int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int err = errno;
+      open_reserve();
+      if (err == EAGAIN || err == EWOULDBLOCK || err == ECONNABORTED)
+        return do_accept(); // the client left; nothing waits
+      warn_accept_failure(beast::error_code{err, boost::system::system_category()});
+      return pause_accepting();
+    }
+    ctx->rejected(metrics::reject_reason::fd_limit);
+    ++refused_since_warning;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_fd_warning >= std::chrono::seconds{10}) {
+      log::warn("transport", "out of file descriptors: new connections are refused with 503",
+                {{"refused", refused_since_warning},
+                 {"open_files_limit", open_files_limit()},
+                 {"hint", "raise the open-file limit (ulimit -n) or lower --max-connections"}});
+      last_fd_warning = now;
+      refused_since_warning = 0;
+    }
+    beast::error_code ec;
+    socket_t socket{net::make_strand(ioc)};
+    socket.assign(acceptor.local_endpoint().protocol(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      open_reserve();
+      return pause_accepting();
+    }
+    std::make_shared<refusal>(std::move(socket), fd_refusal_response, [this] {
+      net::post(acceptor.get_executor(), [this] {
+        open_reserve();
+        resume_accepting();
+      });
+    })->run();
+    // Accepting goes on: a client that comes once descriptors are free
+    // again is served; the next failure pauses until this refusal ends.
+    do_accept();
+  }
+
+  void open_reserve() {
+    if (reserve_fd < 0)
+      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
+  // Until a refusal returns the reserve descriptor, or 100 ms, whichever
+  // comes first (descriptors may come free elsewhere).
+  void pause_accepting() {
+    if (accept_paused || ctx->stopping.load())
+      return;
+    accept_paused = true;
+    accept_pause.expires_after(std::chrono::milliseconds{100});
+    accept_pause.async_wait([this](beast::error_code ec) {
+      if (!ec)
+        resume_accepting();
+    });
+  }
+
+  void resume_accepting() {
+    if (!accept_paused || ctx->stopping.load())
+      return;
+    accept_paused = false;
+    accept_pause.cancel();
+    do_accept();
+  }
+
+  // At most one line per 10 s, with how many failed in between.
+  void warn_accept_failure(const beast::error_code& ec) {
+    ++accept_failures_since_warning;
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_warning < std::chrono::seconds{10})
+      return;
+    log::warn("transport", "accept failed; accepting pauses for 100 ms",
+              {{"error", ec.message()}, {"failures", accept_failures_since_warning}});
+    last_accept_warning = now;
+    accept_failures_since_warning = 0;
+  }
+
+  static std::int64_t open_files_limit() {
+    rlimit lim{};
+    return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? static_cast<std::int64_t>(lim.rlim_cur) : -1;
   }
 
   void stop() {
@@ -1800,6 +1976,7 @@ struct server::impl {
       signals.cancel(ignored);
     });
     net::post(sweeper.get_executor(), [this] { sweeper.cancel(); });
+    net::post(accept_pause.get_executor(), [this] { accept_pause.cancel(); });
     for (auto& s : ctx->registry.snapshot())
       s->shutdown();
   }
@@ -1809,6 +1986,16 @@ struct server::impl {
   tcp::acceptor acceptor;
   net::signal_set signals;
   net::steady_timer sweeper;
+  // Out of file descriptors (all on the acceptor's strand): one kept in
+  // reserve for refusing, the pause, and the rate of their warnings.
+  int reserve_fd = -1;
+  std::shared_ptr<const std::string> fd_refusal_response;
+  net::steady_timer accept_pause;
+  bool accept_paused = false;
+  std::chrono::steady_clock::time_point last_fd_warning{};
+  std::uint64_t refused_since_warning = 0;
+  std::chrono::steady_clock::time_point last_accept_warning{};
+  std::uint64_t accept_failures_since_warning = 0;
 };
 
 server::server(caf::actor_system& sys, caf::actor directory, env_ptr env,
@@ -1829,6 +2016,7 @@ std::uint16_t server::listen() {
   a.set_option(net::socket_base::reuse_address(true));
   a.bind(ep);
   a.listen(net::socket_base::max_listen_connections);
+  impl_->open_reserve();
   return a.local_endpoint().port();
 }
 

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "support/frames.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
@@ -460,4 +462,74 @@ TEST_CASE("graceful shutdown under load: SIGTERM with 1000 connections and runs 
   MESSAGE("the server exited " << stopped_after_ms << " ms after SIGTERM");
   CHECK(with_1001 == 1000);
   CHECK(exit_code == 0);
+}
+
+TEST_CASE("out of file descriptors: the next client is refused with 503 at once and the log stays short") {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = lim.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &lim);
+  // 64 descriptors for the whole server process: a few dozen sockets.
+  server_process srv{{"--max-connections-per-user=100"}, true, true, 64};
+  auto target = [&] { return "/ws?token=" + srv.token("alice"); };
+  // Open WebSockets until the server has no descriptor left for the next
+  // one. Before the reserve descriptor, that client waited in the backlog
+  // until it gave up (status 0 after the client's 10 s) while the server
+  // retried accept() in a busy loop.
+  std::vector<std::unique_ptr<ws_client>> held;
+  aw::client::ws_client::connect_result refused;
+  for (int i = 0; i < 64; ++i) {
+    auto r = srv.try_connect(target());
+    if (!r.client) {
+      refused = std::move(r);
+      break;
+    }
+    held.push_back(std::move(r.client));
+  }
+  MESSAGE(held.size() << " WebSockets fit under the limit of 64 descriptors");
+  REQUIRE(held.size() >= 20);
+  REQUIRE(held.size() < 64);
+  CHECK(refused.http_status == 503);
+  // Each client that follows is refused in turn, none left waiting.
+  for (int i = 0; i < 5; ++i)
+    CHECK(srv.try_connect(target()).http_status == 503);
+  // Room again: the server takes the next client.
+  for (int i = 0; i < 3; ++i) {
+    held.back()->close();
+    held.pop_back();
+  }
+  bool admitted = false;
+  for (int i = 0; i < 100 && !admitted; ++i) {
+    auto r = srv.try_connect(target());
+    if (r.client) {
+      admitted = true;
+    } else {
+      CHECK(r.http_status == 503); // the closes may not have landed yet
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  CHECK(admitted);
+  // The refusals are counted (GET /metrics needs one descriptor; the
+  // admitted client's is free again).
+  auto metrics = srv.get("/metrics");
+  REQUIRE(metrics.status == 200);
+  auto x = aw::test::prometheus::parse(metrics.body);
+  REQUIRE(x.errors.empty());
+  auto fd_limit = x.samples.find(R"(agentwire_connections_rejected_total{reason="fd_limit"})");
+  REQUIRE(fd_limit != x.samples.end());
+  CHECK(fd_limit->second >= 6);
+  // The log says it once per 10 s with a count, not once per failed accept.
+  auto log = srv.stderr_text();
+  std::size_t fd_lines = 0, accept_lines = 0, lines = 0;
+  std::istringstream in{log};
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    fd_lines += line.find("out of file descriptors") != std::string::npos;
+    accept_lines += line.find("accept failed") != std::string::npos;
+  }
+  INFO("the server logged " << lines << " lines");
+  CHECK(fd_lines >= 1);
+  CHECK(fd_lines <= 2);
+  CHECK(accept_lines <= 1);
+  CHECK(lines < 50);
 }

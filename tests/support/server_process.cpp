@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +26,7 @@ struct server_process::output {
 };
 
 server_process::server_process(std::vector<std::string> args, bool with_secret,
-                               bool capture_stderr)
+                               bool capture_stderr, unsigned max_open_files)
   : out_(std::make_shared<output>()) {
   int fds[2];
   if (pipe(fds) != 0)
@@ -49,6 +50,10 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
     if (err_fd >= 0) {
       dup2(err_fd, STDERR_FILENO);
       close(err_fd);
+    }
+    if (max_open_files > 0) {
+      rlimit lim{max_open_files, max_open_files};
+      setrlimit(RLIMIT_NOFILE, &lim);
     }
     unsetenv("AGENTWIRE_ADMIN_TOKEN"); // only what a test passes
     if (with_secret)

@@ -23,8 +23,10 @@ public:
   // Without `with_secret` the server runs in its generated-dev-secret mode.
   // With `capture_stderr` its log goes to a file that stderr_text() reads
   // (otherwise it shares the test's stderr, which ctest shows on failure).
+  // A non-zero `max_open_files` sets the child's open-file limit, soft and
+  // hard (the server raises its soft limit to the hard one).
   explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
-                          bool capture_stderr = false);
+                          bool capture_stderr = false, unsigned max_open_files = 0);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
