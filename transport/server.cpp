@@ -1943,6 +1943,9 @@ struct server::impl {
       return;
     accept_paused = false;
     accept_pause.cancel();
+    // Another thread may have taken the reserve's number while it was given
+    // up; take one back as soon as there is one.
+    open_reserve();
     do_accept();
   }
 
