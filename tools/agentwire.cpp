@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -318,6 +319,11 @@ int run_serve(int argc, char** argv) {
     }
   }
   raise_fd_limit();
+  // A log reader that goes away (a pipe into tee, a log shipper restarting)
+  // must not take every user's connections down with it: with SIGPIPE
+  // ignored, a write to it fails and the line is lost. Sockets never raise
+  // it (Asio sends with MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
 
   aw::server_settings settings;
   settings.protocol.max_frame_bytes = cfg.max_frame_bytes;

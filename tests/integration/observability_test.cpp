@@ -380,7 +380,7 @@ TEST_CASE("inspect: agentwire inspect prints the tree over HTTP and reads it ove
 }
 
 TEST_CASE("an abnormal actor exit is logged once with its reason and counted") {
-  server_process srv{{"--enable-fault-agent"}, true, true};
+  server_process srv{{"--enable-fault-agent"}, true, aw::test::log_to::file};
   auto c = srv.connect("alice");
   next_frame(*c);
   send(*c, {{"type", "user_message"}, {"agent", "fault"}, {"content", "exit boom"}});
@@ -417,7 +417,8 @@ TEST_CASE("an abnormal actor exit is logged once with its reason and counted") {
 
 TEST_CASE("logs: one JSON object per line with level time and component and never a token or secret") {
   temp_file token_file{admin_token};
-  server_process srv{{"--admin-token-file=" + token_file.path, "--log-level=debug"}, true, true};
+  server_process srv{{"--admin-token-file=" + token_file.path, "--log-level=debug"}, true,
+                     aw::test::log_to::file};
   auto good = srv.token("alice");
   auto forged = jwt::sign("alice", "another-secret-of-enough-length-0123456789", jwt::unix_now(),
                           3600);

@@ -2,6 +2,7 @@
 // load, against the real server process over real sockets.
 #include <doctest/doctest.h>
 
+#include <signal.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -470,7 +471,7 @@ TEST_CASE("out of file descriptors: the next client is refused with 503 at once 
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
   // 64 descriptors for the whole server process: a few dozen sockets.
-  server_process srv{{"--max-connections-per-user=100"}, true, true, 64};
+  server_process srv{{"--max-connections-per-user=100"}, true, aw::test::log_to::file, 64};
   auto target = [&] { return "/ws?token=" + srv.token("alice"); };
   // Open WebSockets until the server has no descriptor left for the next
   // one. Before the reserve descriptor, that client waited in the backlog
@@ -538,4 +539,23 @@ TEST_CASE("out of file descriptors: the next client is refused with 503 at once 
   CHECK(fd_lines <= 2);
   CHECK(accept_lines <= 1);
   CHECK(lines < 50);
+}
+
+TEST_CASE("a log reader that goes away does not take the server down: every log write fails and runs go on") {
+  // stderr is a pipe whose reading end is closed: before SIGPIPE was
+  // ignored, the first log line (at start) ended the process (status 141).
+  server_process srv{{"--log-level=debug"}, true, aw::test::log_to::closed_pipe};
+  for (int round = 0; round < 2; ++round) {
+    auto c = srv.connect("alice");
+    CHECK(next_frame(*c)["type"] == "connection_established");
+    send(*c, {{"type", "user_message"}, {"content", "what is 2+2?"}});
+    json last;
+    do
+      last = next_frame(*c);
+    while (last["type"] != "agent_completed" && last["type"] != "agent_error");
+    CHECK(last["type"] == "agent_completed");
+    c->close();
+  }
+  CHECK(kill(srv.pid(), 0) == 0);
+  CHECK(srv.stop() == 0);
 }

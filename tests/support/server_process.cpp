@@ -26,13 +26,21 @@ struct server_process::output {
 };
 
 server_process::server_process(std::vector<std::string> args, bool with_secret,
-                               bool capture_stderr, unsigned max_open_files)
+                               log_to log, unsigned max_open_files)
   : out_(std::make_shared<output>()) {
   int fds[2];
   if (pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
   int err_fd = -1;
-  if (capture_stderr) {
+  int unread_end = -1; // log_to::closed_pipe: closed in both processes
+  if (log == log_to::closed_pipe) {
+    int p[2];
+    if (pipe(p) != 0)
+      throw std::runtime_error("pipe failed");
+    unread_end = p[0];
+    err_fd = p[1];
+  }
+  if (log == log_to::file) {
     char path[] = "/tmp/agentwire-test-stderr-XXXXXX";
     err_fd = mkstemp(path);
     if (err_fd < 0)
@@ -47,6 +55,8 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
+    if (unread_end >= 0)
+      close(unread_end);
     if (err_fd >= 0) {
       dup2(err_fd, STDERR_FILENO);
       close(err_fd);
@@ -70,6 +80,8 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
   close(fds[1]);
   if (err_fd >= 0)
     close(err_fd);
+  if (unread_end >= 0)
+    close(unread_end);
   stdout_fd_ = fds[0];
   // Read until the listening line tells the port.
   std::string out;

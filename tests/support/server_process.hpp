@@ -17,16 +17,21 @@ namespace aw::test {
 
 inline const std::string test_secret = "integration-test-secret-0123456789abcdef";
 
+// Where the server's log (stderr) goes.
+enum class log_to {
+  shared,     // the test's stderr, which ctest shows on failure
+  file,       // a file that stderr_text() reads
+  closed_pipe // a pipe nobody reads: every write fails (EPIPE)
+};
+
 class server_process {
 public:
   // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn.
   // Without `with_secret` the server runs in its generated-dev-secret mode.
-  // With `capture_stderr` its log goes to a file that stderr_text() reads
-  // (otherwise it shares the test's stderr, which ctest shows on failure).
   // A non-zero `max_open_files` sets the child's open-file limit, soft and
   // hard (the server raises its soft limit to the hard one).
   explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
-                          bool capture_stderr = false, unsigned max_open_files = 0);
+                          log_to log = log_to::shared, unsigned max_open_files = 0);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -50,7 +55,7 @@ public:
   // What the server printed on stdout so far (waits up to 5 s for `marker`).
   std::string stdout_text(const std::string& marker = {}) const;
 
-  // What it logged so far (only with capture_stderr).
+  // What it logged so far (only with log_to::file).
   std::string stderr_text() const;
 
 private:
