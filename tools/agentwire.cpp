@@ -244,6 +244,70 @@ int run_token(int argc, char** argv) {
   return 0;
 }
 
+// Every limit the configuration breaks, each naming its option and the
+// value given (all of them at once: a user fixing a config file wants the
+// whole list).
+std::vector<std::string> limit_problems(const serve_config& cfg) {
+  std::vector<std::string> out;
+  auto ms = [](caf::timespan t) {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(t).count())
+           + "ms";
+  };
+  auto num = [](double x) {
+    std::ostringstream s;
+    s << x;
+    return s.str();
+  };
+  auto need = [&](bool ok, const std::string& rule, const std::string& given) {
+    if (!ok)
+      out.push_back(rule + " (given: " + given + ")");
+  };
+  constexpr auto min_time = std::chrono::milliseconds{100};
+  need(cfg.max_frame_bytes >= 1024, "--max-frame-bytes must be at least 1024",
+       std::to_string(cfg.max_frame_bytes));
+  need(cfg.max_content_bytes > 0 && cfg.max_content_bytes <= cfg.max_frame_bytes,
+       "--max-content-bytes must be 1 to --max-frame-bytes ("
+         + std::to_string(cfg.max_frame_bytes) + ")",
+       std::to_string(cfg.max_content_bytes));
+  need(cfg.max_queue_bytes >= cfg.max_frame_bytes,
+       "--max-queue-bytes must be at least --max-frame-bytes ("
+         + std::to_string(cfg.max_frame_bytes) + ")",
+       std::to_string(cfg.max_queue_bytes));
+  need(cfg.max_queue_frames > 0, "--max-queue-frames must be at least 1",
+       std::to_string(cfg.max_queue_frames));
+  need(cfg.max_http_body_bytes >= 1024, "--max-http-body-bytes must be at least 1024",
+       std::to_string(cfg.max_http_body_bytes));
+  need(cfg.max_connections > 0, "--max-connections must be at least 1",
+       std::to_string(cfg.max_connections));
+  need(cfg.max_connections_per_user > 0, "--max-connections-per-user must be at least 1",
+       std::to_string(cfg.max_connections_per_user));
+  need(cfg.max_runs_per_user > 0, "--max-runs-per-user must be at least 1",
+       std::to_string(cfg.max_runs_per_user));
+  need(cfg.replay_capacity > 0, "--replay-capacity must be at least 1",
+       std::to_string(cfg.replay_capacity));
+  need(cfg.max_threads_per_user > 0, "--max-threads-per-user must be at least 1",
+       std::to_string(cfg.max_threads_per_user));
+  need(cfg.workers > 0, "--workers must be at least 1", std::to_string(cfg.workers));
+  need(cfg.io_threads > 0, "--io-threads must be at least 1", std::to_string(cfg.io_threads));
+  need(cfg.rate_limit >= 0, "--rate-limit must be 0 (off) or more", num(cfg.rate_limit));
+  need(cfg.rate_limit == 0 || cfg.rate_burst >= 1,
+       "--rate-burst must be at least 1 while the rate limit is on", num(cfg.rate_burst));
+  need(cfg.abuse_factor > 1, "--abuse-factor must be more than 1", num(cfg.abuse_factor));
+  need(cfg.abuse_window >= min_time, "--abuse-window must be at least 100ms",
+       ms(cfg.abuse_window));
+  need(cfg.idle_timeout >= min_time, "--idle-timeout must be at least 100ms",
+       ms(cfg.idle_timeout));
+  need(cfg.close_timeout >= min_time, "--close-timeout must be at least 100ms",
+       ms(cfg.close_timeout));
+  need(cfg.sse_heartbeat >= min_time, "--sse-heartbeat must be at least 100ms",
+       ms(cfg.sse_heartbeat));
+  need(cfg.run_timeout >= std::chrono::milliseconds{1}, "--run-timeout must be at least 1ms",
+       ms(cfg.run_timeout));
+  need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
+       ms(cfg.grace_period));
+  return out;
+}
+
 int run_serve(int argc, char** argv) {
   serve_config cfg;
   if (auto rc = parse(cfg, argc, argv); rc >= 0)
@@ -280,22 +344,9 @@ int run_serve(int argc, char** argv) {
     std::cerr << "agentwire: --caf-port must be 0..65535\n";
     return 2;
   }
-  if (cfg.max_frame_bytes < 1024 || cfg.max_content_bytes == 0
-      || cfg.max_content_bytes > cfg.max_frame_bytes || cfg.replay_capacity == 0
-      || cfg.max_queue_frames == 0 || cfg.max_queue_bytes < cfg.max_frame_bytes
-      || cfg.max_threads_per_user == 0 || cfg.max_http_body_bytes < 1024
-      || cfg.sse_heartbeat < std::chrono::milliseconds{100}
-      || cfg.workers == 0 || cfg.io_threads == 0 || cfg.rate_limit < 0
-      || (cfg.rate_limit > 0 && cfg.rate_burst < 1) || cfg.abuse_factor <= 1
-      || cfg.abuse_window < std::chrono::milliseconds{100}
-      || cfg.idle_timeout < std::chrono::milliseconds{100}
-      || cfg.close_timeout < std::chrono::milliseconds{100}) {
-    std::cerr << "agentwire: inconsistent limits: need max-frame-bytes >= 1024, "
-                 "0 < max-content-bytes <= max-frame-bytes, max-queue-bytes >= "
-                 "max-frame-bytes, and non-zero replay-capacity, max-queue-frames, "
-                 "max-threads-per-user, workers and io-threads, max-http-body-bytes >= "
-                 "1024, sse-heartbeat, idle-timeout, close-timeout and abuse-window >= 100ms, rate-limit "
-                 ">= 0, rate-burst >= 1 and abuse-factor > 1\n";
+  if (auto problems = limit_problems(cfg); !problems.empty()) {
+    for (auto& p : problems)
+      std::cerr << "agentwire: " << p << "\n";
     return 2;
   }
   // Sign and verify once, and answer RFC 6455's sample handshake key, before

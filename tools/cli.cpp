@@ -36,6 +36,56 @@ std::vector<std::string> normalize_args(const caf::config_option_set& opts, int 
   return out;
 }
 
+// The argument a CAF parser error names ("--workers=abc"), or "".
+std::string failed_argument(const caf::error& err) {
+  const auto& ctx = err.context();
+  if (!ctx.match_elements<caf::config_value::dictionary>())
+    return {};
+  const auto& dict = ctx.get_as<caf::config_value::dictionary>(0);
+  auto i = dict.find("argument");
+  if (i == dict.end())
+    return {};
+  auto* text = caf::get_if<std::string>(&i->second);
+  return text ? *text : std::string{};
+}
+
+// What a value of this option looks like, from CAF's name for its type.
+std::string expected_value(caf::string_view type) {
+  if (type == "timespan")
+    return "a duration with its unit, e.g. 500ms, 5s or 2min";
+  if (type == "boolean")
+    return "true or false";
+  if (type.compare(0, 4, "real") == 0)
+    return "a number";
+  if (type == "uint16")
+    return "a whole number from 0 to 65535";
+  if (type.compare(0, 4, "uint") == 0)
+    return "a whole number, 0 or more";
+  if (type.compare(0, 3, "int") == 0)
+    return "a whole number";
+  return "a valid value";
+}
+
+// CAF renders parser errors as "parser_error(type_mismatch, ...)"; the user
+// gets the option, what is wrong with it and what it takes.
+std::string describe(const cli_config& cfg, const caf::error& err) {
+  auto arg = failed_argument(err);
+  if (err.category() != caf::atom("parser") || arg.empty())
+    return cfg.render(err);
+  auto name = arg.compare(0, 2, "--") == 0 ? arg.substr(2, arg.find('=') - 2) : arg;
+  auto code = static_cast<caf::pec>(err.code());
+  if (code == caf::pec::not_an_option)
+    return "unknown option '" + arg + "' (see --help)";
+  auto* opt = cfg.options().cli_long_name_lookup(name);
+  if (code == caf::pec::missing_argument)
+    return "--" + name + " needs a value";
+  auto what = opt ? expected_value(opt->type_name()) : std::string{"a valid value"};
+  if (code == caf::pec::integer_overflow || code == caf::pec::integer_underflow
+      || code == caf::pec::timespan_overflow)
+    return "'" + arg + "': the value is out of range (--" + name + " takes " + what + ")";
+  return "'" + arg + "': --" + name + " takes " + what;
+}
+
 } // namespace
 
 std::string read_secret(const std::string& file, const char* env_name, std::string& error) {
@@ -72,7 +122,7 @@ std::string required_secret(const std::string& file, const char* env_name, const
 int parse(cli_config& cfg, int argc, char** argv) {
   auto args = normalize_args(cfg.options(), argc, argv, 2);
   if (auto err = cfg.parse(std::move(args))) {
-    std::cerr << "agentwire: " << cfg.render(err) << "\n";
+    std::cerr << "agentwire: " << describe(cfg, err) << "\n";
     return 2;
   }
   if (cfg.cli_helptext_printed)

@@ -59,8 +59,78 @@ TEST_CASE("serve rejects unknown options and inconsistent limits") {
   CHECK(agentwire(good_secret, "serve --no-such-option=1").rc == 2);
   auto r = agentwire(good_secret, "serve --port=0 --max-content-bytes=100000");
   CHECK(r.rc == 2);
-  CHECK(r.output.find("inconsistent limits") != std::string::npos);
+  CHECK(r.output.find("--max-content-bytes must be 1 to --max-frame-bytes (65536) (given: "
+                      "100000)")
+        != std::string::npos);
   CHECK(agentwire(good_secret, "serve --port=0 --log-level=loud").rc == 2);
+}
+
+TEST_CASE("serve names each limit it refuses with the value given and lists them all") {
+  const std::pair<const char*, const char*> cases[] = {
+    {"--max-frame-bytes=1023", "--max-frame-bytes must be at least 1024 (given: 1023)"},
+    {"--max-queue-bytes=10", "--max-queue-bytes must be at least --max-frame-bytes (65536) "
+                             "(given: 10)"},
+    {"--max-queue-frames=0", "--max-queue-frames must be at least 1 (given: 0)"},
+    {"--max-http-body-bytes=10", "--max-http-body-bytes must be at least 1024 (given: 10)"},
+    {"--max-connections=0", "--max-connections must be at least 1 (given: 0)"},
+    {"--max-connections-per-user=0", "--max-connections-per-user must be at least 1"},
+    {"--max-runs-per-user=0", "--max-runs-per-user must be at least 1"},
+    {"--replay-capacity=0", "--replay-capacity must be at least 1"},
+    {"--max-threads-per-user=0", "--max-threads-per-user must be at least 1"},
+    {"--workers=0", "--workers must be at least 1"},
+    {"--io-threads=0", "--io-threads must be at least 1"},
+    {"--rate-limit=-1", "--rate-limit must be 0 (off) or more (given: -1)"},
+    {"--rate-burst=0.5", "--rate-burst must be at least 1 while the rate limit is on"},
+    {"--abuse-factor=1", "--abuse-factor must be more than 1 (given: 1)"},
+    {"--abuse-window=99ms", "--abuse-window must be at least 100ms (given: 99ms)"},
+    {"--idle-timeout=0s", "--idle-timeout must be at least 100ms (given: 0ms)"},
+    {"--close-timeout=50ms", "--close-timeout must be at least 100ms (given: 50ms)"},
+    {"--sse-heartbeat=1ms", "--sse-heartbeat must be at least 100ms (given: 1ms)"},
+    {"--run-timeout=-5s", "--run-timeout must be at least 1ms (given: -5000ms)"},
+    {"--grace-period=-1s", "--grace-period must not be negative (given: -1000ms)"},
+  };
+  for (auto& [arg, says] : cases) {
+    auto r = agentwire(good_secret, std::string{"serve --port=0 "} + arg);
+    INFO(arg << " -> " << r.output);
+    CHECK(r.rc == 2);
+    CHECK(r.output.find(says) != std::string::npos);
+    CHECK(r.output.find("listening") == std::string::npos);
+  }
+  // The edges themselves are accepted (the server starts): with the rate
+  // limit off any burst goes, and a grace period may be 0.
+  server_process edge{{"--rate-limit=0", "--rate-burst=0", "--grace-period=0s",
+                       "--max-frame-bytes=1024", "--max-content-bytes=1024",
+                       "--max-queue-bytes=1024", "--abuse-window=100ms", "--run-timeout=1ms"}};
+  CHECK(edge.get("/healthz").status == 200);
+  // Two mistakes, two lines.
+  auto both = agentwire(good_secret, "serve --port=0 --workers=0 --idle-timeout=1ms");
+  CHECK(both.rc == 2);
+  CHECK(both.output.find("--workers must be at least 1") != std::string::npos);
+  CHECK(both.output.find("--idle-timeout must be at least 100ms") != std::string::npos);
+}
+
+TEST_CASE("a value that does not parse is named with what the option takes") {
+  const std::pair<const char*, const char*> cases[] = {
+    {"serve --port=99999", "'--port=99999': the value is out of range (--port takes a whole "
+                           "number from 0 to 65535)"},
+    {"serve --workers=abc", "'--workers=abc': --workers takes a whole number, 0 or more"},
+    {"serve --max-connections=-5", "--max-connections takes a whole number, 0 or more"},
+    {"serve --idle-timeout=5", "'--idle-timeout=5': --idle-timeout takes a duration with its "
+                               "unit, e.g. 500ms, 5s or 2min"},
+    {"serve --rate-limit=x", "'--rate-limit=x': --rate-limit takes a number"},
+    {"serve --enable-fault-agent=maybe", "--enable-fault-agent takes true or false"},
+    {"serve --port", "--port needs a value"},
+    {"serve --no-such-option=1", "unknown option '--no-such-option=1' (see --help)"},
+    {"bench --users=x", "'--users=x': --users takes a whole number, 0 or more"},
+    {"token --user=alice --ttl=5", "--ttl takes a duration with its unit"},
+  };
+  for (auto& [args, says] : cases) {
+    auto r = agentwire(good_secret, args);
+    INFO(args << " -> " << r.output);
+    CHECK(r.rc == 2);
+    CHECK(r.output.find(says) != std::string::npos);
+    CHECK(r.output.find("parser_error") == std::string::npos);
+  }
 }
 
 TEST_CASE("serve --help documents every option") {
