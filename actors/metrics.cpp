@@ -196,14 +196,14 @@ std::int64_t open_fds() {
   return n - 1; // the directory stream itself
 }
 
+} // namespace
+
 std::int64_t max_fds() {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
     return 0;
   return static_cast<std::int64_t>(lim.rlim_cur);
 }
-
-} // namespace
 
 std::string render(const registry& r, const scrape_facts& facts) {
   static constexpr std::string_view transports[] = {"websocket", "http"};

@@ -144,6 +144,9 @@ struct scrape_facts {
   std::size_t largest_queue_bytes = 0;
 };
 
+// The process's open-file limit (its soft limit), or 0 when unknown.
+std::int64_t max_fds();
+
 // The whole exposition, text format 0.0.4.
 std::string render(const registry& r, const scrape_facts& facts);
 

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <array>
@@ -1896,7 +1895,7 @@ struct server::impl {
     if (now - last_fd_warning >= std::chrono::seconds{10}) {
       log::warn("transport", "out of file descriptors: new connections are refused with 503",
                 {{"refused", refused_since_warning},
-                 {"open_files_limit", open_files_limit()},
+                 {"open_files_limit", metrics::max_fds()},
                  {"hint", "raise the open-file limit (ulimit -n) or lower --max-connections"}});
       last_fd_warning = now;
       refused_since_warning = 0;
@@ -1959,11 +1958,6 @@ struct server::impl {
               {{"error", ec.message()}, {"failures", accept_failures_since_warning}});
     last_accept_warning = now;
     accept_failures_since_warning = 0;
-  }
-
-  static std::int64_t open_files_limit() {
-    rlimit lim{};
-    return getrlimit(RLIMIT_NOFILE, &lim) == 0 ? static_cast<std::int64_t>(lim.rlim_cur) : -1;
   }
 
   void stop() {

@@ -537,6 +537,7 @@ TEST_CASE("out of file descriptors: the next client is refused with 503 at once 
   INFO("the server logged " << lines << " lines");
   CHECK(fd_lines >= 1);
   CHECK(fd_lines <= 2);
+  CHECK(log.find("\"open_files_limit\":64") != std::string::npos); // what to raise
   CHECK(accept_lines <= 1);
   CHECK(lines < 50);
 }
