@@ -89,6 +89,7 @@ struct serve_config : cli_config {
   caf::timespan idle_timeout = std::chrono::seconds{60};
   caf::timespan sse_heartbeat = std::chrono::seconds{15};
   caf::timespan close_timeout = std::chrono::seconds{2};
+  caf::timespan request_timeout = std::chrono::seconds{30};
   std::size_t max_http_body_bytes = 1024 * 1024;
   bool enable_fault_agent = false;
   std::string admin_token_file;
@@ -150,6 +151,10 @@ struct serve_config : cli_config {
       .add(close_timeout, "close-timeout",
            "how long a closing connection may take to flush and finish the close "
            "handshake before its socket is cut (default 2s)")
+      .add(request_timeout, "request-timeout",
+           "an HTTP request (head and body, the WebSocket upgrade included) must arrive "
+           "within this; also how long a kept-alive connection may wait for its next "
+           "request (default 30s)")
       .add(sse_heartbeat, "sse-heartbeat",
            "comment line on an SSE stream idle this long (default 15s)")
       .add(enable_fault_agent, "enable-fault-agent",
@@ -301,6 +306,8 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        ms(cfg.close_timeout));
   need(cfg.sse_heartbeat >= min_time, "--sse-heartbeat must be at least 100ms",
        ms(cfg.sse_heartbeat));
+  need(cfg.request_timeout >= min_time, "--request-timeout must be at least 100ms",
+       ms(cfg.request_timeout));
   need(cfg.run_timeout >= std::chrono::milliseconds{1}, "--run-timeout must be at least 1ms",
        ms(cfg.run_timeout));
   need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
@@ -417,6 +424,8 @@ int run_serve(int argc, char** argv) {
   transport.max_http_body = cfg.max_http_body_bytes;
   transport.close_timeout =
     std::chrono::duration_cast<std::chrono::milliseconds>(cfg.close_timeout);
+  transport.request_timeout =
+    std::chrono::duration_cast<std::chrono::milliseconds>(cfg.request_timeout);
 
   cfg.set("scheduler.max-threads", static_cast<int64_t>(cfg.workers));
   // An actor yields after this many messages, so a busy emitter cannot hog

@@ -1050,7 +1050,7 @@ private:
     parser_.emplace();
     parser_->header_limit(8 * 1024);
     parser_->body_limit(ctx_->transport.max_http_body);
-    stream_.expires_after(std::chrono::seconds{30});
+    stream_.expires_after(ctx_->transport.request_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&http_session::on_read, shared_from_this()));
   }

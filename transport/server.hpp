@@ -30,6 +30,10 @@ struct transport_settings {
   std::size_t max_queue_bytes = 1024 * 1024;   // outbound, per connection
   std::chrono::milliseconds idle_timeout{60000}; // no frame and no pong: close 1001
   std::chrono::seconds handshake_timeout{10};
+  // An HTTP request's head and body must arrive within this, counted from
+  // when the server starts reading it (on a kept-alive connection, from the
+  // previous answer): a client that trickles or sends nothing is cut.
+  std::chrono::milliseconds request_timeout{30000};
   std::chrono::milliseconds close_timeout{2000}; // then the TCP socket is cut
   std::size_t max_http_body = 1024 * 1024;     // POST /agui carries histories
   std::chrono::milliseconds sse_heartbeat{15000}; // comment line on idle streams

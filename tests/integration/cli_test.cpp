@@ -85,6 +85,7 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
     {"--abuse-window=99ms", "--abuse-window must be at least 100ms (given: 99ms)"},
     {"--idle-timeout=0s", "--idle-timeout must be at least 100ms (given: 0ms)"},
     {"--close-timeout=50ms", "--close-timeout must be at least 100ms (given: 50ms)"},
+    {"--request-timeout=99ms", "--request-timeout must be at least 100ms (given: 99ms)"},
     {"--sse-heartbeat=1ms", "--sse-heartbeat must be at least 100ms (given: 1ms)"},
     {"--run-timeout=-5s", "--run-timeout must be at least 1ms (given: -5000ms)"},
     {"--grace-period=-1s", "--grace-period must not be negative (given: -1000ms)"},
@@ -140,7 +141,8 @@ TEST_CASE("serve --help documents every option") {
                    "--workers", "--demo-step-ms", "--max-frame-bytes", "--max-content-bytes",
                    "--max-connections", "--max-connections-per-user", "--max-runs-per-user",
                    "--replay-capacity", "--max-threads-per-user", "--max-queue-frames", "--max-queue-bytes",
-                   "--grace-period", "--run-timeout", "--idle-timeout"})
+                   "--grace-period", "--run-timeout", "--idle-timeout", "--request-timeout",
+                   "--close-timeout", "--sse-heartbeat", "--max-http-body-bytes"})
     CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
 }
 
