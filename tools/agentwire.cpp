@@ -312,6 +312,8 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        ms(cfg.run_timeout));
   need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
        ms(cfg.grace_period));
+  need(cfg.caf_port >= -1 && cfg.caf_port <= 65535, "--caf-port must be 0 to 65535 (-1: off)",
+       std::to_string(cfg.caf_port));
   return out;
 }
 
@@ -347,10 +349,6 @@ int run_serve(int argc, char** argv) {
   bool dev_admin_token = admin_token.empty() && dev_secret;
   if (dev_admin_token)
     admin_token = aw::jwt::random_secret();
-  if (cfg.caf_port > 65535) {
-    std::cerr << "agentwire: --caf-port must be 0..65535\n";
-    return 2;
-  }
   if (auto problems = limit_problems(cfg); !problems.empty()) {
     for (auto& p : problems)
       std::cerr << "agentwire: " << p << "\n";

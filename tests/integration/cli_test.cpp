@@ -89,6 +89,7 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
     {"--sse-heartbeat=1ms", "--sse-heartbeat must be at least 100ms (given: 1ms)"},
     {"--run-timeout=-5s", "--run-timeout must be at least 1ms (given: -5000ms)"},
     {"--grace-period=-1s", "--grace-period must not be negative (given: -1000ms)"},
+    {"--caf-port=65536", "--caf-port must be 0 to 65535 (-1: off) (given: 65536)"},
   };
   for (auto& [arg, says] : cases) {
     auto r = agentwire(good_secret, std::string{"serve --port=0 "} + arg);
