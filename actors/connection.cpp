@@ -5,7 +5,7 @@
 
 #include "actors/log.hpp"
 #include "actors/user_session.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
 
 namespace aw {

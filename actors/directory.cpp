@@ -7,7 +7,7 @@
 #include "actors/log.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/user_session.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 
 namespace aw {
 
@@ -46,6 +46,19 @@ void release(directory_actor* self, const std::string& user, bool joined) {
   // session stays until that session retires.
   if (i->second.total() == 0 && !i->second.session)
     st.users.erase(i);
+}
+
+// The user's session, spawned now if the user has none.
+const caf::actor& session_of(directory_actor* self, const std::string& user, user_entry& entry) {
+  auto& st = self->state;
+  if (!entry.session) {
+    entry.session = spawn_user_session(self, user, st.env);
+    metrics::track(entry.session, metrics::actor_kind::user_session, st.env->metrics,
+                   {{"user", user}});
+    st.session_user.emplace(entry.session.address(), user);
+    ++st.sessions;
+  }
+  return entry.session;
 }
 
 caf::behavior directory(directory_actor* self, env_ptr env) {
@@ -109,14 +122,24 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto conn = caf::actor_cast<caf::actor>(self->current_sender());
       self->monitor(conn);
       st.connection_user.emplace(conn.address(), user);
-      if (!entry.session) {
-        entry.session = spawn_user_session(self, user, st.env);
-        metrics::track(entry.session, metrics::actor_kind::user_session, st.env->metrics,
-                       {{"user", user}});
-        st.session_user.emplace(entry.session.address(), user);
-        ++st.sessions;
+      return session_of(self, user, entry);
+    },
+    [self](notify_atom, const std::string& user, std::string& topic, json& data) {
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      if (i == st.users.end() || !i->second.session) {
+        st.env->metrics->notifications_dropped.inc();
+        return false;
       }
-      return entry.session;
+      self->send(i->second.session, notify_atom::value, std::move(topic), std::move(data));
+      return true;
+    },
+    [self](start_atom, const std::string& user, run_request& req) {
+      // A run an application starts for a user: the user's session, spawned
+      // now if the user has none (it then lingers for the grace period
+      // after the run, like after a last connection).
+      auto& session = session_of(self, user, self->state.users[user]);
+      return self->delegate(session, start_atom::value, std::move(req));
     },
     [self](retire_atom, const std::string& user) {
       auto& st = self->state;

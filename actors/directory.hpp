@@ -9,6 +9,12 @@
 //   (join_atom, std::string user)            from the connection actor
 //                                            -> actor session
 //   (retire_atom, std::string user)          from an idle session -> bool
+//   (notify_atom, std::string user, std::string topic, json data) -> bool
+//        an application's notification, published to the user's session;
+//        false (and counted as dropped) when the user has none
+//   (start_atom, std::string user, run_request) -> request_outcome
+//        a run an application starts for a user (a session is spawned
+//        if the user has none)
 //   (stats_atom) -> (uint64_t users, uint64_t connections)
 //   (snapshot_atom, std::string user, uint32_t limit) -> json
 //        the actor tree of one user ("" for all, at most `limit` users)

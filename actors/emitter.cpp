@@ -6,7 +6,7 @@
 #include <caf/all.hpp>
 
 #include "actors/outlet.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
 
 namespace aw {

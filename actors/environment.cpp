@@ -1,21 +1,24 @@
-#include "actors/demo_agent.hpp"
-#include "actors/fault_agent.hpp"
+#include "actors/log.hpp"
 #include "actors/settings.hpp"
-#include "actors/tools.hpp"
 
 namespace aw {
 
-env_ptr make_default_environment(server_settings settings) {
-  auto env = std::make_shared<environment>();
-  env->agents.emplace("demo", demo_agent_factory(settings.demo_step));
-  env->tools = builtin_tools();
-  if (settings.fault_agent) {
-    env->agents.emplace("fault", fault_agent_factory());
-    env->tools.emplace("fault", fault_tool());
-    env->tools.emplace("fault-inline", fault_inline_tool());
+env_ptr make_environment(environment env) {
+  env.offered.clear();
+  for (auto& [name, entry] : env.agents) {
+    std::vector<tool_spec> specs;
+    for (auto& tool : entry.tools) {
+      auto t = env.tools.find(tool);
+      if (t == env.tools.end()) {
+        log::warn("environment", "an agent lists a tool that is not registered",
+                  {{"agent", name}, {"tool", tool}});
+        continue;
+      }
+      specs.push_back(tool_spec{tool, t->second.description, t->second.input_schema});
+    }
+    env.offered.emplace(name, tool_list{std::move(specs)});
   }
-  env->settings = std::move(settings);
-  return env;
+  return std::make_shared<const environment>(std::move(env));
 }
 
 } // namespace aw

@@ -20,7 +20,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 
 namespace aw {
 

@@ -3,7 +3,7 @@
 #include <caf/all.hpp>
 
 #include "actors/snapshot.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 
 namespace aw {
 

@@ -87,6 +87,14 @@ run_failure run_failure_of(std::string_view code) {
     return run_failure::agent_failed;
   if (code == "timeout")
     return run_failure::timeout;
+  if (code == "upstream_auth")
+    return run_failure::upstream_auth;
+  if (code == "upstream_unavailable")
+    return run_failure::upstream_unavailable;
+  if (code == "upstream_protocol")
+    return run_failure::upstream_protocol;
+  if (code == "max_steps")
+    return run_failure::max_steps;
   return run_failure::other;
 }
 
@@ -211,7 +219,9 @@ std::string render(const registry& r, const scrape_facts& facts) {
                                                  "shutting_down", "handshake_failed",
                                                  "fd_limit"};
   static constexpr std::string_view drops[] = {"slow_consumer", "closed"};
-  static constexpr std::string_view failures[] = {"agent_failed", "timeout", "other"};
+  static constexpr std::string_view failures[] = {
+    "agent_failed",      "timeout",   "upstream_auth", "upstream_unavailable",
+    "upstream_protocol", "max_steps", "other"};
   std::string_view kinds[actor_kinds];
   for (std::size_t i = 0; i < actor_kinds; ++i)
     kinds[i] = to_string(static_cast<actor_kind>(i));
@@ -283,6 +293,13 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "Resume requests answered with replay_gap.", r.replay_gaps.value());
   x.single("agentwire_events_replayed_total", "counter", "Events resent by resumes.",
            r.events_replayed.value());
+  x.single("agentwire_notifications_published_total", "counter",
+           "Notifications handed to a user's session (each reaches every connection of "
+           "that user).",
+           r.notifications_published.value());
+  x.single("agentwire_notifications_dropped_total", "counter",
+           "Notifications for a user with no session (not queued).",
+           r.notifications_dropped.value());
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",
            resident_bytes());
   x.single("agentwire_process_open_fds", "gauge", "Open file descriptors.", open_fds());

@@ -98,11 +98,19 @@ enum class drop_reason { slow_consumer, closed };
 constexpr std::size_t drop_reasons = 2;
 
 // agent_error codes of failed runs; anything else counts as `other`.
-enum class run_failure { agent_failed, timeout, other };
-constexpr std::size_t run_failures = 3;
+enum class run_failure {
+  agent_failed,
+  timeout,
+  upstream_auth,
+  upstream_unavailable,
+  upstream_protocol,
+  max_steps,
+  other
+};
+constexpr std::size_t run_failures = 7;
 run_failure run_failure_of(std::string_view code);
 
-constexpr std::size_t event_types = 6;
+constexpr std::size_t event_types = 8;
 
 template <class Enum>
 constexpr std::size_t idx(Enum e) {
@@ -133,6 +141,8 @@ struct registry {
   counter replay_requests;
   counter replay_gaps;
   counter events_replayed;
+  counter notifications_published; // reached a user's session
+  counter notifications_dropped;   // the user had no session
   std::int64_t start_time_unix_s;
 };
 

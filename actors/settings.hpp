@@ -1,5 +1,8 @@
-// Server-wide settings and the immutable environment every actor receives.
-// Nothing here changes after startup, so sharing it is not sharing state.
+// Server-wide settings and the immutable environment every actor receives:
+// the settings, the registered agents and tools, the metrics. Whoever
+// assembles the server (the `serve` command, an embedding application)
+// fills it; nothing here changes after startup, so sharing it is not
+// sharing state.
 #pragma once
 
 #include <chrono>
@@ -12,8 +15,10 @@
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
 
+#include "actors/agent.hpp"
 #include "actors/metrics.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/tool.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -27,64 +32,34 @@ struct server_settings {
   std::size_t replay_capacity = 1024;      // events kept per user
   caf::timespan grace_period = std::chrono::seconds{60};
   caf::timespan run_timeout = std::chrono::seconds{120};
-  caf::timespan demo_step = std::chrono::milliseconds{100};
+  // agent_text pieces of one run that arrive within this are sent as one
+  // event.
+  caf::timespan text_flush = std::chrono::milliseconds{25};
+  // A run's streamed answer may hold this many bytes; more fails the run.
+  std::size_t max_answer_bytes = 1024 * 1024;
+  // A cancelled (or timed-out) run's agent has this long to quit after its
+  // cancel message before it is stopped.
+  caf::timespan cancel_grace = std::chrono::seconds{2};
   std::string default_agent = "demo";
   rate_limit_settings rate_limit; // client frames per user
-  bool fault_agent = false;       // register the `fault` agent and tool (tests)
 };
-
-// -- tools ---------------------------------------------------------------------
-
-struct tool_result {
-  bool ok = true;
-  json output;
-};
-
-// A tool is a function of its JSON input. The run's supervisor calls a
-// non-blocking one in its own turn; a blocking one runs in a short-lived
-// detached tool actor, the supervisor's child. A tool_result with ok = false is the
-// tool's answer (the agent sees it and goes on); an exception is a fault:
-// the call completes with ok = false and the run ends in agent_error.
-using tool_function = std::function<tool_result(const json& input)>;
-
-struct tool_entry {
-  tool_function fn;
-  // A tool that blocks (I/O, sleeps) gets a thread of its own so it cannot
-  // stall the actor scheduler. It delays shutdown until it returns. One
-  // that does not is called in the supervisor's turn, and its
-  // tool_executing goes out together with its tool_completed: it must be
-  // quick (microseconds), or clients see neither until it returns.
-  bool blocking = false;
-};
-
-using tool_registry = std::map<std::string, tool_entry, std::less<>>;
-
-// -- agents --------------------------------------------------------------------
-
-// An agent is an actor spawned per run by the supervisor (as a linked child).
-// Its contract:
-//   supervisor -> agent : (run_atom, std::string input)  -> std::string answer
-//   agent -> supervisor : (think_atom, std::string text)  (one-way)
-//   agent -> supervisor : (tool_atom, std::string tool, json input)
-//                          -> (bool ok, json output)
-// The agent answers the run request with its final text (it may answer late
-// through a response promise) and quits.
-using agent_factory = std::function<caf::actor(caf::event_based_actor* supervisor)>;
-using agent_registry = std::map<std::string, agent_factory, std::less<>>;
 
 struct environment {
   server_settings settings;
   agent_registry agents;
   tool_registry tools;
+  // Per agent, the registered tools it lists, as its runs are offered them
+  // (filled by make_environment).
+  std::map<std::string, tool_list, std::less<>> offered;
   // Counters only: written by every actor, read by scrapes (metrics.hpp).
   metrics::registry_ptr metrics = std::make_shared<metrics::registry>();
 };
 
 using env_ptr = std::shared_ptr<const environment>;
 
-// The built-in environment: the demo agent and the calculator, clock and echo
-// tools (and the fault agent and tool when settings.fault_agent), with
-// `settings`.
-env_ptr make_default_environment(server_settings settings);
+// Seals an environment for the actors: works out what each agent is
+// offered. A tool an agent lists that is not registered is logged and left
+// out. Every server is assembled through this.
+env_ptr make_environment(environment env);
 
 } // namespace aw

@@ -4,7 +4,7 @@
 
 #include <caf/all.hpp>
 
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 
 namespace aw {
 

@@ -5,21 +5,45 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
-#include "actors/tools.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/tool_runner.hpp"
+#include "messages/utf8.hpp"
 
 namespace aw {
 
 namespace {
 
+// What a client is told when the agent gives no public message of its own.
+std::string_view default_message(failure_code code) {
+  switch (code) {
+    case failure_code::timeout: return "the agent did not finish in time";
+    case failure_code::upstream_auth: return "the agent's upstream refused its credentials";
+    case failure_code::upstream_unavailable:
+      return "the agent's upstream is unavailable; try again later";
+    case failure_code::upstream_protocol:
+      return "the agent's upstream answered in a way it could not read";
+    case failure_code::max_steps: return "the agent used all of its steps without an answer";
+    default: return "the agent failed";
+  }
+}
+
+// An agent's own public message is shown when it is short, well-formed text.
+constexpr std::size_t max_public_message_bytes = 500;
+
 struct supervisor_state {
   run_spec spec;
   caf::actor emitter;
   env_ptr env;
-  caf::actor agent;
-  bool finished = false;
+  agent_actor agent;
+  tool_list tools; // what the agent may call
+  bool finished = false;   // the terminal event went out
+  bool cancelling = false; // the agent was told to stop; waiting for it to quit
   int next_call = 0;
   std::map<std::string, std::string> open_calls; // call_id -> tool
+  // The answer as streamed so far, and the part not yet published.
+  std::string streamed;
+  std::string pending;
+  std::chrono::steady_clock::time_point last_text{};
+  bool flush_armed = false;
   // for metrics and the actor snapshot
   std::chrono::steady_clock::time_point started_at;
   std::uint64_t events = 0;
@@ -27,22 +51,33 @@ struct supervisor_state {
   static inline const char* name = "supervisor";
 };
 
-using supervisor_actor = caf::stateful_actor<supervisor_state>;
+using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
 
-void publish(supervisor_actor* self, run_event ev) {
+// (A typed actor sends to an untyped one anonymously; the emitter does not
+// answer.)
+void publish(self_ptr self, run_event ev) {
   auto& st = self->state;
   ++st.events;
   st.last_event = ev.type;
-  self->send(st.emitter, publish_atom::value, std::move(ev));
+  caf::anon_send(st.emitter, publish_atom::value, std::move(ev));
 }
 
 // Two events of one turn (a tool call made here and its answer): one
 // message instead of two.
-void publish(supervisor_actor* self, run_event first, run_event second) {
+void publish(self_ptr self, run_event first, run_event second) {
   auto& st = self->state;
   st.events += 2;
   st.last_event = second.type;
-  self->send(st.emitter, publish_atom::value, std::move(first), std::move(second));
+  caf::anon_send(st.emitter, publish_atom::value, std::move(first), std::move(second));
+}
+
+void publish_text(self_ptr self) {
+  auto& st = self->state;
+  if (st.pending.empty())
+    return;
+  publish(self, make_agent_text(st.spec.run, st.pending));
+  st.pending.clear();
+  st.last_text = std::chrono::steady_clock::now();
 }
 
 // A string field of an event, or "" (absent or not a string).
@@ -53,12 +88,11 @@ std::string_view text_field(const run_event& ev, std::string_view key) {
 }
 
 // The run's outcome in the metrics: one of completed, cancelled, failed.
-void count_outcome(supervisor_actor* self, const run_event& terminal) {
+void count_outcome(self_ptr self, const run_event& terminal) {
   auto& st = self->state;
   auto& m = *st.env->metrics;
   if (terminal.type == event_type::agent_error)
-    m.runs_failed[metrics::idx(metrics::run_failure_of(text_field(terminal, "code")))]
-      .inc();
+    m.runs_failed[metrics::idx(metrics::run_failure_of(text_field(terminal, "code")))].inc();
   else if (text_field(terminal, "status") == "cancelled")
     m.runs_cancelled.inc();
   else
@@ -66,44 +100,208 @@ void count_outcome(supervisor_actor* self, const run_event& terminal) {
   m.run_duration.observe(std::chrono::steady_clock::now() - st.started_at);
 }
 
-// Ends the run with `terminal`, first closing any tool call still open so
-// that every tool_executing has its tool_completed.
-void finish(supervisor_actor* self, run_event terminal) {
+// Publishes `terminal` after the text not yet sent, first closing any tool
+// call still open so that every tool_executing has its tool_completed.
+// Returns false when the run had ended already.
+bool end_run(self_ptr self, run_event terminal) {
   auto& st = self->state;
   if (st.finished)
-    return;
+    return false;
   st.finished = true;
+  publish_text(self);
   for (auto& [call_id, tool] : st.open_calls)
     publish(self, make_tool_completed(st.spec.run, tool, call_id,
                                       {{"error", "the run ended first"}}, false));
   st.open_calls.clear();
   count_outcome(self, terminal);
   publish(self, std::move(terminal));
-  if (st.agent)
-    self->send_exit(st.agent, caf::exit_reason::user_shutdown);
+  return true;
+}
+
+// The agent is done (it answered or failed): stop it and go.
+void finish(self_ptr self, run_event terminal) {
+  if (!end_run(self, std::move(terminal)))
+    return;
+  if (self->state.agent)
+    self->send_exit(self->state.agent, caf::exit_reason::user_shutdown);
   self->quit();
 }
 
-void fail(supervisor_actor* self, std::string_view code, std::string_view message) {
+// The run ends while the agent still works (a cancel, a timeout): the
+// agent is told first, so that it can close what it holds, and stopped
+// once it quits or its grace is up.
+void stop_agent(self_ptr self, run_event terminal) {
+  auto& st = self->state;
+  if (!end_run(self, std::move(terminal)))
+    return;
+  if (!st.agent)
+    return self->quit();
+  st.cancelling = true;
+  self->send(st.agent, cancel_atom::value);
+  self->delayed_send(self, st.env->settings.cancel_grace, reap_atom::value);
+}
+
+void fail(self_ptr self, failure_code code, std::string_view message = {}) {
   log::warn("supervisor", "run failed",
             {{"user", self->state.spec.user_id}, {"run", self->state.spec.run.run_id},
-             {"code", code}});
-  finish(self, make_agent_error(self->state.spec.run, code, message));
+             {"code", to_string(code)}});
+  finish(self, make_agent_error(self->state.spec.run, to_string(code),
+                                message.empty() ? default_message(code) : message));
 }
 
 // A tool threw: a fault, so the run ends, its call completed first (unless
 // the run closed it already). The exception's text stays here: it may hold
 // paths or internals.
-void tool_threw(supervisor_actor* self, const std::string& tool, const std::string& call_id,
+void tool_threw(self_ptr self, const std::string& tool, const std::string& call_id,
                 bool call_open) {
   if (call_open)
     publish(self, make_tool_completed(self->state.spec.run, tool, call_id,
                                       {{"error", "the tool failed"}}, false));
-  fail(self, "agent_failed", "a tool failed");
+  fail(self, failure_code::agent_failed, "a tool failed");
 }
 
-caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitter,
-                         env_ptr env) {
+void on_text(self_ptr self, std::string& delta) {
+  auto& st = self->state;
+  if (st.finished || delta.empty())
+    return;
+  if (st.streamed.size() + delta.size() > st.env->settings.max_answer_bytes)
+    return fail(self, failure_code::agent_failed, "the agent's answer was too long");
+  st.streamed += delta;
+  st.pending += delta;
+  if (st.flush_armed)
+    return;
+  // The first piece after a quiet interval goes out at once; pieces that
+  // follow within the interval wait for its end, together.
+  auto now = std::chrono::steady_clock::now();
+  auto due = st.last_text + st.env->settings.text_flush;
+  if (now >= due)
+    return publish_text(self);
+  st.flush_armed = true;
+  self->delayed_send(self, due - now, flush_atom::value);
+}
+
+// The call id of a call: the agent's own when it is usable, else ours.
+std::string call_id_of(self_ptr self, std::string& wanted) {
+  auto& st = self->state;
+  if (!wanted.empty() && wanted.size() <= st.env->settings.protocol.max_id_bytes
+      && utf8::valid(wanted) && st.open_calls.count(wanted) == 0)
+    return std::move(wanted);
+  return "call-" + std::to_string(++st.next_call);
+}
+
+caf::result<tool_outcome> on_tool_call(self_ptr self, tool_call& call) {
+  auto& st = self->state;
+  if (st.finished)
+    return caf::make_error(caf::sec::request_receiver_down);
+  auto call_id = call_id_of(self, call.call_id);
+  auto& tool = call.tool;
+  // The input moves into its event once nothing else reads it.
+  auto executing = [&] {
+    return make_tool_executing(st.spec.run, tool, call_id, std::move(call.input));
+  };
+  auto entry = st.tools.find(tool) ? st.env->tools.find(tool) : st.env->tools.end();
+  if (entry == st.env->tools.end()) {
+    tool_outcome out{false, {{"error", "unknown tool"}}};
+    publish(self, executing(), make_tool_completed(st.spec.run, tool, call_id, out.output, false));
+    return out;
+  }
+  auto& t = entry->second;
+  if (t.fn && !t.blocking) {
+    // Called here, in this turn: a tool actor of its own would not stop a
+    // runaway call any sooner and costs a spawn and two messages per call.
+    tool_outcome r;
+    try {
+      r = t.fn(call.input);
+    } catch (...) {
+      publish(self, executing());
+      tool_threw(self, tool, call_id, true);
+      return caf::make_error(caf::sec::runtime_error);
+    }
+    publish(self, executing(), make_tool_completed(st.spec.run, tool, call_id, r.output, r.ok));
+    return r;
+  }
+  tool_actor worker = t.actor;
+  if (!worker) {
+    worker = spawn_tool_runner(self, t.fn);
+    metrics::track(caf::actor_cast<caf::actor>(worker), metrics::actor_kind::tool,
+                   st.env->metrics,
+                   {{"user", st.spec.user_id}, {"run", st.spec.run.run_id}, {"tool", tool}});
+  }
+  tool_call forwarded{tool, call.input, call_id}; // the event takes the input
+  publish(self, executing());
+  st.open_calls.emplace(call_id, tool);
+  auto rp = self->make_response_promise<tool_outcome>();
+  self->request(worker, caf::infinite, std::move(forwarded))
+    .then(
+      [self, rp, tool, call_id](tool_outcome& out) mutable {
+        auto& st = self->state;
+        if (st.open_calls.erase(call_id) > 0)
+          publish(self, make_tool_completed(st.spec.run, tool, call_id, out.output, out.ok));
+        rp.deliver(std::move(out));
+      },
+      [self, rp, tool, call_id](caf::error&) mutable {
+        bool open = self->state.open_calls.erase(call_id) > 0;
+        rp.deliver(caf::make_error(caf::sec::runtime_error));
+        tool_threw(self, tool, call_id, open);
+      });
+  return rp;
+}
+
+json snapshot_of(self_ptr self) {
+  auto& st = self->state;
+  json calls = json::array();
+  for (auto& [call_id, tool] : st.open_calls)
+    calls.push_back({{"call_id", call_id}, {"tool", tool}});
+  return json{{"run_id", st.spec.run.run_id},
+              {"thread_id", st.spec.run.thread_id},
+              {"agent", st.spec.agent},
+              {"state", st.cancelling      ? "cancelling"
+                        : st.finished      ? "finishing"
+                        : st.open_calls.empty() ? "running"
+                                                : "in_tool"},
+              {"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now() - st.started_at)
+                           .count()},
+              {"events", st.events},
+              {"streamed_bytes", st.streamed.size()},
+              {"current_step", st.last_event ? to_string(*st.last_event) : ""},
+              {"open_tool_calls", std::move(calls)},
+              {"mailbox", self->mailbox().size()}};
+}
+
+// Spawns the agent and hands it the run; false when it could not be.
+bool start_agent(self_ptr self) {
+  auto& st = self->state;
+  auto entry = st.env->agents.find(st.spec.agent);
+  if (entry == st.env->agents.end()) {
+    fail(self, failure_code::agent_failed, "the agent is not available");
+    return false;
+  }
+  try {
+    st.agent = entry->second.spawn(self->system());
+  } catch (...) {
+    st.agent = nullptr;
+  }
+  if (!st.agent) {
+    fail(self, failure_code::agent_failed, "the agent could not be started");
+    return false;
+  }
+  self->link_to(st.agent);
+  metrics::track(caf::actor_cast<caf::actor>(st.agent), metrics::actor_kind::agent,
+                 st.env->metrics,
+                 {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
+                  {"agent", st.spec.agent}});
+  if (auto offered = st.env->offered.find(st.spec.agent); offered != st.env->offered.end())
+    st.tools = offered->second;
+  agent_run run{st.spec.run.run_id, st.spec.run.thread_id, st.spec.user_id,
+                std::move(st.spec.content), std::move(st.spec.history), st.tools};
+  self->send(st.agent, run_atom::value, std::move(run),
+             caf::actor_cast<run_reporter>(self));
+  return true;
+}
+
+supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::actor emitter,
+                                           env_ptr env) {
   auto& st = self->state;
   st.spec = std::move(spec);
   st.emitter = std::move(emitter);
@@ -112,153 +310,103 @@ caf::behavior supervisor(supervisor_actor* self, run_spec spec, caf::actor emitt
   st.env->metrics->runs_started.inc();
   st.env->metrics->run_start_latency.observe(st.started_at - st.spec.received_at);
   publish(self, make_agent_started(st.spec.run, st.spec.agent));
-  auto factory = st.env->agents.find(st.spec.agent);
-  if (factory == st.env->agents.end()) {
-    fail(self, "agent_failed", "the agent is not available");
-    return {};
-  }
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (st.agent && msg.source == st.agent.address()) {
+      if (st.cancelling)
+        return self->quit(); // it stopped, as it was told to
       if (st.finished)
         return;
       if (msg.reason) // it crashed (its exit is logged where it is tracked)
-        return fail(self, "agent_failed", "the agent stopped unexpectedly");
-      // It quit normally, usually right after answering; the exit message
-      // may overtake that answer (exit messages are urgent in CAF), so look
-      // again once everything already in the mailbox has been handled.
+        return fail(self, failure_code::agent_failed, "the agent stopped unexpectedly");
+      // It quit normally, maybe right after its last report; the exit
+      // message may overtake that report (exit messages are urgent in CAF),
+      // so look again once everything already in the mailbox is handled.
       self->send(self, agent_gone_atom::value);
       return;
     }
-    // Our session (parent) is going away: go with it.
+    // Our session (parent) is going away: go with it (the link takes the
+    // agent along).
     self->quit(msg.reason);
   });
-  try {
-    st.agent = (*factory).second(self);
-  } catch (...) {
-    fail(self, "agent_failed", "the agent could not be started");
-    return {};
-  }
-  metrics::track(st.agent, metrics::actor_kind::agent, st.env->metrics,
-                 {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
-                  {"agent", st.spec.agent}});
-  // No request timeout: the session tells us when the run's time is up
-  // (deadline_atom), which costs CAF's timer thread nothing per run.
-  self->request(st.agent, caf::infinite, run_atom::value, st.spec.content)
-    .then(
-      [self](const std::string& answer) {
-        finish(self, make_agent_completed(self->state.spec.run, answer, false));
+  if (!start_agent(self))
+    return {
+      [](think_atom, std::string&) {}, [](text_atom, std::string&) {},
+      [](tool_call&) -> caf::result<tool_outcome> {
+        return caf::make_error(caf::sec::request_receiver_down);
       },
-      [self](caf::error&) { fail(self, "agent_failed", "the agent failed"); });
+      [](done_atom, agent_result&) {}, [](fail_atom, agent_failure&) {}, [](cancel_atom) {},
+      [](deadline_atom) {}, [self](snapshot_atom) { return snapshot_of(self); },
+      [](flush_atom) {}, [](reap_atom) {}, [](agent_gone_atom) {},
+    };
   return {
-    [self](think_atom, const std::string& text) {
+    [self](think_atom, std::string& text) {
       if (!self->state.finished)
         publish(self, make_agent_thinking(self->state.spec.run, text));
     },
-    [self](tool_atom, const std::string& tool, json& input) -> caf::result<bool, json> {
+    [self](text_atom, std::string& delta) { on_text(self, delta); },
+    [self](tool_call& call) { return on_tool_call(self, call); },
+    [self](done_atom, agent_result& result) {
       auto& st = self->state;
       if (st.finished)
-        return caf::make_error(caf::sec::request_receiver_down);
-      auto call_id = "call-" + std::to_string(++st.next_call);
-      // The answer goes through a promise: caf::result<bool, json>{ok, out}
-      // brace-initialises its json, which makes `out` a one-element array.
-      auto answer = [self](bool ok, json out) {
-        auto rp = self->make_response_promise();
-        rp.deliver(ok, std::move(out));
-        return rp;
-      };
-      // The input moves into its event once nothing else reads it (a copy
-      // of its tree was ~1 % of the server's instructions).
-      auto executing = [&] {
-        return make_tool_executing(st.spec.run, tool, call_id, std::move(input));
-      };
-      auto fn = st.env->tools.find(tool);
-      if (fn == st.env->tools.end()) {
-        json out = {{"error", "unknown tool"}};
-        publish(self, executing(), make_tool_completed(st.spec.run, tool, call_id, out, false));
-        return answer(false, std::move(out));
-      }
-      if (!fn->second.blocking) {
-        // Called here, in this turn. A tool actor of its own would not stop
-        // a runaway call any sooner (an event-based actor also runs its
-        // handler to the end) and cost a spawn and two messages per call:
-        // 6.7% of the server's instructions per event in callgrind.
-        tool_result r;
-        try {
-          r = fn->second.fn(input);
-        } catch (...) {
-          publish(self, executing());
-          tool_threw(self, tool, call_id, true);
-          return caf::make_error(caf::sec::runtime_error);
-        }
-        publish(self, executing(),
-                make_tool_completed(st.spec.run, tool, call_id, r.output, r.ok));
-        return answer(r.ok, std::move(r.output));
-      }
-      // A blocking one gets a thread of its own: a detached child actor.
-      auto for_worker = input; // the event takes the input; the worker a copy
-      publish(self, executing());
-      st.open_calls.emplace(call_id, tool);
-      auto rp = self->make_response_promise<bool, json>();
-      auto worker = self->spawn<caf::detached>(tool_actor, fn->second.fn);
-      metrics::track(worker, metrics::actor_kind::tool, st.env->metrics,
-                     {{"user", st.spec.user_id}, {"run", st.spec.run.run_id},
-                      {"tool", tool}});
-      self->request(worker, caf::infinite, tool_atom::value, std::move(for_worker))
-        .then(
-          [self, rp, tool, call_id](bool ok, json& output) mutable {
-            auto& st = self->state;
-            if (st.open_calls.erase(call_id) > 0)
-              publish(self, make_tool_completed(st.spec.run, tool, call_id, output, ok));
-            rp.deliver(ok, std::move(output));
-          },
-          [self, rp, tool, call_id](caf::error&) mutable {
-            bool open = self->state.open_calls.erase(call_id) > 0;
-            rp.deliver(caf::make_error(caf::sec::runtime_error));
-            tool_threw(self, tool, call_id, open);
-          });
-      return rp;
+        return;
+      // A streamed answer is the answer: the deltas a client saw add up
+      // to the text of agent_completed.
+      if (st.streamed.empty() && result.text.size() > st.env->settings.max_answer_bytes)
+        return fail(self, failure_code::agent_failed, "the agent's answer was too long");
+      auto text = st.streamed.empty() ? std::move(result.text) : std::move(st.streamed);
+      finish(self, make_agent_completed(st.spec.run, std::move(result.extra), text));
+    },
+    [self](fail_atom, agent_failure& f) {
+      if (self->state.finished)
+        return;
+      bool shown = !f.public_message.empty()
+                   && f.public_message.size() <= max_public_message_bytes
+                   && utf8::valid(f.public_message);
+      fail(self, f.code, shown ? std::string_view{f.public_message} : std::string_view{});
+    },
+    [self](flush_atom) {
+      self->state.flush_armed = false;
+      if (!self->state.finished)
+        publish_text(self);
     },
     [self](agent_gone_atom) {
       if (!self->state.finished)
-        fail(self, "agent_failed", "the agent stopped unexpectedly");
+        fail(self, failure_code::agent_failed, "the agent stopped unexpectedly");
     },
-    [self](deadline_atom) { fail(self, "timeout", "the agent did not finish in time"); },
+    [self](deadline_atom) {
+      log::warn("supervisor", "run timed out",
+                {{"user", self->state.spec.user_id}, {"run", self->state.spec.run.run_id}});
+      stop_agent(self, make_agent_error(self->state.spec.run, to_string(failure_code::timeout),
+                                        default_message(failure_code::timeout)));
+    },
     [self](cancel_atom) {
-      finish(self, make_agent_completed(self->state.spec.run, "", true));
-    },
-    [self](snapshot_atom) {
       auto& st = self->state;
-      json calls = json::array();
-      for (auto& [call_id, tool] : st.open_calls)
-        calls.push_back({{"call_id", call_id}, {"tool", tool}});
-      return json{{"run_id", st.spec.run.run_id},
-                  {"thread_id", st.spec.run.thread_id},
-                  {"agent", st.spec.agent},
-                  {"state", st.finished ? "finishing"
-                                        : st.open_calls.empty() ? "running" : "in_tool"},
-                  {"age_ms", std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now() - st.started_at)
-                               .count()},
-                  {"events", st.events},
-                  {"current_step", st.last_event ? to_string(*st.last_event) : ""},
-                  {"open_tool_calls", std::move(calls)},
-                  {"mailbox", self->mailbox().size()}};
+      stop_agent(self, make_agent_completed(st.spec.run, st.streamed, true));
     },
+    [self](reap_atom) {
+      // The agent did not quit within its grace after the cancel.
+      auto& st = self->state;
+      log::warn("supervisor", "agent did not stop after its cancel; stopping it",
+                {{"user", st.spec.user_id}, {"run", st.spec.run.run_id}});
+      self->send_exit(st.agent, caf::exit_reason::kill);
+      self->quit();
+    },
+    [self](snapshot_atom) { return snapshot_of(self); },
   };
 }
 
 } // namespace
 
-caf::actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
-                            caf::actor emitter, env_ptr env) {
+supervisor_actor spawn_supervisor(caf::event_based_actor* session, run_spec spec,
+                                  caf::actor emitter, env_ptr env) {
   auto user = spec.user_id;
   auto run = spec.run.run_id;
   auto m = env->metrics;
   auto sup = session->spawn<caf::linked>(supervisor, std::move(spec), std::move(emitter),
                                          std::move(env));
-  metrics::track(sup, metrics::actor_kind::supervisor, std::move(m),
-                 {{"user", user}, {"run", run}});
+  metrics::track(caf::actor_cast<caf::actor>(sup), metrics::actor_kind::supervisor,
+                 std::move(m), {{"user", user}, {"run", run}});
   return sup;
 }
 

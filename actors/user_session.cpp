@@ -11,7 +11,7 @@
 #include "actors/recent_ids.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/supervisor.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
 
 namespace aw {
@@ -34,7 +34,7 @@ struct session_state {
   };
   std::vector<waiting_socket> waiting;
   struct live_run {
-    caf::actor supervisor;
+    supervisor_actor supervisor;
     std::chrono::steady_clock::time_point deadline;
   };
   std::unordered_map<std::string, live_run> runs;          // run_id -> its supervisor
@@ -250,6 +250,12 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       return self->delegate(emitter_of(self), resume_atom::value, std::move(req), target);
     },
     [self](admit_atom) { return take_token(self); },
+    [self](notify_atom, std::string& topic, json& data) {
+      auto& st = self->state;
+      st.env->metrics->notifications_published.inc();
+      self->send(emitter_of(self), publish_atom::value,
+                 make_notification(topic, std::move(data)));
+    },
     [self](start_atom, admit_atom, run_request& req) {
       auto d = take_token(self);
       request_outcome out;
@@ -268,7 +274,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
               {"mailbox", self->mailbox().size()}};
       std::vector<caf::actor> runs;
       for (auto& [id, run] : st.runs)
-        runs.push_back(run.supervisor);
+        runs.push_back(caf::actor_cast<caf::actor>(run.supervisor));
       // Three groups asked at once; the answer goes out when all are in.
       auto pending = std::make_shared<int>(3);
       auto out = std::make_shared<json>(std::move(me));

@@ -115,6 +115,8 @@ std::vector<json> translator::translate(std::string_view event_frame) {
     fields["timestamp"] = ts;
     out.push_back(std::move(fields));
   };
+  if (type != "agent_text")
+    end_text(out, ts);
   if (type == "agent_started") {
     add("RUN_STARTED", {{"threadId", thread_id_}, {"runId", run_id_}});
   } else if (type == "agent_thinking") {
@@ -138,10 +140,21 @@ std::vector<json> translator::translate(std::string_view event_frame) {
                              {"toolCallId", call},
                              {"content", as_text(ev.value("output", json{}))},
                              {"role", "tool"}});
+  } else if (type == "agent_text") {
+    auto delta = ev.value("delta", std::string{});
+    if (delta.empty())
+      return out;
+    if (text_id_.empty()) {
+      text_id_ = run_id_ + "-answer" + (text_messages_ ? "-" + std::to_string(text_messages_) : "");
+      ++text_messages_;
+      add("TEXT_MESSAGE_START", {{"messageId", text_id_}, {"role", "assistant"}});
+    }
+    streamed_ = true;
+    add("TEXT_MESSAGE_CONTENT", {{"messageId", text_id_}, {"delta", delta}});
   } else if (type == "agent_completed") {
     auto result = ev.value("result", json::object());
     auto text = result.is_object() ? result.value("text", std::string{}) : std::string{};
-    if (!text.empty()) {
+    if (!text.empty() && !streamed_) {
       auto id = run_id_ + "-answer";
       add("TEXT_MESSAGE_START", {{"messageId", id}, {"role", "assistant"}});
       add("TEXT_MESSAGE_CONTENT", {{"messageId", id}, {"delta", text}});
@@ -157,6 +170,13 @@ std::vector<json> translator::translate(std::string_view event_frame) {
                       {"code", ev.value("code", "agent_failed")}});
   }
   return out;
+}
+
+void translator::end_text(std::vector<json>& out, std::int64_t ts) {
+  if (text_id_.empty())
+    return;
+  out.push_back({{"type", "TEXT_MESSAGE_END"}, {"messageId", text_id_}, {"timestamp", ts}});
+  text_id_.clear();
 }
 
 json translator::run_error(std::string_view code, std::string_view message) const {

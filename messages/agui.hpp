@@ -38,8 +38,15 @@ public:
   json run_error(std::string_view code, std::string_view message) const;
 
 private:
+  // Closes the streamed text message, if one is open (AG-UI wants it ended
+  // before another kind of message starts).
+  void end_text(std::vector<json>& out, std::int64_t ts);
+
   std::string thread_id_;
   std::string run_id_;
+  std::string text_id_; // the open streamed text message, or ""
+  int text_messages_ = 0;
+  bool streamed_ = false; // the run streamed some of its answer
 };
 
 } // namespace aw::agui

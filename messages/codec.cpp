@@ -34,6 +34,8 @@ std::string_view to_string(event_type type) {
     case event_type::tool_completed: return "tool_completed";
     case event_type::agent_completed: return "agent_completed";
     case event_type::agent_error: return "agent_error";
+    case event_type::agent_text: return "agent_text";
+    case event_type::notification: return "notification";
   }
   return "agent_error";
 }
@@ -54,6 +56,15 @@ bool is_valid_user_id(std::string_view id) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
            || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '@'
            || c == '-';
+  });
+}
+
+bool is_valid_topic(std::string_view topic) {
+  if (topic.empty() || topic.size() > 128)
+    return false;
+  return std::all_of(topic.begin(), topic.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+           || c == '_' || c == '.' || c == ':' || c == '-';
   });
 }
 
@@ -121,6 +132,27 @@ run_event make_tool_completed(const run_ref& run, std::string_view tool,
                      .set("ok", ok)
                      .set("output", std::move(output))
                      .set("tool", tool)
+                     .ev);
+}
+
+run_event make_agent_text(const run_ref& run, std::string_view delta) {
+  return std::move(event_builder{event_type::agent_text, run}.set("delta", delta).ev);
+}
+
+run_event make_agent_completed(const run_ref& run, json result, std::string_view text) {
+  if (!result.is_object())
+    result = json::object();
+  result["text"] = text;
+  return std::move(event_builder{event_type::agent_completed, run}
+                     .set("result", std::move(result))
+                     .set("status", "ok")
+                     .ev);
+}
+
+run_event make_notification(std::string_view topic, json data) {
+  return std::move(event_builder{event_type::notification, run_ref{}}
+                     .set("data", std::move(data))
+                     .set("topic", topic)
                      .ev);
 }
 
@@ -725,6 +757,38 @@ decode_run_body(std::string_view body, const protocol_limits& limits) {
   return read_user_message(r.doc, r.request_id, limits);
 }
 
+std::optional<protocol_error> check_notification(const notification& n,
+                                                 const protocol_limits& limits) {
+  if (!is_valid_topic(n.topic))
+    return make_error(error_code::bad_request, "topic must be 1..128 of [A-Za-z0-9_.:-]");
+  if (!n.data.is_object())
+    return make_error(error_code::bad_request, "data must be a JSON object");
+  if (n.data.dump(-1, ' ', false, json::error_handler_t::replace).size() > limits.max_frame_bytes)
+    return make_error(error_code::too_large, "data exceeds " + std::to_string(limits.max_frame_bytes)
+                                               + " bytes");
+  return std::nullopt;
+}
+
+std::variant<notification, protocol_error> decode_notification(std::string_view body,
+                                                               const protocol_limits& limits) {
+  if (body.size() > limits.max_frame_bytes + 256)
+    return make_error(error_code::too_large, "the body exceeds the frame limit");
+  auto doc = json::parse(body.begin(), body.end(), nullptr, false);
+  if (doc.is_discarded())
+    return make_error(error_code::invalid_json, "body is not valid JSON");
+  if (!doc.is_object())
+    return make_error(error_code::bad_request, "body must be an object with topic and data");
+  auto topic = doc.find("topic");
+  if (topic == doc.end() || !topic->is_string())
+    return make_error(error_code::bad_request, "field 'topic' must be a string");
+  notification n{topic->get<std::string>(), json::object()};
+  if (auto data = doc.find("data"); data != doc.end())
+    n.data = std::move(*data);
+  if (auto err = check_notification(n, limits))
+    return *err;
+  return n;
+}
+
 int http_status(error_code code) {
   switch (code) {
     case error_code::invalid_json:
@@ -1074,11 +1138,18 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
   };
   std::size_t e = ev.run.request_id ? 0 : 1;
   constexpr std::size_t envelope_size = sizeof envelope / sizeof envelope[0];
+  // A notification belongs to no run: no run_id or thread_id.
+  bool runless = ev.type == event_type::notification;
+  auto skipped = [&](std::size_t i) {
+    return runless && (envelope[i].which == 1 || envelope[i].which == 3);
+  };
   for (auto& [k, v] : ev.fields) {
     std::string_view fk{k};
     while (e < envelope_size && envelope[e].key < fk) {
-      plain_key(envelope[e].key);
-      write_envelope(out, envelope[e].which);
+      if (!skipped(e)) {
+        plain_key(envelope[e].key);
+        write_envelope(out, envelope[e].which);
+      }
       ++e;
     }
     if (e < envelope_size && envelope[e].key == fk)
@@ -1087,6 +1158,8 @@ std::string encode_event(run_event ev, std::uint64_t seq, std::int64_t ts_ms) {
     append_value(out, v);
   }
   for (; e < envelope_size; ++e) {
+    if (skipped(e))
+      continue;
     plain_key(envelope[e].key);
     write_envelope(out, envelope[e].which);
   }

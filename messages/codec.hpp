@@ -40,6 +40,16 @@ decode_client_frame(std::string_view text, const protocol_limits& limits);
 std::variant<user_message, protocol_error>
 decode_run_body(std::string_view body, const protocol_limits& limits);
 
+// Checks a notification an application publishes: its topic's alphabet and
+// length, `data` an object whose JSON text fits in limits.max_frame_bytes.
+std::optional<protocol_error> check_notification(const notification& n,
+                                                 const protocol_limits& limits);
+
+// Parses and checks the body of POST /admin/users/{user_id}/notify:
+// {"topic": …, "data": {…}}.
+std::variant<notification, protocol_error> decode_notification(std::string_view body,
+                                                               const protocol_limits& limits);
+
 // The HTTP status of an error answered before a stream starts, and its body
 // {"error":{"code":…,"message":…}} (PROTOCOL.md "HTTP").
 int http_status(error_code code);

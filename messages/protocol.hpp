@@ -91,6 +91,13 @@ struct ping {
 
 using client_frame = std::variant<user_message, cancel_run, resume_request, ping>;
 
+// -- an application -> a user: notifications (protocol 1.1) ------------------
+
+struct notification {
+  std::string topic; // 1..128 of [A-Za-z0-9_.:-]
+  json data;         // an object
+};
+
 // -- server -> client: lifecycle events --------------------------------------
 
 enum class event_type {
@@ -100,6 +107,8 @@ enum class event_type {
   tool_completed,
   agent_completed,
   agent_error,
+  agent_text,   // protocol 1.1: a piece of the streamed answer
+  notification, // protocol 1.1: an application's own event for a user (no run)
 };
 
 std::string_view to_string(event_type type);
@@ -140,8 +149,13 @@ run_event make_tool_executing(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json input);
 run_event make_tool_completed(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json output, bool ok);
+run_event make_agent_text(const run_ref& run, std::string_view delta);
 run_event make_agent_completed(const run_ref& run, std::string_view text,
                                bool cancelled);
+// `result` is an object; its `text` is set to `text`.
+run_event make_agent_completed(const run_ref& run, json result, std::string_view text);
+// A notification belongs to no run: its run_ref stays empty.
+run_event make_notification(std::string_view topic, json data);
 run_event make_agent_error(const run_ref& run, error_code code,
                            std::string_view safe_message);
 // agent_error carries protocol error codes plus run-only ones ("agent_failed",
@@ -176,5 +190,12 @@ std::int64_t unix_time_ms();
 
 // True for a user id as PROTOCOL.md defines it: 1..128 of [A-Za-z0-9_.@-].
 bool is_valid_user_id(std::string_view id);
+
+// A random identifier "<prefix>-<13 base32 characters>" (64 random bits)
+// from a per-thread generator; 15 characters with a one-letter prefix.
+std::string random_id(std::string_view prefix);
+
+// True for a notification topic: 1..128 of [A-Za-z0-9_.:-].
+bool is_valid_topic(std::string_view topic);
 
 } // namespace aw

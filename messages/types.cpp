@@ -1,6 +1,6 @@
 #include <random>
 
-#include "messages/actor_messages.hpp"
+#include "messages/protocol.hpp"
 
 namespace aw {
 

@@ -17,15 +17,15 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
-#include "actors/directory.hpp"
 #include "actors/inspector.hpp"
 #include "actors/log.hpp"
 #include "actors/runtime.hpp"
 #include "actors/settings.hpp"
+#include "agents/builtin.hpp"
 #include "messages/jwt.hpp"
 #include "tools/bench.hpp"
 #include "tools/cli.hpp"
-#include "transport/server.hpp"
+#include "transport/service.hpp"
 #include "transport/ws_frame.hpp"
 
 #ifdef AGENTWIRE_JEMALLOC
@@ -86,6 +86,7 @@ struct serve_config : cli_config {
   std::size_t max_queue_bytes = 1024 * 1024;
   caf::timespan grace_period = std::chrono::seconds{60};
   caf::timespan run_timeout = std::chrono::seconds{120};
+  caf::timespan text_flush = std::chrono::milliseconds{25};
   caf::timespan idle_timeout = std::chrono::seconds{60};
   caf::timespan sse_heartbeat = std::chrono::seconds{15};
   caf::timespan close_timeout = std::chrono::seconds{2};
@@ -146,6 +147,9 @@ struct serve_config : cli_config {
            "how long a user's session outlives its last connection (default 60s)")
       .add(run_timeout, "run-timeout",
            "longest an agent run may take before agent_error timeout (default 120s)")
+      .add(text_flush, "text-flush",
+           "streamed agent_text pieces of one run arriving within this go out as one "
+           "event (default 25ms; 0 sends every piece)")
       .add(idle_timeout, "idle-timeout",
            "close a connection silent this long, pings unanswered (default 60s)")
       .add(close_timeout, "close-timeout",
@@ -308,6 +312,8 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        ms(cfg.sse_heartbeat));
   need(cfg.request_timeout >= min_time, "--request-timeout must be at least 100ms",
        ms(cfg.request_timeout));
+  need(cfg.text_flush >= caf::timespan{0} && cfg.text_flush <= std::chrono::seconds{10},
+       "--text-flush must be 0 to 10s", ms(cfg.text_flush));
   need(cfg.run_timeout >= std::chrono::milliseconds{1}, "--run-timeout must be at least 1ms",
        ms(cfg.run_timeout));
   need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
@@ -396,8 +402,7 @@ int run_serve(int argc, char** argv) {
   settings.max_threads_per_user = cfg.max_threads_per_user;
   settings.grace_period = cfg.grace_period;
   settings.run_timeout = cfg.run_timeout;
-  settings.demo_step = std::chrono::milliseconds{cfg.demo_step_ms};
-  settings.fault_agent = cfg.enable_fault_agent;
+  settings.text_flush = cfg.text_flush;
 
   aw::transport_settings transport;
   transport.host = cfg.host;
@@ -434,71 +439,69 @@ int run_serve(int argc, char** argv) {
   aw::runtime::use_quiet_clock(cfg);
 
   caf::actor_system sys{cfg};
-  auto env = aw::make_default_environment(settings);
-  auto directory = aw::spawn_directory(sys, env);
+  aw::environment assembly;
+  assembly.settings = settings;
+  aw::agents::register_builtins(assembly, {std::chrono::milliseconds{cfg.demo_step_ms},
+                                           cfg.enable_fault_agent});
+  auto env = aw::make_environment(std::move(assembly));
+  transport.stop_on_signals = true;
+  std::unique_ptr<aw::service> svc;
+  try {
+    svc = aw::service::start(sys, env, transport);
+  } catch (const std::exception& e) {
+    std::cerr << "agentwire: cannot listen on " << cfg.host << ":" << cfg.port << ": "
+              << e.what() << "\n";
+    return 1;
+  }
   caf::actor inspector;
   if (cfg.caf_port >= 0) {
-    inspector = aw::spawn_inspector(sys, directory);
+    inspector = aw::spawn_inspector(sys, svc->directory());
     auto port = sys.middleman().publish(inspector, static_cast<std::uint16_t>(cfg.caf_port),
                                         cfg.caf_host.c_str());
     if (!port) {
       std::cerr << "agentwire: cannot publish the inspector on " << cfg.caf_host << ":"
                 << cfg.caf_port << ": " << sys.render(port.error()) << "\n";
       caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
-      caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
+      svc->stop();
       return 1;
     }
     std::cout << "agentwire CAF inspector on " << cfg.caf_host << ":" << *port << "\n";
     aw::log::info("main", "inspector published", {{"caf_address", cfg.caf_host + ":"
                                                                     + std::to_string(*port)}});
   }
-  int rc = 0;
-  {
-    aw::server srv{sys, directory, env, transport};
-    std::uint16_t port = 0;
-    try {
-      port = srv.listen();
-    } catch (const std::exception& e) {
-      std::cerr << "agentwire: cannot listen on " << cfg.host << ":" << cfg.port << ": "
-                << e.what() << "\n";
-      caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
-      return 1;
-    }
-    auto base = cfg.host + ":" + std::to_string(port);
-    std::cout << "agentwire listening on http://" << base << " (WebSocket: ws://" << base
-              << "/ws)\n";
-    if (dev_secret) {
-      const auto& token = dev_token;
-      std::cout << "\nNo secret configured ($" << secret_env
-                << " or --jwt-secret-file): generated a development secret for this run:\n"
-                << "  export " << secret_env << "=" << secret << "\n"
-                << "Dev token for user \"dev\" (valid 24h):\n  " << token << "\n"
-                << "Try it:\n  /usr/bin/python3 -m websockets 'ws://" << base << "/ws?token=" << token
-                << "'\n  then type: {\"type\":\"user_message\",\"content\":\"what is 6*7?\"}\n"
-                << "More tokens: AGENTWIRE_JWT_SECRET=... agentwire token --user alice --ttl 1h\n";
-      aw::log::warn("main", "using a generated development secret; set "
-                            "AGENTWIRE_JWT_SECRET for anything but a trial");
-    }
-    if (dev_admin_token)
-      std::cout << "Admin token for this run (GET /admin/actors, agentwire inspect):\n"
-                << "  export " << admin_token_env << "=" << admin_token << "\n";
-    std::cout << "\nThe web console: open http://" << base << "/"
-              << (dev_secret ? " (it offers the dev token)" : "") << "\n"
-              << std::flush;
-    aw::log::info("main", "serving", {{"address", base}, {"io_threads", cfg.io_threads},
-                                      {"workers", cfg.workers}});
-    srv.run();
-    // Every socket is closed and its actor told; now the actors.
-    if (inspector) {
-      caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
-      inspector = nullptr;
-    }
-    caf::anon_send_exit(directory, caf::exit_reason::user_shutdown);
-    directory = nullptr;
-    sys.await_all_actors_done();
+  auto base = cfg.host + ":" + std::to_string(svc->port());
+  std::cout << "agentwire listening on http://" << base << " (WebSocket: ws://" << base
+            << "/ws)\n";
+  if (dev_secret) {
+    const auto& token = dev_token;
+    std::cout << "\nNo secret configured ($" << secret_env
+              << " or --jwt-secret-file): generated a development secret for this run:\n"
+              << "  export " << secret_env << "=" << secret << "\n"
+              << "Dev token for user \"dev\" (valid 24h):\n  " << token << "\n"
+              << "Try it:\n  /usr/bin/python3 -m websockets 'ws://" << base << "/ws?token=" << token
+              << "'\n  then type: {\"type\":\"user_message\",\"content\":\"what is 6*7?\"}\n"
+              << "More tokens: AGENTWIRE_JWT_SECRET=... agentwire token --user alice --ttl 1h\n";
+    aw::log::warn("main", "using a generated development secret; set "
+                          "AGENTWIRE_JWT_SECRET for anything but a trial");
   }
+  if (dev_admin_token)
+    std::cout << "Admin token for this run (GET /admin/actors, agentwire inspect):\n"
+              << "  export " << admin_token_env << "=" << admin_token << "\n";
+  std::cout << "\nThe web console: open http://" << base << "/"
+            << (dev_secret ? " (it offers the dev token)" : "") << "\n"
+            << std::flush;
+  aw::log::info("main", "serving", {{"address", base}, {"io_threads", cfg.io_threads},
+                                    {"workers", cfg.workers}});
+  svc->wait();
+  // Every socket is closed and its actor told; now the actors.
+  if (inspector) {
+    caf::anon_send_exit(inspector, caf::exit_reason::user_shutdown);
+    inspector = nullptr;
+  }
+  svc.reset();
+  sys.await_all_actors_done();
   aw::log::info("main", "stopped");
-  return rc;
+  return 0;
 }
 
 } // namespace

@@ -199,7 +199,7 @@ bool is_terminal(std::string_view type) {
 
 bool is_lifecycle(std::string_view type) {
   return type == "agent_started" || type == "agent_thinking" || type == "tool_executing"
-         || type == "tool_completed" || is_terminal(type);
+         || type == "tool_completed" || type == "agent_text" || is_terminal(type);
 }
 
 std::string upgrade_request(std::string_view host, std::uint16_t port, std::string_view target,

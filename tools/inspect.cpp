@@ -14,7 +14,7 @@
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
 
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "tools/cli.hpp"
 #include "transport/ws_client.hpp"
 

@@ -39,7 +39,7 @@
 #include "actors/http_stream.hpp"
 #include "actors/log.hpp"
 #include "actors/outlet.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
 #include "messages/jwt.hpp"
@@ -1134,6 +1134,9 @@ private:
                                    "use GET", version_, keep_alive_));
       return admin_actors(req);
     }
+    if (path.rfind("/admin/users/", 0) == 0 && path.size() > 20
+        && path.substr(path.size() - 7) == "/notify")
+      return admin_notify(req, path);
     if (path == "/ws")
       return send(error_response(http::status::upgrade_required, "bad_request",
                                  "this endpoint speaks WebSocket", version_, keep_alive_));
@@ -1251,21 +1254,51 @@ private:
   // GET /admin/actors[?user=ID][&limit=N]: the live actor tree, asked of the
   // actors. Only with the admin token, and only in the Authorization header
   // (a token in a URL ends up in proxy logs).
-  void admin_actors(const request_t& req) {
+  // True for a request bearing the admin token; otherwise answers 401.
+  bool admin_authorized(const request_t& req) {
     auto auth = req[http::field::authorization];
     constexpr std::string_view prefix = "Bearer ";
     bool authorized = auth.size() > prefix.size()
                       && beast::iequals(auth.substr(0, prefix.size()), prefix)
                       && jwt::secret_equals(auth.substr(prefix.size()),
                                             ctx_->transport.admin_token);
-    if (!authorized) {
-      log::info("transport", "admin request refused", {{"peer", peer()}});
-      auto res = error_response(http::status::unauthorized, "unauthorized",
-                                "the admin token is missing or wrong", version_,
-                                keep_alive_);
-      res.set(http::field::www_authenticate, "Bearer");
-      return send(std::move(res));
-    }
+    if (authorized)
+      return true;
+    log::info("transport", "admin request refused", {{"peer", peer()}});
+    auto res = error_response(http::status::unauthorized, "unauthorized",
+                              "the admin token is missing or wrong", version_, keep_alive_);
+    res.set(http::field::www_authenticate, "Bearer");
+    send(std::move(res));
+    return false;
+  }
+
+  // POST /admin/users/{user_id}/notify: an application's notification,
+  // answered 202 once handed to the directory.
+  void admin_notify(const request_t& req, std::string_view path) {
+    if (!admin_authorized(req))
+      return;
+    if (req.method() != http::verb::post)
+      return send(error_response(http::status::method_not_allowed, "bad_request", "use POST",
+                                 version_, keep_alive_));
+    constexpr std::string_view prefix = "/admin/users/";
+    constexpr std::string_view suffix = "/notify";
+    auto user = url_decode(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+    if (!is_valid_user_id(user))
+      return send(error_response(http::status::bad_request, "bad_request",
+                                 "the user id must be 1..128 of [A-Za-z0-9_.@-]", version_,
+                                 keep_alive_));
+    auto n = codec::decode_notification(req.body(), ctx_->settings.protocol);
+    if (auto err = std::get_if<protocol_error>(&n))
+      return refuse(*err);
+    auto& note = std::get<notification>(n);
+    caf::anon_send(ctx_->directory, notify_atom::value, std::move(user), std::move(note.topic),
+                   std::move(note.data));
+    send(json_response(http::status::accepted, {{"accepted", true}}, version_, keep_alive_));
+  }
+
+  void admin_actors(const request_t& req) {
+    if (!admin_authorized(req))
+      return;
     auto user = query_param(req.target(), "user").value_or("");
     if (!user.empty() && !is_valid_user_id(user))
       return send(error_response(http::status::bad_request, "bad_request",
@@ -1809,7 +1842,7 @@ struct server::impl {
     : ctx(std::move(c)),
       ioc(static_cast<int>(std::max<std::size_t>(ctx->transport.io_threads, 1))),
       acceptor(net::make_strand(ioc)),
-      signals(ioc, SIGINT, SIGTERM),
+      signals(ioc),
       sweeper(net::make_strand(ioc)),
       accept_pause(acceptor.get_executor()) {
     std::ostringstream text;
@@ -1981,7 +2014,7 @@ struct server::impl {
   std::shared_ptr<context> ctx;
   net::io_context ioc;
   tcp::acceptor acceptor;
-  net::signal_set signals;
+  net::signal_set signals; // SIGINT and SIGTERM, when the transport owns them
   net::steady_timer sweeper;
   // Out of file descriptors (all on the acceptor's strand): one kept in
   // reserve for refusing, the pause, and the rate of their warnings.
@@ -2019,12 +2052,16 @@ std::uint16_t server::listen() {
 
 void server::run() {
   auto* self = impl_.get();
-  self->signals.async_wait([self](beast::error_code ec, int sig) {
-    if (!ec) {
-      log::info("transport", "signal received", {{"signal", sig}});
-      self->stop();
-    }
-  });
+  if (self->ctx->transport.stop_on_signals) {
+    self->signals.add(SIGINT);
+    self->signals.add(SIGTERM);
+    self->signals.async_wait([self](beast::error_code ec, int sig) {
+      if (!ec) {
+        log::info("transport", "signal received", {{"signal", sig}});
+        self->stop();
+      }
+    });
+  }
   self->do_accept();
   self->arm_sweeper();
   std::vector<std::thread> threads;

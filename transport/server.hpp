@@ -38,6 +38,9 @@ struct transport_settings {
   std::size_t max_http_body = 1024 * 1024;     // POST /agui carries histories
   std::chrono::milliseconds sse_heartbeat{15000}; // comment line on idle streams
   std::chrono::seconds write_timeout{30};         // one HTTP write, then cut
+  // SIGINT and SIGTERM stop the server (the `serve` command). An embedding
+  // application keeps its signals: false.
+  bool stop_on_signals = false;
 };
 
 class server {
@@ -52,8 +55,9 @@ public:
   // std::system_error when the address cannot be bound.
   std::uint16_t listen();
 
-  // Serves on the Asio threads until stop() or SIGINT/SIGTERM, then closes
-  // every socket (1001 for WebSockets) and returns once all are gone.
+  // Serves on the Asio threads until stop() (or SIGINT/SIGTERM with
+  // stop_on_signals), then closes every socket (1001 for WebSockets) and
+  // returns once all are gone.
   void run();
 
   // Thread-safe.

@@ -169,6 +169,7 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
   for (auto fc : {fault_case{"reorder", "run_order"}, fault_case{"seq", "seq_not_increasing"},
                   fault_case{"leak", "foreign_frame"},
                   fault_case{"unterminated", "unterminated"}, fault_case{"after_end", "run_order"},
+                  fault_case{"text_after_end", "run_order"},
                   fault_case{"restart", "run_order"}, fault_case{"not_utf8", "malformed"}}) {
     INFO("fault: " << fc.fault);
     wrong_server srv{fc.fault};

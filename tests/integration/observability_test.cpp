@@ -177,7 +177,7 @@ TEST_CASE("metrics: GET /metrics passes the strict reader and promtool and its v
   CHECK(value(m2, "agentwire_runs_cancelled_total") == 0);
   int events = 0;
   for (auto type : {"agent_started", "agent_thinking", "tool_executing", "tool_completed",
-                    "agent_completed"}) {
+                    "agent_text", "agent_completed"}) {
     CHECK(seen[type] >= 1);
     CHECK(value(m2, std::string{"agentwire_events_emitted_total{type=\""} + type + "\"}")
           == seen[type]);

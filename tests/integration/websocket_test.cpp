@@ -49,8 +49,8 @@ std::vector<json> read_runs(ws_client& c, int n) {
 
 } // namespace
 
-TEST_CASE("golden path: what is 6*7 yields the five lifecycle events frame by frame") {
-  server_process srv{{"--demo-step-ms=10"}};
+TEST_CASE("golden path: what is 6*7 yields its lifecycle events frame by frame") {
+  server_process srv{{"--demo-step-ms=0"}};
   auto c = srv.connect("alice");
   auto hello = expect_type(*c, "connection_established");
   CHECK(hello["user_id"] == "alice");
@@ -62,13 +62,13 @@ TEST_CASE("golden path: what is 6*7 yields the five lifecycle events frame by fr
   auto before = std::chrono::system_clock::now();
   send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}, {"request_id", "req-1"}});
   std::vector<json> evs;
-  for (int i = 0; i < 5; ++i)
+  for (int i = 0; i < 6; ++i)
     evs.push_back(next_frame(*c));
   std::vector<std::string> types;
   for (auto& e : evs)
     types.push_back(e["type"]);
   REQUIRE(types == std::vector<std::string>{"agent_started", "agent_thinking", "tool_executing",
-                                            "tool_completed", "agent_completed"});
+                                            "tool_completed", "agent_text", "agent_completed"});
   auto run_id = evs[0]["run_id"];
   auto thread_id = evs[0]["thread_id"];
   auto ms_before = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -93,20 +93,21 @@ TEST_CASE("golden path: what is 6*7 yields the five lifecycle events frame by fr
   CHECK(evs[3]["call_id"] == evs[2]["call_id"]);
   CHECK(evs[3]["output"] == 42);
   CHECK(evs[3]["ok"] == true);
-  CHECK(evs[4]["status"] == "ok");
-  CHECK(evs[4]["result"]["text"].get<std::string>().find("42") != std::string::npos);
+  CHECK(evs[4]["delta"] == "6*7 = 42");
+  CHECK(evs[5]["status"] == "ok");
+  CHECK(evs[5]["result"]["text"] == "6*7 = 42");
 
   // A follow-up in the same thread keeps the thread and continues the seq.
   send(*c, {{"type", "user_message"}, {"content", "hello"}, {"thread_id", thread_id}});
   auto more = read_runs(*c, 1);
-  CHECK(more.front()["seq"] == 6);
+  CHECK(more.front()["seq"] == 7);
   CHECK(more.front()["thread_id"] == thread_id);
   CHECK(more.front().contains("request_id") == false);
   CHECK(more.back()["result"]["text"] == "hello"); // echo repeats the input
 }
 
 TEST_CASE("one user with two connections: both receive every event with identical seq") {
-  server_process srv{{"--demo-step-ms=5"}};
+  server_process srv{{"--demo-step-ms=0"}};
   auto a = srv.connect("alice");
   auto b = srv.connect("alice");
   expect_type(*a, "connection_established");
@@ -115,7 +116,7 @@ TEST_CASE("one user with two connections: both receive every event with identica
   send(*b, {{"type", "user_message"}, {"content", "ping me back"}});
   auto on_a = read_runs(*a, 2);
   auto on_b = read_runs(*b, 2);
-  REQUIRE(on_a.size() == 10);
+  REQUIRE(on_a.size() == 12);
   REQUIRE(on_a.size() == on_b.size());
   for (std::size_t i = 0; i < on_a.size(); ++i) {
     CHECK(on_a[i]["seq"] == i + 1);
@@ -124,7 +125,7 @@ TEST_CASE("one user with two connections: both receive every event with identica
 }
 
 TEST_CASE("50 users with 3 runs each receive exactly their own events") {
-  server_process srv{{"--demo-step-ms=2", "--workers=2"}};
+  server_process srv{{"--demo-step-ms=0", "--workers=2"}};
   constexpr int users = 50;
   std::vector<std::unique_ptr<ws_client>> conns;
   for (int u = 0; u < users; ++u) {
@@ -140,7 +141,7 @@ TEST_CASE("50 users with 3 runs each receive exactly their own events") {
   std::map<std::string, int> run_owner;
   for (int u = 0; u < users; ++u) {
     auto evs = read_runs(*conns[u], 3);
-    CHECK(evs.size() == 15);
+    CHECK(evs.size() == 18);
     std::set<std::string> own_runs;
     for (std::size_t i = 0; i < evs.size(); ++i) {
       auto& e = evs[i];
@@ -207,10 +208,11 @@ TEST_CASE("disconnect mid-run then reconnect and resume: the missed events then 
   auto again = srv.connect("alice");
   auto hello2 = expect_type(*again, "connection_established");
   CHECK(hello2["epoch"] == epoch); // the session outlived the connection
-  CHECK(hello2["last_seq"] == 5);
+  auto last = hello2["last_seq"].get<std::uint64_t>();
+  CHECK(last >= 6); // the answer "6*7 = 42" streams in one to three pieces
   send(*again, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 1}});
   std::vector<std::string> types;
-  for (std::uint64_t seq = 2; seq <= 5; ++seq) {
+  for (std::uint64_t seq = 2; seq <= last; ++seq) {
     auto f = next_frame(*again);
     CHECK(f["seq"] == seq);
     CHECK(f["run_id"] == first["run_id"]);
@@ -219,7 +221,7 @@ TEST_CASE("disconnect mid-run then reconnect and resume: the missed events then 
   CHECK(types.back() == "agent_completed");
   auto resumed = expect_type(*again, "resumed");
   CHECK(resumed["from_seq"] == 2);
-  CHECK(resumed["to_seq"] == 5);
+  CHECK(resumed["to_seq"] == last);
 
   // A foreign epoch is a replay_gap that tells where the stream stands.
   send(*again, {{"type", "resume"}, {"epoch", "e-stale"}, {"after_seq", 3}, {"request_id", "r9"}});
@@ -236,15 +238,15 @@ TEST_CASE("a replay older than the buffer is a replay_gap") {
   auto epoch = expect_type(*c, "connection_established")["epoch"];
   send(*c, {{"type", "user_message"}, {"content", "one"}});
   send(*c, {{"type", "user_message"}, {"content", "two"}});
-  read_runs(*c, 2); // seq 1..10, the buffer holds 6..10
-  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 4}});
+  read_runs(*c, 2); // seq 1..12, the buffer holds 8..12
+  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 6}});
   auto gap = expect_type(*c, "error");
   CHECK(gap["code"] == "replay_gap");
-  CHECK(gap["oldest_seq"] == 6);
-  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 5}});
-  for (int seq = 6; seq <= 10; ++seq)
+  CHECK(gap["oldest_seq"] == 8);
+  send(*c, {{"type", "resume"}, {"epoch", epoch}, {"after_seq", 7}});
+  for (int seq = 8; seq <= 12; ++seq)
     CHECK(next_frame(*c)["seq"] == seq);
-  CHECK(expect_type(*c, "resumed")["to_seq"] == 10);
+  CHECK(expect_type(*c, "resumed")["to_seq"] == 12);
 }
 
 TEST_CASE("bad frames get the right error and the connection keeps working") {

@@ -9,83 +9,79 @@
 #include <caf/all.hpp>
 #include <doctest/doctest.h>
 
-#include "actors/demo_agent.hpp"
+#include "actors/actor_messages.hpp"
 #include "actors/log.hpp"
 #include "actors/runtime.hpp"
 #include "actors/settings.hpp"
-#include "actors/tools.hpp"
-#include "messages/actor_messages.hpp"
+#include "agents/builtin.hpp"
 
 namespace aw::test {
 
 // Agents for fault tests: one never answers, one throws, one quits without
 // answering. Registered next to the real demo agent.
-inline agent_factory hanging_agent() {
-  return [](caf::event_based_actor* sup) {
-    return sup->spawn<caf::linked>([](caf::event_based_actor* self) -> caf::behavior {
-      return {[self](run_atom, const std::string&) {
-        return self->make_response_promise(); // never delivered
-      }};
+inline agent_entry hanging_agent() {
+  return {[](caf::actor_system& sys) -> agent_actor {
+    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+      return {[](run_atom, agent_run&, run_reporter&) {}, [self](cancel_atom) { self->quit(); }};
     });
-  };
+  }};
 }
 
-inline agent_factory throwing_agent() {
-  return [](caf::event_based_actor* sup) {
-    return sup->spawn<caf::linked>([](caf::event_based_actor* self) -> caf::behavior {
+inline agent_entry throwing_agent() {
+  return {[](caf::actor_system& sys) -> agent_actor {
+    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
         return caf::make_error(caf::sec::runtime_error);
       });
-      return {[](run_atom, const std::string&) -> std::string {
-        throw std::runtime_error("SECRET-INTERNAL-DETAIL /etc/passwd");
-      }};
+      return {[](run_atom, agent_run&, run_reporter&) {
+                throw std::runtime_error("SECRET-INTERNAL-DETAIL /etc/passwd");
+              },
+              [](cancel_atom) {}};
     });
-  };
+  }};
 }
 
-inline agent_factory quitting_agent() {
-  return [](caf::event_based_actor* sup) {
-    return sup->spawn<caf::linked>([](caf::event_based_actor* self) -> caf::behavior {
-      return {[self](run_atom, const std::string&) {
-        auto rp = self->make_response_promise();
-        self->send(caf::actor_cast<caf::actor>(self->current_sender()), think_atom::value,
-                   std::string{"about to vanish"});
-        self->quit(caf::sec::runtime_error);
-        return rp;
-      }};
+inline agent_entry quitting_agent() {
+  return {[](caf::actor_system& sys) -> agent_actor {
+    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+      return {[self](run_atom, agent_run&, run_reporter& reporter) {
+                self->send(reporter, think_atom::value, std::string{"about to vanish"});
+                self->quit(caf::sec::runtime_error);
+              },
+              [](cancel_atom) {}};
     });
-  };
+  }};
 }
 
 // Chooses its fault by the message: "hang..." never answers, "throw..."
 // throws, anything else is answered with the message itself.
-inline agent_factory mixed_agent() {
-  return [](caf::event_based_actor* sup) {
-    return sup->spawn<caf::linked>([](caf::event_based_actor* self) -> caf::behavior {
+inline agent_entry mixed_agent() {
+  return {[](caf::actor_system& sys) -> agent_actor {
+    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
         return caf::make_error(caf::sec::runtime_error);
       });
-      return {[self](run_atom, const std::string& content) -> caf::result<std::string> {
-        if (content.rfind("hang", 0) == 0)
-          return self->make_response_promise<std::string>();
-        if (content.rfind("throw", 0) == 0)
-          throw std::runtime_error("SECRET");
-        return content;
-      }};
+      return {[self](run_atom, agent_run& run, run_reporter& reporter) {
+                if (run.content.rfind("hang", 0) == 0)
+                  return;
+                if (run.content.rfind("throw", 0) == 0)
+                  throw std::runtime_error("SECRET");
+                self->send(reporter, done_atom::value, agent_result{run.content, json::object()});
+              },
+              [self](cancel_atom) { self->quit(); }};
     });
-  };
+  }};
 }
 
-inline env_ptr make_test_env(server_settings s = {}) {
-  auto env = std::make_shared<environment>();
-  env->settings = std::move(s);
-  env->agents.emplace("demo", demo_agent_factory(env->settings.demo_step));
-  env->agents.emplace("hang", hanging_agent());
-  env->agents.emplace("throw", throwing_agent());
-  env->agents.emplace("quit", quitting_agent());
-  env->agents.emplace("mixed", mixed_agent());
-  env->tools = builtin_tools();
-  return env;
+inline env_ptr make_test_env(server_settings s = {}, caf::timespan demo_step = caf::timespan{0},
+                             environment env = {}) {
+  env.settings = std::move(s);
+  agents::register_builtins(env, {demo_step, true});
+  env.agents.emplace("hang", hanging_agent());
+  env.agents.emplace("throw", throwing_agent());
+  env.agents.emplace("quit", quitting_agent());
+  env.agents.emplace("mixed", mixed_agent());
+  return make_environment(std::move(env));
 }
 
 struct actor_fixture {

@@ -90,13 +90,15 @@ void serve(tcp::socket socket, std::string fault) {
       if (fault == "leak" && n % 2 == 0)
         request_id = "someone-else/0/1";
       std::vector<std::string> types = {"agent_started", "agent_thinking", "tool_executing",
-                                        "tool_completed", "agent_completed"};
+                                        "tool_completed", "agent_text", "agent_completed"};
       if (fault == "reorder")
         std::swap(types[0], types[1]);
       if (fault == "unterminated" || (fault == "fragmented" && !ponged))
         types.pop_back();
       if (fault == "after_end") // an event of the run after its terminal one
         types.push_back("agent_thinking");
+      if (fault == "text_after_end") // a streamed piece after the terminal event
+        types.push_back("agent_text");
       if (fault == "restart") // agent_started twice
         types.insert(types.begin() + 1, "agent_started");
       for (std::size_t i = 0; i < types.size(); ++i) {

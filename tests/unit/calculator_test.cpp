@@ -1,6 +1,6 @@
 #include <doctest/doctest.h>
 
-#include "actors/calculator.hpp"
+#include "agents/calculator.hpp"
 
 using namespace aw;
 

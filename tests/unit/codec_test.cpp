@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
 #include "fuzz/checks.hpp"
 
@@ -231,6 +231,22 @@ TEST_CASE("event frames round-trip with every common field") {
   auto err = json::parse(codec::encode_event(make_agent_error(run, "timeout", "late"), 11, 1));
   CHECK(err["code"] == "timeout");
   CHECK(err["message"] == "late");
+}
+
+TEST_CASE("agent_text and notification frames carry their fields and a notification no run") {
+  run_ref run{"r-1", "t-1", std::nullopt};
+  auto text = json::parse(codec::encode_event(make_agent_text(run, "hel\"lo"), 3, 5));
+  CHECK(text == json{{"type", "agent_text"}, {"seq", 3}, {"ts", 5}, {"run_id", "r-1"},
+                     {"thread_id", "t-1"}, {"delta", "hel\"lo"}});
+  auto note = codec::encode_event(make_notification("report.ready", {{"id", 7}}), 4, 6);
+  CHECK(json::parse(note) == json{{"type", "notification"}, {"seq", 4}, {"ts", 6},
+                                  {"topic", "report.ready"}, {"data", {{"id", 7}}}});
+  CHECK(note == json::parse(note).dump()); // the keys in nlohmann's order
+  CHECK(is_valid_topic("report.ready:v2_x-1"));
+  CHECK_FALSE(is_valid_topic(""));
+  CHECK_FALSE(is_valid_topic("has space"));
+  CHECK_FALSE(is_valid_topic(std::string(129, 'a')));
+  CHECK(is_valid_topic(std::string(128, 'a')));
 }
 
 TEST_CASE("connection_established is the text nlohmann writes for the same object") {

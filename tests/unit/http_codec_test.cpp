@@ -155,3 +155,50 @@ TEST_CASE("AG-UI mapping of cancelled and failed runs") {
   CHECK(failed[0]["message"] == "too slow");
   CHECK(tr.translate("not json").empty());
 }
+
+TEST_CASE("AG-UI mapping of a streamed answer: one text message across the pieces and a new one after a tool call") {
+  run_ref run{"r-1", "t-1", std::nullopt};
+  agui::translator tr{"th", "ru"};
+  std::vector<json> out;
+  auto feed = [&](const run_event& ev, std::uint64_t seq) {
+    for (auto& e : tr.translate(stamped(ev, seq)))
+      out.push_back(e);
+  };
+  feed(make_agent_started(run, "demo"), 1);
+  feed(make_agent_text(run, "Let me"), 2);
+  feed(make_agent_text(run, " check."), 3);
+  feed(make_tool_executing(run, "clock", "call-1", json::object()), 4);
+  feed(make_tool_completed(run, "clock", "call-1", {{"utc", "x"}}, true), 5);
+  feed(make_agent_text(run, "Done"), 6);
+  feed(make_agent_completed(run, "Let me check.Done", false), 7);
+  std::vector<std::string> types;
+  for (auto& e : out)
+    types.push_back(e["type"]);
+  CHECK(types == std::vector<std::string>{
+                   "RUN_STARTED", "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT",
+                   "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "TOOL_CALL_START",
+                   "TOOL_CALL_ARGS", "TOOL_CALL_END", "TOOL_CALL_RESULT", "TEXT_MESSAGE_START",
+                   "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_FINISHED"});
+  CHECK(out[1]["messageId"] == "ru-answer");
+  CHECK(out[2]["delta"] == "Let me");
+  CHECK(out[3]["delta"] == " check.");
+  CHECK(out[4]["messageId"] == "ru-answer");
+  CHECK(out[9]["messageId"] == "ru-answer-1");
+  CHECK(out[10]["delta"] == "Done");
+  CHECK(out[11]["messageId"] == "ru-answer-1");
+  // The answer was streamed: it is not sent again as a whole.
+  CHECK(out[12]["result"]["text"] == "Let me check.Done");
+}
+
+TEST_CASE("AG-UI mapping closes a streamed text message before a RUN_ERROR and ignores notifications") {
+  run_ref run{"r-1", "t-1", std::nullopt};
+  agui::translator tr{"th", "ru"};
+  tr.translate(stamped(make_agent_started(run, "demo"), 1));
+  CHECK(tr.translate(stamped(make_notification("report.ready", {{"id", 1}}), 2)).empty());
+  auto text = tr.translate(stamped(make_agent_text(run, "partial"), 3));
+  REQUIRE(text.size() == 2);
+  auto failed = tr.translate(stamped(make_agent_error(run, "timeout", "too slow"), 4));
+  REQUIRE(failed.size() == 2);
+  CHECK(failed[0]["type"] == "TEXT_MESSAGE_END");
+  CHECK(failed[1]["type"] == "RUN_ERROR");
+}

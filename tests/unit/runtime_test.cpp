@@ -6,7 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "actors/runtime.hpp"
-#include "messages/actor_messages.hpp"
+#include "actors/actor_messages.hpp"
 
 using namespace std::chrono_literals;
 

@@ -2,6 +2,7 @@
 // connection would: attach, start runs, cancel, watch the events.
 #include "support/actor_fixture.hpp"
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -26,8 +27,9 @@ caf::actor spawn_session_host(caf::actor_system& sys, env_ptr env, std::string u
 }
 
 struct session_fixture : test::actor_fixture {
-  void open(server_settings s) {
-    host = spawn_session_host(*sys, test::make_test_env(std::move(s)), "alice");
+  void open(server_settings s, caf::timespan demo_step = 0ms, environment extra = {}) {
+    host = spawn_session_host(*sys, test::make_test_env(std::move(s), demo_step, std::move(extra)),
+                              "alice");
     (*self)->request(host, 2s, join_atom::value)
       .receive([&](const caf::actor& s) { session = s; },
                [](caf::error&) { FAIL("no session"); });
@@ -94,9 +96,21 @@ std::vector<std::string> types_of(const std::vector<json>& evs) {
 }
 
 server_settings fast() {
-  server_settings s;
-  s.demo_step = 0ms;
-  return s;
+  return server_settings{};
+}
+
+// The concatenated deltas of a run's agent_text events.
+std::string streamed_text(const std::vector<json>& evs) {
+  std::string out;
+  for (auto& e : evs)
+    if (e["type"] == "agent_text")
+      out += e["delta"].get<std::string>();
+  return out;
+}
+
+std::size_t count_of(const std::vector<json>& evs, const char* type) {
+  return static_cast<std::size_t>(
+    std::count_if(evs.begin(), evs.end(), [&](const json& e) { return e["type"] == type; }));
 }
 
 } // namespace
@@ -178,7 +192,7 @@ TEST_CASE_FIXTURE(socket_session_fixture, "sockets greeted before the emitter ex
   for (auto* out : {out1.get(), out2.get()}) {
     out->wait_for("agent_completed");
     auto frames = out->all();
-    REQUIRE(frames.size() == 6); // one greeting, five events
+    REQUIRE(frames.size() == 7); // one greeting, six events
     CHECK(frames[0]["type"] == "connection_established");
     for (std::size_t i = 1; i < frames.size(); ++i)
       CHECK(frames[i]["seq"] == i);
@@ -189,9 +203,9 @@ TEST_CASE_FIXTURE(socket_session_fixture, "sockets greeted before the emitter ex
   auto r = resume(epoch, c1);
   CHECK_FALSE(r.error);
   CHECK(r.from_seq == 1);
-  CHECK(r.to_seq == 5);
+  CHECK(r.to_seq == 6);
   out1->wait_for("resumed");
-  CHECK(out1->replayed == 5);
+  CHECK(out1->replayed == 6);
 }
 
 // A resume before any run spawns the emitter, which knows the epoch.
@@ -214,15 +228,15 @@ TEST_CASE_FIXTURE(socket_session_fixture, "a resume before the user's first run 
   CHECK(frames[1]["type"] == "resumed");
 }
 
-TEST_CASE_FIXTURE(session_fixture, "supervisor turns a demo run into the five events in order") {
+TEST_CASE_FIXTURE(session_fixture, "supervisor turns a demo run into its lifecycle events in order") {
   open(fast());
   auto out = start("what is 6*7?");
   REQUIRE_FALSE(out.error.has_value());
   auto evs = run_events(out.run.run_id);
   CHECK(types_of(evs) == std::vector<std::string>{"agent_started", "agent_thinking",
                                                   "tool_executing", "tool_completed",
-                                                  "agent_completed"});
-  REQUIRE(evs.size() == 5);
+                                                  "agent_text", "agent_completed"});
+  REQUIRE(evs.size() == 6);
   for (std::size_t i = 0; i < evs.size(); ++i) {
     CHECK(evs[i]["seq"] == i + 1);
     CHECK(evs[i]["thread_id"] == out.run.thread_id);
@@ -234,8 +248,9 @@ TEST_CASE_FIXTURE(session_fixture, "supervisor turns a demo run into the five ev
   CHECK(evs[3]["call_id"] == evs[2]["call_id"]);
   CHECK(evs[3]["output"] == 42);
   CHECK(evs[3]["ok"] == true);
-  CHECK(evs[4]["status"] == "ok");
-  CHECK(evs[4]["result"]["text"].get<std::string>().find("42") != std::string::npos);
+  CHECK(evs[4]["delta"] == "6*7 = 42");
+  CHECK(evs[5]["status"] == "ok");
+  CHECK(evs[5]["result"]["text"] == "6*7 = 42");
 }
 
 TEST_CASE_FIXTURE(session_fixture, "a hanging agent ends in agent_error timeout") {
@@ -318,8 +333,7 @@ TEST_CASE_FIXTURE(session_fixture, "an agent that quits mid-run ends in agent_er
 
 TEST_CASE_FIXTURE(session_fixture, "cancel_run ends a run with agent_completed cancelled") {
   auto s = fast();
-  s.demo_step = 300ms;
-  open(s);
+  open(s, 300ms);
   auto out = start("what is 1+1?");
   CHECK(next_event()["type"] == "agent_started");
   CHECK_FALSE(cancel(out.run.run_id).error.has_value());
@@ -387,8 +401,7 @@ TEST_CASE_FIXTURE(session_fixture, "runs in flight per user are limited: the nex
 
 TEST_CASE_FIXTURE(session_fixture, "a client-chosen run_id and adopted thread are used as given and an in-flight run_id is refused") {
   auto s = fast();
-  s.demo_step = 200ms;
-  open(s);
+  open(s, 200ms);
   run_request req = run_request::from({"hi", std::string{"client-thread-1"}, std::nullopt, std::nullopt});
   req.run_id = "client-run-1";
   // Without adopt_thread an unknown thread stays not_found.
@@ -411,4 +424,199 @@ TEST_CASE_FIXTURE(session_fixture, "a client-chosen run_id and adopted thread ar
   auto next = start("again", std::string{"client-thread-1"});
   REQUIRE_FALSE(next.error.has_value());
   run_events(next.run.run_id);
+}
+
+// -- the agent API ------------------------------------------------------------
+
+TEST_CASE_FIXTURE(session_fixture, "the demo streams its answer a word at a time and the deltas add up to the result") {
+  auto s = fast();
+  s.text_flush = 0ms;
+  open(s, 20ms);
+  auto out = start("hello there general kenobi");
+  auto evs = run_events(out.run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_completed");
+  CHECK(count_of(evs, "agent_text") == 4);
+  CHECK(streamed_text(evs) == "hello there general kenobi");
+  CHECK(evs.back()["result"]["text"] == "hello there general kenobi");
+  // Every piece comes before the terminal event, after the tool call.
+  CHECK(types_of(evs)[4] == "agent_text");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "text pieces arriving within the flush interval go out as one event") {
+  auto s = fast();
+  s.default_agent = "fault";
+  s.text_flush = 400ms;
+  open(s);
+  auto out = start("stream 20 5"); // 20 pieces over ~100 ms
+  auto evs = run_events(out.run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_completed");
+  std::string expected;
+  for (int i = 1; i <= 20; ++i)
+    expected += (i > 1 ? " w" : "w") + std::to_string(i);
+  CHECK(streamed_text(evs) == expected);
+  CHECK(evs.back()["result"]["text"] == expected);
+  // The first piece at once, the rest together: within one interval.
+  CHECK(count_of(evs, "agent_text") == 2);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "with no flush interval every piece is its own event") {
+  auto s = fast();
+  s.default_agent = "fault";
+  s.text_flush = 0ms;
+  open(s);
+  auto out = start("stream 20 1");
+  auto evs = run_events(out.run.run_id);
+  CHECK(count_of(evs, "agent_text") == 20);
+}
+
+TEST_CASE_FIXTURE(session_fixture, "an answer over max_answer_bytes fails the run") {
+  auto s = fast();
+  s.default_agent = "fault";
+  s.text_flush = 0ms;
+  s.max_answer_bytes = 11; // "w1 w2 w3 w4" is 11 bytes; " w5" is over
+  open(s);
+  auto out = start("stream 4 1");
+  auto evs = run_events(out.run.run_id);
+  CHECK(evs.back()["type"] == "agent_completed");
+  auto over = start("stream 5 1");
+  evs = run_events(over.run.run_id);
+  CHECK(evs.back()["type"] == "agent_error");
+  CHECK(evs.back()["code"] == "agent_failed");
+  CHECK(streamed_text(evs) == "w1 w2 w3 w4");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "an agent's failure code and public message reach the client and bad messages are replaced") {
+  auto s = fast();
+  s.default_agent = "fault";
+  open(s);
+  auto evs = run_events(start("fail upstream_auth the key was revoked").run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_error");
+  CHECK(evs.back()["code"] == "upstream_auth");
+  CHECK(evs.back()["message"] == "the key was revoked");
+  evs = run_events(start("fail max_steps").run.run_id);
+  CHECK(evs.back()["code"] == "max_steps");
+  CHECK(evs.back()["message"] == "the agent used all of its steps without an answer");
+  evs = run_events(start("fail no_such_code " + std::string(600, 'x')).run.run_id);
+  CHECK(evs.back()["code"] == "agent_failed");
+  CHECK(evs.back()["message"] == "the agent failed"); // over 500 bytes: not shown
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a tool the agent does not list is a failed call the agent sees and not a crash") {
+  auto s = fast();
+  s.default_agent = "fault";
+  environment extra;
+  extra.tools.emplace("hidden", tool_entry{"not for fault", json::object(),
+                                           [](const json&) { return tool_outcome{true, 1}; }});
+  open(s, 0ms, std::move(extra));
+  auto evs = run_events(start("call hidden {}").run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_completed");
+  CHECK(evs.back()["result"]["text"] == R"(false {"error":"unknown tool"})");
+  CHECK(count_of(evs, "tool_completed") == 1);
+  evs = run_events(start("call calculator {\"expression\":\"2+2\"}").run.run_id);
+  CHECK(evs.back()["result"]["text"] == "true 4");
+}
+
+namespace {
+
+// Calls `tool` with `input` and completes with what it got.
+agent_entry calling_agent(std::string tool, json input) {
+  return {[tool, input](caf::actor_system& sys) -> agent_actor {
+            return sys.spawn([tool, input](agent_actor::pointer self) -> agent_actor::behavior_type {
+              return {[self, tool, input](run_atom, agent_run& run, run_reporter& r) {
+                        // It is offered exactly its listed tool, with its schema.
+                        REQUIRE(run.tools.size() == 1);
+                        CHECK(run.tools.begin()->name == tool);
+                        CHECK(run.user_id == "alice");
+                        CHECK(run.history.empty());
+                        self->request(r, caf::infinite, tool_call{tool, input, "my-call-1"})
+                          .then([self, r](tool_outcome& o) {
+                            self->send(r, done_atom::value,
+                                       agent_result{o.output.dump(), {{"usage", {{"n", 1}}}}});
+                          });
+                      },
+                      [self](cancel_atom) { self->quit(); }};
+            });
+          },
+          {tool}};
+}
+
+// Tells `observer` when its run is cancelled, then quits.
+agent_entry observed_agent(caf::actor observer) {
+  return {[observer](caf::actor_system& sys) -> agent_actor {
+    return sys.spawn([observer](agent_actor::pointer self) -> agent_actor::behavior_type {
+      return {[](run_atom, agent_run&, run_reporter&) {},
+              [self, observer](cancel_atom) {
+                caf::anon_send(observer, std::string{"agent saw its cancel"});
+                self->quit();
+              }};
+    });
+  }};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(session_fixture, "a tool served by an actor answers through the supervisor with the agent's call id") {
+  auto s = fast();
+  s.default_agent = "caller";
+  environment extra;
+  auto adder = sys->spawn([]() -> tool_actor::behavior_type {
+    return {[](tool_call& c) {
+      return tool_outcome{true, c.input.value("a", 0) + c.input.value("b", 0)};
+    }};
+  });
+  stop_at_end.push_back(caf::actor_cast<caf::actor>(adder));
+  extra.tools.emplace("adder", tool_entry{"adds a and b", json{{"type", "object"}}, {}, adder});
+  extra.agents.emplace("caller", calling_agent("adder", {{"a", 2}, {"b", 40}}));
+  open(s, 0ms, std::move(extra));
+  auto evs = run_events(start("add").run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_completed");
+  CHECK(evs.back()["result"]["text"] == "42");
+  CHECK(evs.back()["result"]["usage"]["n"] == 1);
+  auto exec = std::find_if(evs.begin(), evs.end(), [](auto& e) { return e["type"] == "tool_executing"; });
+  REQUIRE(exec != evs.end());
+  CHECK((*exec)["call_id"] == "my-call-1");
+  CHECK((*exec)["tool"] == "adder");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a cancelled run reaches its agent as a message before the agent is stopped") {
+  auto s = fast();
+  s.default_agent = "observed";
+  environment extra;
+  extra.agents.emplace("observed", observed_agent(caf::actor{*self}));
+  open(s, 0ms, std::move(extra));
+  auto out = start("wait");
+  CHECK(next_event()["type"] == "agent_started");
+  CHECK_FALSE(cancel(out.run.run_id).error.has_value());
+  bool saw = false;
+  std::vector<json> evs;
+  for (int i = 0; i < 3 && !(saw && !evs.empty()); ++i)
+    (*self)->receive([&](const std::string& note) { saw = note == "agent saw its cancel"; },
+                     [&](deliver_atom, const event_ptr& ev) { evs.push_back(json::parse(ev->frame)); },
+                     caf::after(5s) >> [] { FAIL("nothing arrived"); });
+  CHECK(saw);
+  REQUIRE_FALSE(evs.empty());
+  CHECK(evs.back()["status"] == "cancelled");
+}
+
+TEST_CASE_FIXTURE(session_fixture, "a timed-out run tells its agent too and an agent that ignores its cancel is stopped after the grace") {
+  auto s = fast();
+  s.default_agent = "fault";
+  s.run_timeout = 100ms;
+  s.cancel_grace = 200ms;
+  s.max_runs_per_user = 1;
+  open(s);
+  auto out = start("stubborn");
+  auto evs = run_events(out.run.run_id);
+  REQUIRE(evs.back()["type"] == "agent_error");
+  CHECK(evs.back()["code"] == "timeout");
+  // Its slot frees once the stubborn agent is stopped.
+  request_outcome next;
+  for (int i = 0; i < 200; ++i) {
+    next = start("hello");
+    if (!next.error)
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE_FALSE(next.error.has_value());
+  CHECK(run_events(next.run.run_id).back()["result"]["text"] == "hello");
 }

@@ -13,7 +13,8 @@ function el(tag, className, text) {
 }
 const STEP_NAMES = {
   agent_started: "started", agent_thinking: "thinking", tool_executing: "tool call",
-  tool_completed: "tool result", agent_completed: "answer", agent_error: "error",
+  tool_completed: "tool result", agent_text: "answer", agent_completed: "done",
+  agent_error: "error",
 };
 
 const state = {
@@ -153,6 +154,11 @@ function onFrame(f) {
       return;
     case "error":
       return onError(f);
+    case "notification":
+      if (f.seq <= state.lastSeq) return;
+      state.lastSeq = f.seq;
+      showNotice("Notification " + f.topic + ": " + JSON.stringify(f.data));
+      return;
     default:
       if (STEP_NAMES[f.type]) return onEvent(f);
   }
@@ -232,7 +238,30 @@ function newRun(ev) {
   return run;
 }
 
+// Streamed text grows one "answer" step; the events it came in are not
+// listed one by one.
+function addText(run, ev) {
+  if (!run.textBody) {
+    const li = el("li", "step streaming");
+    li.dataset.type = "agent_text";
+    li.dataset.seq = ev.seq;
+    run.textBody = el("div", "body");
+    li.append(el("span", "kind", STEP_NAMES.agent_text),
+              el("span", "dt", "+" + Math.max(0, ev.ts - run.lastTs) + " ms"), run.textBody);
+    run.lastTs = ev.ts;
+    run.textStep = li;
+    run.steps.appendChild(li);
+  }
+  run.textBody.textContent += ev.delta;
+  if (!run.el.hidden) run.el.scrollIntoView({ block: "end" });
+}
+
 function addStep(run, ev) {
+  if (ev.type === "agent_text") return addText(run, ev);
+  if (run.textBody && ev.type !== "agent_completed") {
+    run.textStep.classList.remove("streaming");
+    run.textBody = null; // text after this step starts a new answer step
+  }
   const li = el("li", "step");
   li.dataset.type = ev.type;
   li.dataset.seq = ev.seq;
@@ -251,7 +280,10 @@ function addStep(run, ev) {
       break;
     }
     case "agent_completed":
-      body.textContent = ev.status === "cancelled" ? "cancelled" : (ev.result && ev.result.text) || "";
+      if (ev.status === "cancelled") body.textContent = "cancelled";
+      else if (run.textStep) body.textContent = "answered";
+      else body.textContent = (ev.result && ev.result.text) || "";
+      if (run.textStep) run.textStep.classList.remove("streaming");
       break;
     case "agent_error": body.textContent = ev.code + ": " + ev.message; break;
   }

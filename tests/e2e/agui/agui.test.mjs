@@ -102,7 +102,9 @@ test("a plain question: runAgent resolves with the answer as an assistant messag
   const agent = agentFor(server, token, "hello from the official client");
   const runId = `client-run-${process.pid}`;
   const { result, types, events } = await run(agent, {}, { runId });
-  assert.deepEqual(types, [
+  // The answer streams: one TEXT_MESSAGE_CONTENT per agent_text piece.
+  const collapsed = types.filter((t, i) => !(t === "TEXT_MESSAGE_CONTENT" && types[i - 1] === t));
+  assert.deepEqual(collapsed, [
     "RUN_STARTED",
     "REASONING_START", "REASONING_MESSAGE_START", "REASONING_MESSAGE_CONTENT",
     "REASONING_MESSAGE_END", "REASONING_END",
@@ -110,6 +112,11 @@ test("a plain question: runAgent resolves with the answer as an assistant messag
     "TEXT_MESSAGE_START", "TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END",
     "RUN_FINISHED",
   ]);
+  const deltas = events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT").map((e) => e.delta);
+  assert.equal(deltas.length, 5, "a word at a time");
+  assert.deepEqual(deltas, ["hello", " from", " the", " official", " client"]);
+  assert.ok(events.filter((e) => e.type.startsWith("TEXT_MESSAGE"))
+              .every((e) => e.messageId === events.find((x) => x.type === "TEXT_MESSAGE_START").messageId));
   // The client's runId and threadId are respected.
   assert.equal(events[0].threadId, agent.threadId);
   assert.equal(events.at(-1).threadId, agent.threadId);

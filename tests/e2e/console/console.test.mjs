@@ -70,7 +70,7 @@ async function lastRunSteps(page) {
     els.map((e) => ({ type: e.dataset.type, seq: Number(e.dataset.seq), text: e.textContent })));
 }
 
-test("a message shows its run's five lifecycle steps in order and the answer 42", async () => {
+test("a message shows its run's lifecycle steps in order and the answer 42", async () => {
   const server = await startServer();
   try {
     const token = newToken();
@@ -79,8 +79,8 @@ test("a message shows its run's five lifecycle steps in order and the answer 42"
     const steps = await lastRunSteps(page);
     assert.deepEqual(steps.map((s) => s.type),
                      ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
-                      "agent_completed"]);
-    assert.match(steps.at(-1).text, /42/);
+                      "agent_text", "agent_completed"]);
+    assert.match(steps.at(-2).text, /6\*7 = 42/);
     // The tool call's input and output are there, collapsed.
     assert.match(steps[2].text, /calculator input/);
     assert.equal(await page.locator(".run:last-child .ask").textContent(), "what is 6*7?");
@@ -113,7 +113,7 @@ test("two pages of the same user see the same run live", async () => {
     const seenB = await lastRunSteps(b);
     const seenA = await lastRunSteps(a);
     assert.deepEqual(seenB.map((s) => s.seq), seenA.map((s) => s.seq));
-    assert.match(seenB.at(-1).text, /4/);
+    assert.match(seenB.at(-2).text, /2\+2 = 4/);
     assert.equal(await b.locator(".run .ask").textContent(), "(sent from another tab or client)");
   } finally {
     await stopServer(server);
@@ -132,10 +132,34 @@ test("a connection dropped mid-run reconnects, resumes and shows the rest once",
     const steps = await lastRunSteps(page);
     assert.deepEqual(steps.map((s) => s.type),
                      ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
-                      "agent_completed"]);
+                      "agent_text", "agent_completed"]);
     const seqs = steps.map((s) => s.seq);
     assert.deepEqual(seqs, [...new Set(seqs)].sort((x, y) => x - y), "no duplicates, in order");
-    assert.match(steps.at(-1).text, /9/);
+    assert.match(steps.at(-2).text, /3\*3 = 9/);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("a streamed answer grows word by word in one answer step", async () => {
+  const server = await startServer(["--demo-step-ms=250"]);
+  try {
+    const page = await signedIn(server, newToken());
+    const words = "one two three four five six";
+    await ask(page, words);
+    // Part of the answer is on the page while the run is still going.
+    const partial = await page.waitForFunction(() => {
+      const s = document.querySelector(".run:last-child .step.streaming .body");
+      return s && s.textContent.length > 0 && s.textContent.length < 27 ? s.textContent : null;
+    });
+    const seen = await partial.jsonValue();
+    assert.ok("one two three four five six".startsWith(seen), `a prefix of the answer: "${seen}"`);
+    const steps = await lastRunSteps(page);
+    const text = steps.filter((s) => s.type === "agent_text");
+    assert.equal(text.length, 1, "one answer step, however many pieces");
+    assert.match(text[0].text, /one two three four five six$/);
+    assert.equal(await page.locator(".run:last-child .step.streaming").count(), 0);
+    assert.deepEqual(page.jsErrors, []);
   } finally {
     await stopServer(server);
   }

@@ -1,6 +1,10 @@
-// The vocabulary the actors speak: atoms and the local message types.
-// Atom texts are at most 10 characters (CAF 0.17). Project atoms live in
-// namespace aw so they never clash with CAF's own (CAF-NOTES §0).
+// The runtime's own vocabulary: atoms and the message types its actors
+// exchange inside one process. Not installed: an embedding application
+// speaks to agentwire through the public headers (agent.hpp, tool.hpp,
+// run_request.hpp, transport/service.hpp), so the unsafe-message marks below
+// never meet one of its own. Atom texts are at most 10 characters (CAF
+// 0.17); project atoms live in namespace aw so they never clash with CAF's
+// predefined ones (caf::ping_atom and others).
 #pragma once
 
 #include <chrono>
@@ -12,6 +16,8 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 
+#include "actors/agent.hpp"
+#include "actors/run_request.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -40,14 +46,12 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client fra
 // observability: a JSON picture of an actor and what it owns
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 
-// runs
+// runs (the agent API's own atoms are in agent.hpp)
 using start_atom = caf::atom_constant<caf::atom("start")>;
-using cancel_atom = caf::atom_constant<caf::atom("cancel")>;
-using run_atom = caf::atom_constant<caf::atom("run")>;
-using think_atom = caf::atom_constant<caf::atom("think")>;
-using tool_atom = caf::atom_constant<caf::atom("tool")>;
-using step_atom = caf::atom_constant<caf::atom("step")>;
 using agent_gone_atom = caf::atom_constant<caf::atom("agent_gone")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;       // send buffered text
+using reap_atom = caf::atom_constant<caf::atom("reap")>;         // a cancelled agent's grace is up
+using notify_atom = caf::atom_constant<caf::atom("notify")>;     // an application's notification
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;       // check run deadlines
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>; // a run ran out of time
 
@@ -62,39 +66,6 @@ enum class admission {
 // reservation. The transport posts it back to its own strand.
 using admission_callback = std::function<void(admission)>;
 
-// A request to start a run, as the session receives it from any transport.
-struct run_request {
-  std::string content;
-  std::optional<std::string> thread_id;
-  std::optional<std::string> request_id;
-  // Chosen by the client (AG-UI runId); minted by the session when absent.
-  std::optional<std::string> run_id;
-  // An unknown thread_id opens a thread of that id (AG-UI clients name their
-  // threads) instead of being not_found. Thread ids are per user, so this
-  // cannot reach another user's thread.
-  bool adopt_thread = false;
-  // The agent to run; the server's default when absent.
-  std::optional<std::string> agent;
-  // When the transport received the request (run start latency metric).
-  std::chrono::steady_clock::time_point received_at = std::chrono::steady_clock::now();
-
-  static run_request from(user_message msg) {
-    run_request r;
-    r.content = std::move(msg.content);
-    r.thread_id = std::move(msg.thread_id);
-    r.request_id = std::move(msg.request_id);
-    r.agent = std::move(msg.agent);
-    return r;
-  }
-};
-
-// The outcome of a session request, answered to the connection: either
-// accepted (no error) or a protocol error to show the client.
-struct request_outcome {
-  std::optional<protocol_error> error;
-  run_ref run; // the run started, for start requests
-};
-
 // The answer to a resume: the replayed range, or a replay_gap error.
 struct resume_outcome {
   std::optional<protocol_error> error;
@@ -106,13 +77,10 @@ struct resume_outcome {
   bool announced = false;
 };
 
-// A random identifier "<prefix>-<13 base32 characters>" (64 random bits)
-// from a per-thread generator; 15 characters with a one-letter prefix.
-std::string random_id(std::string_view prefix);
-
 } // namespace aw
 
-// All of these stay inside one process: shared pointers and closures.
+// All of these stay inside one process: shared pointers, closures, and
+// types that have no `inspect` yet (they gain one as the cluster needs).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::event_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::run_event)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::user_message)

@@ -1,4 +1,4 @@
-#include "actors/calculator.hpp"
+#include "agents/calculator.hpp"
 
 #include <cctype>
 #include <cmath>
