@@ -20,26 +20,13 @@
 #include "support/frames.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/server_process.hpp"
+#include "support/temp_file.hpp"
 
 using namespace aw;
 using namespace aw::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-// A file that lives as long as the test case.
-struct temp_file {
-  explicit temp_file(const std::string& content) {
-    char name[] = "/tmp/agentwire-test-XXXXXX";
-    int fd = mkstemp(name);
-    REQUIRE(fd >= 0);
-    path = name;
-    REQUIRE(write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
-    close(fd);
-  }
-  ~temp_file() { unlink(path.c_str()); }
-  std::string path;
-};
 
 struct command_result {
   int rc = -1;
