@@ -61,7 +61,16 @@ spdlog::logger& logger() {
   return *instance;
 }
 
+std::shared_ptr<sink>& custom_sink() {
+  static std::shared_ptr<sink> instance;
+  return instance;
+}
+
 } // namespace
+
+void set_sink(std::shared_ptr<sink> s) {
+  std::atomic_store(&custom_sink(), std::move(s));
+}
 
 void set_level(level lvl) {
   logger().set_level(to_spdlog(lvl));
@@ -82,6 +91,14 @@ bool enabled(level lvl) {
 
 void write(level lvl, std::string_view component, std::string_view message,
            json fields) {
+  if (auto s = std::atomic_load(&custom_sink())) {
+    if (fields.is_object())
+      for (auto& [k, v] : fields.items())
+        if (is_secret_key(k))
+          v = "[redacted]";
+    s->write(lvl, component, message, fields);
+    return;
+  }
   // Ordered: level, component and msg come first, where eyes look.
   nlohmann::ordered_json body = nlohmann::ordered_json::object();
   body["level"] = name(lvl);

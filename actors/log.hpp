@@ -1,8 +1,11 @@
-// Structured logs: one JSON object per line on stderr, with level, time,
-// component and whatever ids apply. Never log tokens or secrets.
+// Structured logs: records with a level, a component, a message and the ids
+// that apply. By default each is one JSON object per line on stderr; an
+// embedding application may send them to a sink of its own. Never log
+// tokens or secrets (fields named like them are redacted either way).
 #pragma once
 
 #include <initializer_list>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -11,6 +14,18 @@
 namespace aw::log {
 
 enum class level { debug = 0, info = 1, warn = 2, error = 3, off = 4 };
+
+// Where records go instead of stderr. Called from any thread, one record
+// at a time per call; `fields` are already redacted.
+class sink {
+public:
+  virtual ~sink() = default;
+  virtual void write(level lvl, std::string_view component, std::string_view message,
+                     const json& fields) = 0;
+};
+
+// Installs `s` (thread-safe); nullptr restores the JSON-lines stderr writer.
+void set_sink(std::shared_ptr<sink> s);
 
 void set_level(level lvl);
 bool parse_level(std::string_view text, level& out);

@@ -28,6 +28,18 @@ struct server_process::output {
 server_process::server_process(std::vector<std::string> args, bool with_secret,
                                log_to log, unsigned max_open_files)
   : out_(std::make_shared<output>()) {
+  std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
+                                     "--log-level=warn"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  start(std::move(argv_s), with_secret, log, max_open_files);
+}
+
+server_process::server_process(program p) : out_(std::make_shared<output>()) {
+  start(std::move(p.argv), true, log_to::shared, 0);
+}
+
+void server_process::start(std::vector<std::string> argv_s, bool with_secret, log_to log,
+                           unsigned max_open_files) {
   int fds[2];
   if (pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
@@ -47,9 +59,6 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
       throw std::runtime_error("mkstemp failed");
     stderr_path_ = path;
   }
-  std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
-                                     "--log-level=warn"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
   pid_ = fork();
   if (pid_ == 0) {
     dup2(fds[1], STDOUT_FILENO);

@@ -32,6 +32,13 @@ public:
   // hard (the server raises its soft limit to the hard one).
   explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
                           log_to log = log_to::shared, unsigned max_open_files = 0);
+  // Another program that serves agentwire (an embedding application): run
+  // as `argv`, with the test secret in $AGENTWIRE_JWT_SECRET, and expected
+  // to print "listening on http://127.0.0.1:PORT" like `serve`.
+  struct program {
+    std::vector<std::string> argv;
+  };
+  explicit server_process(program p);
   ~server_process();
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
@@ -59,6 +66,9 @@ public:
   std::string stderr_text() const;
 
 private:
+  void start(std::vector<std::string> argv, bool with_secret, log_to log,
+             unsigned max_open_files);
+
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   int stdout_fd_ = -1;

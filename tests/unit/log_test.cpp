@@ -60,3 +60,29 @@ TEST_CASE("a log line is one JSON object led by ts level component and msg with 
   CHECK(j["jwt_secret"] == "[redacted]");
   CHECK(j["ts"].get<std::string>().size() == 24); // 2026-11-25T12:00:00.000Z
 }
+
+TEST_CASE("an installed sink receives the records instead of stderr and the default comes back") {
+  struct recording_sink : log::sink {
+    std::vector<std::pair<std::string, json>> records;
+    void write(log::level lvl, std::string_view component, std::string_view message,
+               const json& fields) override {
+      CHECK(lvl == log::level::warn);
+      records.emplace_back(std::string{component} + ": " + std::string{message}, fields);
+    }
+  };
+  log::set_level(log::level::info);
+  auto mine = std::make_shared<recording_sink>();
+  log::set_sink(mine);
+  auto text = capture_stderr([] {
+    log::warn("embed", "to the host", {{"user", "alice"}, {"api_token", "t0p"}});
+  });
+  log::set_sink(nullptr);
+  CHECK(text.empty());
+  REQUIRE(mine->records.size() == 1);
+  CHECK(mine->records[0].first == "embed: to the host");
+  CHECK(mine->records[0].second["user"] == "alice");
+  CHECK(mine->records[0].second["api_token"] == "[redacted]");
+  auto back = capture_stderr([] { log::warn("embed", "to stderr again"); });
+  CHECK(back.find("to stderr again") != std::string::npos);
+  CHECK(mine->records.size() == 1);
+}
