@@ -87,6 +87,8 @@ struct serve_config : cli_config {
   caf::timespan grace_period = std::chrono::seconds{60};
   caf::timespan run_timeout = std::chrono::seconds{120};
   caf::timespan text_flush = std::chrono::milliseconds{25};
+  caf::timespan cancel_grace = std::chrono::seconds{2};
+  std::size_t max_answer_bytes = 1024 * 1024;
   caf::timespan idle_timeout = std::chrono::seconds{60};
   caf::timespan sse_heartbeat = std::chrono::seconds{15};
   caf::timespan close_timeout = std::chrono::seconds{2};
@@ -150,6 +152,11 @@ struct serve_config : cli_config {
       .add(text_flush, "text-flush",
            "streamed agent_text pieces of one run arriving within this go out as one "
            "event (default 25ms; 0 sends every piece)")
+      .add(cancel_grace, "cancel-grace",
+           "a cancelled or timed-out run's agent is told and stopped if still running "
+           "after this (default 2s)")
+      .add(max_answer_bytes, "max-answer-bytes",
+           "largest streamed answer of a run; more ends it in agent_error (default 1048576)")
       .add(idle_timeout, "idle-timeout",
            "close a connection silent this long, pings unanswered (default 60s)")
       .add(close_timeout, "close-timeout",
@@ -314,6 +321,10 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        ms(cfg.request_timeout));
   need(cfg.text_flush >= caf::timespan{0} && cfg.text_flush <= std::chrono::seconds{10},
        "--text-flush must be 0 to 10s", ms(cfg.text_flush));
+  need(cfg.cancel_grace >= std::chrono::milliseconds{10} && cfg.cancel_grace <= std::chrono::minutes{10},
+       "--cancel-grace must be 10ms to 10min", ms(cfg.cancel_grace));
+  need(cfg.max_answer_bytes >= 1024, "--max-answer-bytes must be at least 1024",
+       std::to_string(cfg.max_answer_bytes));
   need(cfg.run_timeout >= std::chrono::milliseconds{1}, "--run-timeout must be at least 1ms",
        ms(cfg.run_timeout));
   need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
@@ -403,6 +414,8 @@ int run_serve(int argc, char** argv) {
   settings.grace_period = cfg.grace_period;
   settings.run_timeout = cfg.run_timeout;
   settings.text_flush = cfg.text_flush;
+  settings.cancel_grace = cfg.cancel_grace;
+  settings.max_answer_bytes = cfg.max_answer_bytes;
 
   aw::transport_settings transport;
   transport.host = cfg.host;

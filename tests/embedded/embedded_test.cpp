@@ -40,7 +40,7 @@ std::vector<json> run_of(aw::client::ws_client& c, const std::string& run_id) {
 
 } // namespace
 
-TEST_CASE("the embedded example serves its own agent and tool, notifies its user and starts runs for them") {
+TEST_CASE("the embedded example serves its own agent and tool and notifies its user and starts runs for them") {
   server_process app{server_process::program{
     {EXAMPLE_BIN, "--port=0", "--watcher=alice", "--tick=300ms"}}};
   auto c = app.connect("alice");

@@ -90,6 +90,11 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
     {"--run-timeout=-5s", "--run-timeout must be at least 1ms (given: -5000ms)"},
     {"--grace-period=-1s", "--grace-period must not be negative (given: -1000ms)"},
     {"--caf-port=65536", "--caf-port must be 0 to 65535 (-1: off) (given: 65536)"},
+    {"--text-flush=11s", "--text-flush must be 0 to 10s (given: 11000ms)"},
+    {"--text-flush=-1ms", "--text-flush must be 0 to 10s (given: -1ms)"},
+    {"--cancel-grace=9ms", "--cancel-grace must be 10ms to 10min (given: 9ms)"},
+    {"--cancel-grace=11min", "--cancel-grace must be 10ms to 10min (given: 660000ms)"},
+    {"--max-answer-bytes=1023", "--max-answer-bytes must be at least 1024 (given: 1023)"},
   };
   for (auto& [arg, says] : cases) {
     auto r = agentwire(good_secret, std::string{"serve --port=0 "} + arg);
@@ -102,8 +107,11 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
   // limit off any burst goes, and a grace period may be 0.
   server_process edge{{"--rate-limit=0", "--rate-burst=0", "--grace-period=0s",
                        "--max-frame-bytes=1024", "--max-content-bytes=1024",
-                       "--max-queue-bytes=1024", "--abuse-window=100ms", "--run-timeout=1ms"}};
+                       "--max-queue-bytes=1024", "--abuse-window=100ms", "--run-timeout=1ms",
+                       "--text-flush=0ms", "--cancel-grace=10ms", "--max-answer-bytes=1024"}};
   CHECK(edge.get("/healthz").status == 200);
+  server_process upper{{"--text-flush=10s", "--cancel-grace=10min"}};
+  CHECK(upper.get("/healthz").status == 200);
   // Two mistakes, two lines.
   auto both = agentwire(good_secret, "serve --port=0 --workers=0 --idle-timeout=1ms");
   CHECK(both.rc == 2);
@@ -143,7 +151,8 @@ TEST_CASE("serve --help documents every option") {
                    "--max-connections", "--max-connections-per-user", "--max-runs-per-user",
                    "--replay-capacity", "--max-threads-per-user", "--max-queue-frames", "--max-queue-bytes",
                    "--grace-period", "--run-timeout", "--idle-timeout", "--request-timeout",
-                   "--close-timeout", "--sse-heartbeat", "--max-http-body-bytes"})
+                   "--close-timeout", "--sse-heartbeat", "--max-http-body-bytes", "--text-flush",
+                   "--cancel-grace", "--max-answer-bytes"})
     CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
 }
 
