@@ -234,8 +234,10 @@ using run_reporter = caf::typed_actor<
 using agent_actor =
   caf::typed_actor<caf::reacts_to<run_atom, agent_run, run_reporter>, caf::reacts_to<cancel_atom>>;
 
-// Spawns the agent of one run. The supervisor links itself to it.
-using agent_factory = std::function<agent_actor(caf::actor_system& sys)>;
+// Spawns the agent of one run from its supervisor, as `parent->spawn(...)`
+// (on the supervisor's own worker, so a run's messages stay on one thread
+// while they can). The supervisor links itself to it.
+using agent_factory = std::function<agent_actor(caf::local_actor* parent)>;
 
 // A registered agent: how to spawn it and the tools it may call.
 struct agent_entry {

@@ -15,7 +15,7 @@ namespace {
 
 // The last `capacity` events, oldest first. It allocates nothing until the
 // first event: the std::deque it replaces allocated its map and a 512-byte
-// block on construction, 0.6 KiB for every user who never ran anything.
+// block on construction, for every user who never ran anything.
 class event_ring {
 public:
   explicit event_ring(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}

@@ -36,9 +36,8 @@ public:
 
 // What a WebSocket connection gives its user's emitter when it attaches:
 // the emitter writes the greeting and then every event of the user straight
-// to the socket. Through the connection actor each event cost one more CAF
-// message (callgrind: ~1,300 instructions per delivered event, 5% of the
-// server's).
+// to the socket. Through the connection actor each event would cost one
+// more CAF message.
 struct socket_subscription {
   std::weak_ptr<outlet> out;
   std::string connection_id;

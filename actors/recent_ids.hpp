@@ -2,9 +2,8 @@
 //
 // Each id is kept as a 64-bit hash in a flat open-addressing table, with a
 // ring of the same hashes for the order to forget them in. A user's 1,000
-// threads as strings in an unordered_set plus a deque cost ~130 bytes each
-// and, under load, a cache miss per node (perf put that lookup at the top
-// of the session's run handler); here they cost ~24 bytes, in two arrays.
+// threads as strings in an unordered_set plus a deque cost a node each and,
+// under load, a cache miss per node; here they sit in two flat arrays.
 // Two ids with the same hash are the same id to this set: within one
 // user's threads, a chance of about 2^-44 per lookup at the default cap.
 #pragma once

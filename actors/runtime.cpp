@@ -2,16 +2,15 @@
 
 // CAF's worker loop tags every job it runs with the job's actor id, for
 // CAF's own logger, through a dynamic_cast from resumable* to
-// abstract_actor* (a cross-cast: ~1,300 instructions, 6% of the server's
-// instructions in callgrind). Debian builds CAF with logging off, so the tag
-// is never read. The worker below is our own instantiation (a policy type of
+// abstract_actor* (a cross-cast, costly on every job). Debian builds CAF
+// with logging off, so the tag is never read. The worker below is our own instantiation (a policy type of
 // our own, see quiet_stealing), compiled without it. runtime.hpp does not
 // include the worker, so this comes before it.
 //
 // The actor's resume() (compiled into libcaf_core) tags the thread again,
 // twice per resume, whenever the thread has a current logger: a lookup in a
-// map shared by all threads under a spin lock (3.5 % of the server's
-// instructions in callgrind, and a cache line both workers write). With
+// map shared by all threads under a spin lock, a cache line both workers
+// write. With
 // CAF's log statements compiled out nothing reads that tag either, so the
 // worker clears the thread's logger before each job (a spawn sets it again,
 // hence before every job, not once).

@@ -4,7 +4,7 @@
 // Why: in CAF 0.17 every actor that terminates tells the clock to cancel its
 // timeouts, whether it had any or not. Each such call takes the clock's
 // mutex and wakes its thread. A run spawns and ends three actors, so under
-// load this was a fifth of the server's CPU (perf, throughput scenario:
+// load this was a large share of the server's CPU (perf, throughput scenario:
 // thread_safe_actor_clock::push from local_actor::cleanup, and the clock
 // thread's wake-ups). The clock here remembers which actors have set a
 // timeout and passes cancellations on only for those.

@@ -108,12 +108,17 @@ bool end_run(self_ptr self, run_event terminal) {
   if (st.finished)
     return false;
   st.finished = true;
+  count_outcome(self, terminal);
+  if (!st.pending.empty() && st.open_calls.empty()) {
+    publish(self, make_agent_text(st.spec.run, st.pending), std::move(terminal));
+    st.pending.clear();
+    return true;
+  }
   publish_text(self);
   for (auto& [call_id, tool] : st.open_calls)
     publish(self, make_tool_completed(st.spec.run, tool, call_id,
                                       {{"error", "the run ended first"}}, false));
   st.open_calls.clear();
-  count_outcome(self, terminal);
   publish(self, std::move(terminal));
   return true;
 }
@@ -170,14 +175,17 @@ void on_text(self_ptr self, std::string& delta) {
   st.pending += delta;
   if (st.flush_armed)
     return;
-  // The first piece after a quiet interval goes out at once; pieces that
-  // follow within the interval wait for its end, together.
+  // The first piece after a quiet interval goes out at once — at the end of
+  // this turn, so that an answer followed by its agent's `done` leaves with
+  // its terminal event in one message; pieces that follow within the
+  // interval wait for its end, together.
+  st.flush_armed = true;
   auto now = std::chrono::steady_clock::now();
   auto due = st.last_text + st.env->settings.text_flush;
   if (now >= due)
-    return publish_text(self);
-  st.flush_armed = true;
-  self->delayed_send(self, due - now, flush_atom::value);
+    self->send(self, flush_atom::value);
+  else
+    self->delayed_send(self, due - now, flush_atom::value);
 }
 
 // The call id of a call: the agent's own when it is usable, else ours.
@@ -278,7 +286,7 @@ bool start_agent(self_ptr self) {
     return false;
   }
   try {
-    st.agent = entry->second.spawn(self->system());
+    st.agent = entry->second.spawn(self);
   } catch (...) {
     st.agent = nullptr;
   }

@@ -23,7 +23,7 @@ struct session_state {
   env_ptr env;
   caf::actor directory;
   // Spawned on the first need (a run, an SSE stream, a resume, a snapshot
-  // is not one): an idle user costs one actor less (1.7 KiB). Until then
+  // is not one): an idle user costs one actor less. Until then
   // the session greets sockets itself, with the epoch the emitter will use,
   // and keeps them here for it.
   caf::actor emitter;

@@ -153,7 +153,7 @@ std::vector<std::string> split_answer(const std::string& answer, std::size_t max
 }
 
 agent_entry demo_agent(caf::timespan step) {
-  return {[step](caf::actor_system& sys) -> agent_actor { return sys.spawn(demo, step); },
+  return {[step](caf::local_actor* parent) -> agent_actor { return parent->spawn(demo, step); },
           {"calculator", "clock", "echo"}};
 }
 

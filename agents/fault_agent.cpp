@@ -135,7 +135,7 @@ json fault_schema() {
 } // namespace
 
 agent_entry fault_agent() {
-  return {[](caf::actor_system& sys) -> agent_actor { return sys.spawn(fault); },
+  return {[](caf::local_actor* parent) -> agent_actor { return parent->spawn(fault); },
           {"calculator", "clock", "echo", "fault", "fault-inline"}};
 }
 

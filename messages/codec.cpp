@@ -92,8 +92,7 @@ const json* run_event::find(std::string_view key) const {
 namespace {
 
 // Events are built field by field: nlohmann's initializer-list form copies
-// every element (and whole nested values such as a tool's input) and cost
-// 2,600-9,100 instructions per event in callgrind.
+// every element (and whole nested values such as a tool's input).
 struct event_builder {
   run_event ev;
   event_builder(event_type type, const run_ref& run) : ev{type, run, {}} {
@@ -188,10 +187,9 @@ namespace {
 using error_or_frame = std::variant<client_frame, protocol_error>;
 
 // A request's top-level fields, read by a scanner of our own instead of
-// into a json tree (a map node and a string per field, 12,700 instructions
-// per user_message in callgrind) or through nlohmann's SAX lexer (which
-// copies every byte of every token into a buffer of its own: 8,400 of the
-// 9,500 instructions a user_message still took). Only the fields a request
+// into a json tree (a map node and a string per field) or through
+// nlohmann's SAX lexer (which copies every byte of every token into a
+// buffer of its own). Only the fields a request
 // can carry are kept; nested values are checked for well-formedness and
 // skipped. Validation below reads them in the same order as before, so
 // every input gets the same answer it got from the tree.
@@ -843,8 +841,8 @@ std::string encode_error(const protocol_error& err) {
 namespace {
 
 // The event frame is the hottest JSON we write (one per event, shared by
-// every recipient): callgrind put nlohmann's build-then-dump at a third of
-// the server's instructions. This writer emits the same text (same key
+// every recipient), and nlohmann's build-then-dump was the server's largest
+// cost. This writer emits the same text (same key
 // order, same escapes; verified against nlohmann's dump in codec_test)
 // straight into one string. Nested values take the same path; floats go
 // through nlohmann for its shortest round-trip formatting.
@@ -860,8 +858,8 @@ constexpr std::array<bool, 256> special_bytes = [] {
 
 // The frame being written. std::string's own push_back and append are
 // out-of-line calls into libstdc++ (it is an extern template): with a dozen
-// short keys and values per event, callgrind put those calls, not the
-// bytes, at most of the writer's cost. This writes through a raw pointer
+// short keys and values per event, those calls, not the bytes, were most
+// of the writer's cost. This writes through a raw pointer
 // and grows the string only when it is full.
 class frame_writer {
 public:
@@ -961,8 +959,7 @@ bool all_plain(std::string_view s) {
 void append_escaped(frame_writer& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   // Ids, keys and most text need no escaping: the quotes and the bytes in
-  // one go (callgrind: the general loop below was 5 % of the server's
-  // instructions, mostly on such strings).
+  // one go (the general loop below is for the few strings that need it).
   if (all_plain(s)) {
     out.append_quoted(s);
     return;
@@ -1068,9 +1065,8 @@ void append_value(frame_writer& out, const json& v) {
 
 } // namespace
 
-// Once per connection: built with nlohmann it was ~21,000 instructions, a
-// seventh of a connection's life in callgrind. Keys in nlohmann's (sorted)
-// order, so the text is the same as before.
+// Once per connection, written directly rather than built with nlohmann.
+// Keys in nlohmann's (sorted) order, so the text is the same as its dump.
 std::string encode_connection_established(std::string_view connection_id,
                                           std::string_view user_id,
                                           std::string_view epoch,

@@ -1,5 +1,7 @@
-// JWT HS256 for the upgrade request (PROTOCOL.md "Connecting"). Verified with
-// OpenSSL HMAC and a constant-time compare; see CAF-NOTES §6 for why not libjwt.
+// JWT HS256 for the upgrade request (docs/PROTOCOL.md "Connecting"). Verified
+// with OpenSSL HMAC and a constant-time compare, not libjwt: Debian's 1.10
+// checks neither `exp` nor the algorithm and accepts every token for an
+// empty key.
 #pragma once
 
 #include <cstdint>

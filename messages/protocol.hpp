@@ -128,9 +128,8 @@ struct event_field {
 };
 
 // A lifecycle event before the emitter stamps it with seq and ts. Its fields
-// are a short sorted vector, not a json object: callgrind put building and
-// freeing that object's tree at a tenth of the server's instructions, for
-// values that are only ever written out once.
+// are a short sorted vector, not a json object, whose tree would be built
+// and freed for values that are only ever written out once.
 struct run_event {
   event_type type = event_type::agent_started;
   run_ref run;

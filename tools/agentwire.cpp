@@ -30,17 +30,14 @@
 
 #ifdef AGENTWIRE_JEMALLOC
 // jemalloc reads this at start-up ($MALLOC_CONF still overrides it). One
-// arena instead of 4 per core, and no thread cache for blocks over 1 KiB:
-// idle memory per connection at 1,000 connections drops from 5.1 to 4.5
-// KiB (the arenas' and caches' fixed cost, spread over fewer sockets),
-// while the actors' message-sized blocks stay in the per-thread caches.
-// Freed pages go back to the system after 1 s instead of 10 (4.4 KiB; at
-// 0 s every free of a page run was an madvise: 20,000 a second under load).
-// jemalloc ticks that decay only when a thread allocates, so after a burst
-// of handshakes an idle server kept their freed pages: a background thread
-// returns them on time (idle RSS at 1,000 connections: -0.35 KiB each).
-// Thread caches of at most 16 small blocks per size hold less once the
-// threads go quiet; the throughput did not move beyond noise.
+// arena, and no thread cache for large blocks: the arenas' and caches'
+// fixed cost is what idle connections would otherwise carry, while the
+// actors' message-sized blocks stay in the per-thread caches. Freed pages
+// go back after 1 s (at 0 every free of a page run would be an madvise),
+// returned by a background thread, since jemalloc ticks that decay only
+// when a thread allocates and an idle server would keep a burst's pages.
+// Small thread caches hold less once the threads go quiet.
+// docs/PERFORMANCE.md has the figures.
 extern "C" {
 const char* malloc_conf = "narenas:1,tcache_max:1024,dirty_decay_ms:1000,muzzy_decay_ms:0,"
                           "background_thread:true,tcache_nslots_small_max:16,"
@@ -176,13 +173,11 @@ struct serve_config : cli_config {
            "(default 1048576)");
     // A CAF worker whose queue runs dry polls it busily, then sleeps 50 us
     // at a time for 25 ms, then waits on a condition variable an enqueue
-    // signals. perf at 5,000 paced runs/s put 17 % of the server's samples
-    // in those sleeps' context switches, and a job that arrives mid-sleep
-    // waits for it to end. Skipping the sleeping phase, five interleaved
-    // rounds at 100 paced connections: p50 0.18-0.21 -> 0.15-0.16 ms, p99
-    // 0.35-0.48 -> 0.34-0.43 ms, CPU per event 19.4-22.2 -> 18.7-19.5 s per
-    // million; saturated runs unchanged. Set here, before parsing, so that
-    // a config file or --work-stealing.moderate-poll-attempts still decides.
+    // signals: under a paced load those sleeps' context switches cost CPU,
+    // and a job that arrives mid-sleep waits for it to end. Skipping the
+    // sleeping phase lowers latency and CPU per event (docs/PERFORMANCE.md).
+    // Set here, before parsing, so that a config file or
+    // --work-stealing.moderate-poll-attempts still decides.
     set("work-stealing.moderate-poll-attempts", std::int64_t{0});
   }
 };
@@ -374,7 +369,7 @@ int run_serve(int argc, char** argv) {
   // Sign and verify once, and answer RFC 6455's sample handshake key, before
   // listening: a crypto library that refuses HMAC-SHA256 or SHA-1 (a FIPS
   // policy, a broken provider) fails here, not on the first user; and
-  // OpenSSL's one-time set-up (~150 KiB of tables) is paid at start, not by
+  // OpenSSL's one-time set-up (its tables) is paid at start, not by
   // the first connection.
   {
     bool crypto_ok = false;
@@ -445,7 +440,7 @@ int run_serve(int argc, char** argv) {
 
   cfg.set("scheduler.max-threads", static_cast<int64_t>(cfg.workers));
   // An actor yields after this many messages, so a busy emitter cannot hog
-  // a worker (CAF-NOTES §2, pitfall 9).
+  // a worker (CAF 0.17 defaults to no limit).
   cfg.set("scheduler.max-throughput", int64_t{300});
   if (cfg.caf_port >= 0)
     cfg.load<caf::io::middleman>();

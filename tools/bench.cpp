@@ -241,7 +241,7 @@ private:
   std::string token_;
   // A plain socket on a concrete strand type, not beast::tcp_stream: that
   // one arms a timer and copies a type-erased executor on every read and
-  // write (5% of the bench's CPU in perf). deadline_ bounds the connect
+  // write. deadline_ bounds the connect
   // and the handshake instead.
   using strand_type = net::strand<net::io_context::executor_type>;
   net::basic_stream_socket<tcp, strand_type> sock_;
@@ -307,7 +307,8 @@ public:
         sources_.push_back(net::ip::make_address(a));
     // Against a loopback server the bench picks its own source ports: the
     // kernel's ephemeral port search (__inet_hash_connect) grows with every
-    // connection held and took 40% of the machine at 19,000 connections.
+    // connection held, and at tens of thousands of connections it takes a
+    // large share of the machine.
     if (sources_.empty() && net::ip::make_address(cfg.host).is_loopback())
       sources_.push_back(net::ip::make_address("127.0.0.1"));
   }
@@ -676,9 +677,8 @@ void connection::handle(std::string_view text) {
     return user_ + ": " + std::string{f.type} + what + std::string{f.run_id};
   };
   // The runs in flight first (a few, in cache): the set of ended ones is
-  // asked only about a run that is not, and its hash lookups on every
-  // event were 9% of the bench's CPU at 1,000 connections (perf: cache
-  // misses in the bucket walk).
+  // asked only about a run that is not (its hash lookups on every event
+  // miss the cache in the bucket walk).
   auto started = std::find(runs_.begin(), runs_.end(), run);
   if (started == runs_.end()) {
     if (ended_.count(run) > 0)

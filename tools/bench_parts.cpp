@@ -52,8 +52,7 @@ namespace {
 // skipped (a tool's input may hold "type" or "seq" keys of its own), and
 // only the string and number values the bench checks are kept. Searching
 // backwards for each key instead (the server sorts its keys) cost a memcmp
-// per quote per key: with rfind_key and memcmp at 10% of the bench's CPU,
-// the bench was taking cores from the server it measures.
+// per quote per key, CPU the bench would take from the server it measures.
 class frame_scanner {
 public:
   explicit frame_scanner(std::string_view text) : t_(text) {}

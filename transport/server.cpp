@@ -42,8 +42,8 @@ struct server::impl {
       ::close(reserve_fd);
   }
 
-  // One timer for every connection's idle check (rather than a timer per
-  // connection: ~0.4 KiB each of timer and pending operation).
+  // One timer for every connection's idle check, rather than a timer (and
+  // a pending operation) per connection.
   void arm_sweeper() {
     auto quarter = std::max(ctx->transport.idle_timeout / 4, std::chrono::milliseconds{10});
     sweeper.expires_after(quarter);

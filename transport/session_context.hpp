@@ -108,8 +108,8 @@ struct context {
 using request_t = http::request<http::string_body>;
 
 // Sockets carry their strand as a concrete executor type: with Asio's
-// type-erased executor every pending operation heap-allocates copies of it
-// (heaptrack: ~0.2 KiB per idle connection). The acceptor hands out sockets
+// type-erased executor every pending operation heap-allocates copies of it.
+// The acceptor hands out sockets
 // of this type, and an upgrade passes the same socket on.
 using strand_t = net::strand<net::io_context::executor_type>;
 using socket_t = net::basic_stream_socket<tcp, strand_t>;

@@ -13,9 +13,8 @@ namespace aw::ws {
 
 namespace {
 
-// OpenSSL 3's one-shot SHA1() looks the algorithm up on every call (~6,000
-// instructions per handshake in callgrind); the digest is fetched once and
-// each thread reuses one context.
+// OpenSSL 3's one-shot SHA1() looks the algorithm up on every call; the
+// digest is fetched once and each thread reuses one context.
 class sha1_context {
 public:
   sha1_context() : md_(EVP_MD_fetch(nullptr, "SHA1", nullptr)), ctx_(EVP_MD_CTX_new()) {
@@ -70,8 +69,8 @@ std::string client_key(const unsigned char (&bytes)[16]) {
 
 void mask_bytes(const unsigned char* in, std::size_t n, unsigned char* out,
                 const unsigned char (&key)[4], std::size_t pos) {
-  // Eight bytes at a time with the key rotated to `pos` (a byte loop was
-  // most of the server's frame reader's instructions).
+  // Eight bytes at a time with the key rotated to `pos` (a byte loop would
+  // be most of the frame reader's work).
   unsigned char key_bytes[8];
   for (std::size_t k = 0; k < 8; ++k)
     key_bytes[k] = key[(pos + k) & 3];

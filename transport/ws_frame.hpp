@@ -2,8 +2,8 @@
 // accept key, frame headers for what we send, and an incremental reader for
 // what clients send.
 //
-// Why our own and not Beast's websocket::stream: a Beast stream costs 2.5 KiB
-// per idle connection (heaptrack) and writes one message per system call.
+// Why our own and not Beast's websocket::stream: a Beast stream holds
+// buffers per idle connection and writes one message per system call.
 // With our framing an idle socket holds no read buffer (the socket waits for
 // readability; bytes are read into a per-thread buffer), and all frames
 // queued for a socket go out in one gathered write. Beast still parses the

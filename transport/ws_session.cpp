@@ -429,8 +429,7 @@ private:
   };
 
   // Write state is lent per burst from a small pool of the thread: an idle
-  // connection holds none, and a 2.7 KiB malloc/free per burst showed up as
-  // malloc_consolidate in perf.
+  // connection holds none, and no burst pays a large malloc/free.
   static std::vector<std::unique_ptr<write_batch>>& batch_pool() {
     thread_local std::vector<std::unique_ptr<write_batch>> pool;
     return pool;

@@ -129,8 +129,8 @@ int main(int argc, char** argv) {
                                              {"properties", {{"symbol", {{"type", "string"}}}}},
                                              {"required", {"symbol"}}},
                                             {}, book});
-  env.agents.emplace("advisor", aw::agent_entry{[](caf::actor_system& s) -> aw::agent_actor {
-                                                  return s.spawn(quote_desk::advisor);
+  env.agents.emplace("advisor", aw::agent_entry{[](caf::local_actor* parent) -> aw::agent_actor {
+                                                  return parent->spawn(quote_desk::advisor);
                                                 },
                                                 {"quote"}});
   aw::transport_settings transport;

@@ -1,5 +1,6 @@
 // A real actor system per test case, driven from a scoped_actor
-// (CAF-NOTES §5), plus agents that fail in each way a real one can.
+// (a real scheduler, torn down per test), plus agents that fail in each way a
+// real one can.
 #pragma once
 
 #include <chrono>
@@ -20,16 +21,16 @@ namespace aw::test {
 // Agents for fault tests: one never answers, one throws, one quits without
 // answering. Registered next to the real demo agent.
 inline agent_entry hanging_agent() {
-  return {[](caf::actor_system& sys) -> agent_actor {
-    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[](caf::local_actor* parent) -> agent_actor {
+    return parent->spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       return {[](run_atom, agent_run&, run_reporter&) {}, [self](cancel_atom) { self->quit(); }};
     });
-  }};
+  }, {}};
 }
 
 inline agent_entry throwing_agent() {
-  return {[](caf::actor_system& sys) -> agent_actor {
-    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[](caf::local_actor* parent) -> agent_actor {
+    return parent->spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
         return caf::make_error(caf::sec::runtime_error);
       });
@@ -38,26 +39,26 @@ inline agent_entry throwing_agent() {
               },
               [](cancel_atom) {}};
     });
-  }};
+  }, {}};
 }
 
 inline agent_entry quitting_agent() {
-  return {[](caf::actor_system& sys) -> agent_actor {
-    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[](caf::local_actor* parent) -> agent_actor {
+    return parent->spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       return {[self](run_atom, agent_run&, run_reporter& reporter) {
                 self->send(reporter, think_atom::value, std::string{"about to vanish"});
                 self->quit(caf::sec::runtime_error);
               },
               [](cancel_atom) {}};
     });
-  }};
+  }, {}};
 }
 
 // Chooses its fault by the message: "hang..." never answers, "throw..."
 // throws, anything else is answered with the message itself.
 inline agent_entry mixed_agent() {
-  return {[](caf::actor_system& sys) -> agent_actor {
-    return sys.spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[](caf::local_actor* parent) -> agent_actor {
+    return parent->spawn([](agent_actor::pointer self) -> agent_actor::behavior_type {
       self->set_exception_handler([](caf::scheduled_actor*, std::exception_ptr&) {
         return caf::make_error(caf::sec::runtime_error);
       });
@@ -70,11 +71,12 @@ inline agent_entry mixed_agent() {
               },
               [self](cancel_atom) { self->quit(); }};
     });
-  }};
+  }, {}};
 }
 
-inline env_ptr make_test_env(server_settings s = {}, caf::timespan demo_step = caf::timespan{0},
-                             environment env = {}) {
+// The built-in agents and tools (fault included) and the agents above, plus
+// what `env` registers already.
+inline env_ptr make_test_env(server_settings s, caf::timespan demo_step, environment env) {
   env.settings = std::move(s);
   agents::register_builtins(env, {demo_step, true});
   env.agents.emplace("hang", hanging_agent());
@@ -82,6 +84,11 @@ inline env_ptr make_test_env(server_settings s = {}, caf::timespan demo_step = c
   env.agents.emplace("quit", quitting_agent());
   env.agents.emplace("mixed", mixed_agent());
   return make_environment(std::move(env));
+}
+
+inline env_ptr make_test_env(server_settings s = {}) {
+  environment none;
+  return make_test_env(std::move(s), caf::timespan{0}, std::move(none));
 }
 
 struct actor_fixture {

@@ -27,7 +27,11 @@ caf::actor spawn_session_host(caf::actor_system& sys, env_ptr env, std::string u
 }
 
 struct session_fixture : test::actor_fixture {
-  void open(server_settings s, caf::timespan demo_step = 0ms, environment extra = {}) {
+  void open(server_settings s, caf::timespan demo_step = 0ms) {
+    environment none;
+    open(std::move(s), demo_step, std::move(none));
+  }
+  void open(server_settings s, caf::timespan demo_step, environment extra) {
     host = spawn_session_host(*sys, test::make_test_env(std::move(s), demo_step, std::move(extra)),
                               "alice");
     (*self)->request(host, 2s, join_atom::value)
@@ -506,7 +510,8 @@ TEST_CASE_FIXTURE(session_fixture, "a tool the agent does not list is a failed c
   s.default_agent = "fault";
   environment extra;
   extra.tools.emplace("hidden", tool_entry{"not for fault", json::object(),
-                                           [](const json&) { return tool_outcome{true, 1}; }});
+                                           [](const json&) { return tool_outcome{true, 1}; },
+                                           {}, false});
   open(s, 0ms, std::move(extra));
   auto evs = run_events(start("call hidden {}").run.run_id);
   REQUIRE(evs.back()["type"] == "agent_completed");
@@ -520,8 +525,8 @@ namespace {
 
 // Calls `tool` with `input` and completes with what it got.
 agent_entry calling_agent(std::string tool, json input) {
-  return {[tool, input](caf::actor_system& sys) -> agent_actor {
-            return sys.spawn([tool, input](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[tool, input](caf::local_actor* parent) -> agent_actor {
+            return parent->spawn([tool, input](agent_actor::pointer self) -> agent_actor::behavior_type {
               return {[self, tool, input](run_atom, agent_run& run, run_reporter& r) {
                         // It is offered exactly its listed tool, with its schema.
                         REQUIRE(run.tools.size() == 1);
@@ -542,15 +547,15 @@ agent_entry calling_agent(std::string tool, json input) {
 
 // Tells `observer` when its run is cancelled, then quits.
 agent_entry observed_agent(caf::actor observer) {
-  return {[observer](caf::actor_system& sys) -> agent_actor {
-    return sys.spawn([observer](agent_actor::pointer self) -> agent_actor::behavior_type {
+  return {[observer](caf::local_actor* parent) -> agent_actor {
+    return parent->spawn([observer](agent_actor::pointer self) -> agent_actor::behavior_type {
       return {[](run_atom, agent_run&, run_reporter&) {},
               [self, observer](cancel_atom) {
                 caf::anon_send(observer, std::string{"agent saw its cancel"});
                 self->quit();
               }};
     });
-  }};
+  }, {}};
 }
 
 } // namespace
