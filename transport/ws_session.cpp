@@ -16,6 +16,7 @@
 #include "actors/outlet.hpp"
 #include "transport/queue_meter.hpp"
 #include "transport/ring.hpp"
+#include "transport/write_batch.hpp"
 #include "transport/ws_frame.hpp"
 
 namespace aw {
@@ -409,55 +410,14 @@ private:
     queued_frames_.store(queue_.size(), std::memory_order_relaxed);
   }
 
-  // Everything queued (up to a batch) goes out in one gathered write: one
-  // system call, and on loopback one receive path, per burst rather than
-  // per event. The headers live in batch_ until the write completes.
-  static constexpr std::size_t max_batch = 32;
-  struct write_batch {
-    std::array<unsigned char, max_batch * ws::max_header> headers;
-    std::array<net::const_buffer, 2 * max_batch> buffers;
-    std::size_t frames = 0;
-    std::size_t buffer_count = 0;
-  };
-  struct batch_buffers { // a ConstBufferSequence over the filled part
-    using value_type = net::const_buffer;
-    using const_iterator = const net::const_buffer*;
-    const net::const_buffer* first;
-    const net::const_buffer* last;
-    const net::const_buffer* begin() const { return first; }
-    const net::const_buffer* end() const { return last; }
-  };
-
-  // Write state is lent per burst from a small pool of the thread: an idle
-  // connection holds none, and no burst pays a large malloc/free.
-  static std::vector<std::unique_ptr<write_batch>>& batch_pool() {
-    thread_local std::vector<std::unique_ptr<write_batch>> pool;
-    return pool;
-  }
-  void take_batch() {
-    auto& pool = batch_pool();
-    if (pool.empty()) {
-      batch_ = std::make_unique<write_batch>();
-    } else {
-      batch_ = std::move(pool.back());
-      pool.pop_back();
-    }
-  }
-  void return_batch() {
-    auto& pool = batch_pool();
-    if (batch_ && pool.size() < 8)
-      pool.push_back(std::move(batch_));
-    batch_.reset();
-  }
-
   void do_write() {
     if (!batch_)
-      take_batch();
+      batch_ = take_write_batch();
     auto& b = *batch_;
     b.frames = 0;
     b.buffer_count = 0;
     std::size_t bytes = 0;
-    for (std::size_t i = 0; i < queue_.size() && b.frames < max_batch; ++i) {
+    for (std::size_t i = 0; i < queue_.size() && b.frames < write_batch::max_frames; ++i) {
       auto& f = queue_.at(i);
       auto* header = b.headers.data() + b.frames * ws::max_header;
       auto hlen = ws::write_header(f.op, f.frame->size(), header);
@@ -499,7 +459,7 @@ private:
     ctx_->metrics.frames_delivered[metrics::idx(metrics::transport_kind::websocket)].inc(
       delivered);
     if (close_sent_) {
-      return_batch();
+      return_write_batch(std::move(batch_));
       // Both closes exchanged: hang up. Otherwise wait for the peer's
       // close (the close timer cuts a peer that never sends it).
       if (peer_closed_)
@@ -512,7 +472,7 @@ private:
     }
     if (!queue_.empty())
       return do_write();
-    return_batch(); // an idle connection keeps no write state
+    return_write_batch(std::move(batch_)); // an idle connection keeps no write state
     queue_.release_if_empty();
   }
 
