@@ -204,6 +204,7 @@ enum class failure_code : std::uint8_t {
   upstream_protocol,
   max_steps,
 };
+constexpr std::size_t failure_codes = 6;
 
 // (CAF serializes the enum as its number; a number out of range reads as
 // agent_failed.)

@@ -82,20 +82,11 @@ std::string_view to_string(actor_kind k) {
   return names[idx(k)];
 }
 
-run_failure run_failure_of(std::string_view code) {
-  if (code == "agent_failed")
-    return run_failure::agent_failed;
-  if (code == "timeout")
-    return run_failure::timeout;
-  if (code == "upstream_auth")
-    return run_failure::upstream_auth;
-  if (code == "upstream_unavailable")
-    return run_failure::upstream_unavailable;
-  if (code == "upstream_protocol")
-    return run_failure::upstream_protocol;
-  if (code == "max_steps")
-    return run_failure::max_steps;
-  return run_failure::other;
+std::size_t run_failure_of(std::string_view code) {
+  for (std::size_t i = 0; i < failure_codes; ++i)
+    if (to_string(static_cast<failure_code>(i)) == code)
+      return i;
+  return failure_codes; // other
 }
 
 registry::registry()
@@ -219,9 +210,10 @@ std::string render(const registry& r, const scrape_facts& facts) {
                                                  "shutting_down", "handshake_failed",
                                                  "fd_limit"};
   static constexpr std::string_view drops[] = {"slow_consumer", "closed"};
-  static constexpr std::string_view failures[] = {
-    "agent_failed",      "timeout",   "upstream_auth", "upstream_unavailable",
-    "upstream_protocol", "max_steps", "other"};
+  std::string_view failures[run_failures];
+  for (std::size_t i = 0; i < failure_codes; ++i)
+    failures[i] = to_string(static_cast<failure_code>(i));
+  failures[failure_codes] = "other";
   std::string_view kinds[actor_kinds];
   for (std::size_t i = 0; i < actor_kinds; ++i)
     kinds[i] = to_string(static_cast<actor_kind>(i));

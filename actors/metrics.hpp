@@ -18,6 +18,7 @@
 
 #include <caf/fwd.hpp>
 
+#include "actors/agent.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw::metrics {
@@ -98,17 +99,11 @@ enum class drop_reason { slow_consumer, closed };
 constexpr std::size_t drop_reasons = 2;
 
 // agent_error codes of failed runs; anything else counts as `other`.
-enum class run_failure {
-  agent_failed,
-  timeout,
-  upstream_auth,
-  upstream_unavailable,
-  upstream_protocol,
-  max_steps,
-  other
-};
-constexpr std::size_t run_failures = 7;
-run_failure run_failure_of(std::string_view code);
+// The failure codes of the agent API (agent.hpp), in its order, then
+// `other` for any code that is not one of them.
+constexpr std::size_t run_failures = failure_codes + 1;
+// The index of an agent_error code among those.
+std::size_t run_failure_of(std::string_view code);
 
 constexpr std::size_t event_types = 8;
 

@@ -92,7 +92,7 @@ void count_outcome(self_ptr self, const run_event& terminal) {
   auto& st = self->state;
   auto& m = *st.env->metrics;
   if (terminal.type == event_type::agent_error)
-    m.runs_failed[metrics::idx(metrics::run_failure_of(text_field(terminal, "code")))].inc();
+    m.runs_failed[metrics::run_failure_of(text_field(terminal, "code"))].inc();
   else if (text_field(terminal, "status") == "cancelled")
     m.runs_cancelled.inc();
   else

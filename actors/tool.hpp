@@ -33,6 +33,16 @@ struct tool_entry {
   // supervisor's turn, and its tool_executing goes out together with its
   // tool_completed: it must be quick (microseconds).
   bool blocking = false;
+
+  // A tool answered by `fn` (on a thread of its own when `blocking`).
+  static tool_entry of_function(std::string description, json input_schema, tool_function fn,
+                                bool blocking = false) {
+    return {std::move(description), std::move(input_schema), std::move(fn), {}, blocking};
+  }
+  // A tool answered by an actor.
+  static tool_entry of_actor(std::string description, json input_schema, tool_actor actor) {
+    return {std::move(description), std::move(input_schema), {}, std::move(actor), false};
+  }
 };
 
 using tool_registry = std::map<std::string, tool_entry, std::less<>>;

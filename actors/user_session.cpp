@@ -201,7 +201,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       // abnormally could not, so the run still gets exactly one.
       if (msg.reason && msg.reason != caf::exit_reason::user_shutdown) {
         // (The exit itself is logged and counted where it is tracked.)
-        st.env->metrics->runs_failed[metrics::idx(metrics::run_failure::agent_failed)].inc();
+        st.env->metrics->runs_failed[metrics::idx(failure_code::agent_failed)].inc();
         self->send(st.emitter, publish_atom::value,
                    make_agent_error(i->second, "agent_failed", "the run failed"));
       }

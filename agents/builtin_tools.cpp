@@ -55,17 +55,18 @@ json string_input(const char* key, const char* description) {
 tool_registry builtin_tools() {
   tool_registry r;
   r.emplace("calculator",
-            tool_entry{"Evaluates an arithmetic expression: + - * / and parentheses, "
+            tool_entry::of_function("Evaluates an arithmetic expression: + - * / and parentheses, "
                        "decimals and unary signs.",
                        string_input("expression", "the expression, e.g. (2+3)*4"),
-                       calculator_tool});
+                       calculator_tool));
   r.emplace("clock",
-            tool_entry{"Reads the current time in UTC (ISO 8601 and Unix milliseconds).",
+            tool_entry::of_function("Reads the current time in UTC (ISO 8601 and Unix milliseconds).",
                        json{{"type", "object"}, {"properties", json::object()},
                             {"additionalProperties", false}},
-                       clock_tool});
-  r.emplace("echo", tool_entry{"Returns its text unchanged.",
-                               string_input("text", "the text to return"), echo_tool});
+                       clock_tool));
+  r.emplace("echo", tool_entry::of_function("Returns its text unchanged.",
+                                             string_input("text", "the text to return"),
+                                             echo_tool));
   return r;
 }
 

@@ -140,13 +140,13 @@ agent_entry fault_agent() {
 }
 
 tool_entry fault_tool() {
-  return tool_entry{"Throws or blocks on demand (tests).", fault_schema(), fault_tool_call,
-                    {}, true};
+  return tool_entry::of_function("Throws or blocks on demand (tests).", fault_schema(),
+                                 fault_tool_call, true);
 }
 
 tool_entry fault_inline_tool() {
-  return tool_entry{"Throws on demand, called inline (tests).", fault_schema(),
-                    fault_tool_call};
+  return tool_entry::of_function("Throws on demand, called inline (tests).", fault_schema(),
+                                 fault_tool_call);
 }
 
 } // namespace aw::agents

@@ -124,11 +124,12 @@ int main(int argc, char** argv) {
 
   aw::environment env;
   aw::agents::register_builtins(env, {}); // demo, calculator, clock, echo
-  env.tools.emplace("quote", aw::tool_entry{"The last price of a stock symbol",
-                                            {{"type", "object"},
-                                             {"properties", {{"symbol", {{"type", "string"}}}}},
-                                             {"required", {"symbol"}}},
-                                            {}, book});
+  env.tools.emplace("quote", aw::tool_entry::of_actor(
+                               "The last price of a stock symbol",
+                               {{"type", "object"},
+                                {"properties", {{"symbol", {{"type", "string"}}}}},
+                                {"required", {"symbol"}}},
+                               book));
   env.agents.emplace("advisor", aw::agent_entry{[](caf::local_actor* parent) -> aw::agent_actor {
                                                   return parent->spawn(quote_desk::advisor);
                                                 },

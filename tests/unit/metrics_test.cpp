@@ -47,12 +47,15 @@ TEST_CASE("a duration histogram puts a value on a bound into that bound's bucket
 
 TEST_CASE("the exposition declares each family once before its samples and labels every kind") {
   metrics::registry r;
-  r.runs_failed[metrics::idx(metrics::run_failure_of("timeout"))].inc(2);
-  r.runs_failed[metrics::idx(metrics::run_failure_of("something_new"))].inc();
+  r.runs_failed[metrics::run_failure_of("timeout")].inc(2);
+  r.runs_failed[metrics::run_failure_of("something_new")].inc();
+  r.runs_failed[metrics::run_failure_of("upstream_auth")].inc(3);
   r.run_duration.observe(300ms);
   auto text = metrics::render(r, {3, 77});
   CHECK(text.find("agentwire_runs_failed_total{code=\"timeout\"} 2\n") != std::string::npos);
   CHECK(text.find("agentwire_runs_failed_total{code=\"other\"} 1\n") != std::string::npos);
+  CHECK(text.find("agentwire_runs_failed_total{code=\"upstream_auth\"} 3\n") != std::string::npos);
+  CHECK(text.find("agentwire_runs_failed_total{code=\"max_steps\"} 0\n") != std::string::npos);
   CHECK(text.find("agentwire_run_duration_seconds_bucket{le=\"0.25\"} 0\n") != std::string::npos);
   CHECK(text.find("agentwire_run_duration_seconds_bucket{le=\"0.5\"} 1\n") != std::string::npos);
   CHECK(text.find("agentwire_run_duration_seconds_bucket{le=\"+Inf\"} 1\n") != std::string::npos);
