@@ -111,6 +111,10 @@ const char* to_string(verify_error e) {
     case verify_error::expired: return "expired";
     case verify_error::missing_exp: return "missing_exp";
     case verify_error::bad_subject: return "bad_subject";
+    case verify_error::not_yet_valid: return "not_yet_valid";
+    case verify_error::issued_in_future: return "issued_in_future";
+    case verify_error::bad_issuer: return "bad_issuer";
+    case verify_error::bad_audience: return "bad_audience";
   }
   return "malformed";
 }
@@ -183,8 +187,37 @@ std::int64_t unix_now() {
   return duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
 }
 
-verify_result verify(std::string_view token, std::string_view secret,
-                     std::int64_t now, std::int64_t leeway_s) {
+verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
+                     std::int64_t leeway_s) {
+  claim_rules rules;
+  rules.leeway_s = leeway_s;
+  return verify(token, secret, now, rules);
+}
+
+namespace {
+
+// Whether `aud` (a string, or an array of strings, in the payload's JSON
+// text) names `audience`.
+bool names_audience(const codec::member& aud, std::string_view payload,
+                    std::string_view audience) {
+  if (aud.k == codec::member::kind::string)
+    return aud.text == audience;
+  if (aud.k != codec::member::kind::array)
+    return false;
+  auto doc = nlohmann::json::parse(payload, nullptr, false);
+  if (!doc.is_object() || !doc["aud"].is_array())
+    return false;
+  for (auto& a : doc["aud"])
+    if (a.is_string() && a.get_ref<const std::string&>() == audience)
+      return true;
+  return false;
+}
+
+} // namespace
+
+verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
+                     const claim_rules& rules) {
+  auto leeway_s = rules.leeway_s;
   verify_result r;
   // An empty key would make every signature "valid" for a careless HMAC user.
   if (secret.empty() || token.size() > 8192) {
@@ -217,11 +250,12 @@ verify_result verify(std::string_view token, std::string_view secret,
   // Only the claims used are kept, read by the codec's scanner (no json
   // tree per part on every handshake).
   static constexpr std::string_view header_names[] = {"alg"};
-  static constexpr std::string_view payload_names[] = {"exp", "sub"};
+  static constexpr std::string_view payload_names[] = {"exp", "sub", "nbf", "iat", "iss",
+                                                       "aud"};
   codec::member header[1];
-  codec::member payload[2];
+  codec::member payload[6];
   if (codec::read_members(*header_raw, header_names, header, 1) != codec::scan_result::object
-      || codec::read_members(*payload_raw, payload_names, payload, 2)
+      || codec::read_members(*payload_raw, payload_names, payload, 6)
            != codec::scan_result::object)
     return r;
   auto& alg = header[0];
@@ -237,6 +271,36 @@ verify_result verify(std::string_view token, std::string_view secret,
   auto exp_v = exp.number.get<std::int64_t>();
   if (exp_v < now - leeway_s) { // not exp + leeway: exp may be near the type's end
     r.error = verify_error::expired;
+    return r;
+  }
+  // nbf and iat: absent, or NumericDates (RFC 7519 2: seconds, possibly
+  // fractional) not after now + leeway.
+  for (auto [at, late] : {std::pair{2, verify_error::not_yet_valid},
+                          std::pair{3, verify_error::issued_in_future}}) {
+    auto& m = payload[at];
+    if (m.k == codec::member::kind::absent)
+      continue;
+    if (m.k != codec::member::kind::number) {
+      r.error = verify_error::malformed;
+      return r;
+    }
+    auto limit = now + leeway_s;
+    bool later = m.number.is_number_unsigned()
+                   ? m.number.get<std::uint64_t>() > static_cast<std::uint64_t>(std::max<std::int64_t>(limit, 0))
+                 : m.number.is_number_integer() ? m.number.get<std::int64_t>() > limit
+                                                : !(m.number.get<double>() <= static_cast<double>(limit));
+    if (later) {
+      r.error = late;
+      return r;
+    }
+  }
+  if (!rules.issuer.empty()
+      && (payload[4].k != codec::member::kind::string || payload[4].text != rules.issuer)) {
+    r.error = verify_error::bad_issuer;
+    return r;
+  }
+  if (!rules.audience.empty() && !names_audience(payload[5], *payload_raw, rules.audience)) {
+    r.error = verify_error::bad_audience;
     return r;
   }
   auto& sub = payload[1];

@@ -21,6 +21,10 @@ enum class verify_error {
   expired,
   missing_exp,
   bad_subject,
+  not_yet_valid,    // nbf later than now + leeway (RFC 7519 4.1.5)
+  issued_in_future, // iat later than now + leeway
+  bad_issuer,       // iss is not the configured issuer
+  bad_audience,     // aud (a string or an array) does not name the configured audience
 };
 
 const char* to_string(verify_error e);
@@ -36,9 +40,19 @@ struct verify_result {
   explicit operator bool() const { return ok.has_value(); }
 };
 
-// `now` is Unix seconds; `leeway_s` the clock skew allowed on exp.
-verify_result verify(std::string_view token, std::string_view secret,
-                     std::int64_t now, std::int64_t leeway_s = 30);
+// What a token's claims must satisfy besides its signature and `sub`.
+struct claim_rules {
+  std::int64_t leeway_s = 30; // the clock skew allowed on exp, nbf and iat
+  std::string issuer;         // `iss` must equal it, when set
+  std::string audience;       // `aud` (or one of its entries) must equal it, when set
+};
+
+// `now` is Unix seconds. exp is required; nbf and iat, when present, must
+// be integers no later than now + leeway.
+verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
+                     const claim_rules& rules);
+verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
+                     std::int64_t leeway_s = 30);
 
 // Mints an HS256 token with sub, iat and exp = now + ttl_s.
 std::string sign(std::string_view subject, std::string_view secret,

@@ -93,6 +93,9 @@ struct serve_config : cli_config {
   std::size_t max_http_body_bytes = 1024 * 1024;
   bool enable_fault_agent = false;
   std::string admin_token_file;
+  caf::timespan jwt_leeway = std::chrono::seconds{30};
+  std::string jwt_issuer;
+  std::string jwt_audience;
   int caf_port = -1;
   std::string caf_host = "127.0.0.1";
 
@@ -104,6 +107,11 @@ struct serve_config : cli_config {
            "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET; else a "
            "generated dev secret)")
       .add(common.log_level, "log-level", "debug, info, warn, error or off (default info)")
+      .add(jwt_leeway, "jwt-leeway",
+           "clock skew allowed on a token's exp, nbf and iat (default 30s)")
+      .add(jwt_issuer, "jwt-issuer", "a token's iss must be this, when set")
+      .add(jwt_audience, "jwt-audience",
+           "a token's aud (a string, or an array) must name this, when set")
       .add(admin_token_file, "admin-token-file",
            "file holding the token for GET /admin/actors (else $AGENTWIRE_ADMIN_TOKEN; "
            "with a generated dev secret, a generated one; else admin requests get 401)")
@@ -324,6 +332,12 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        ms(cfg.run_timeout));
   need(cfg.grace_period >= caf::timespan{0}, "--grace-period must not be negative",
        ms(cfg.grace_period));
+  need(cfg.jwt_leeway >= caf::timespan{0} && cfg.jwt_leeway <= std::chrono::minutes{10},
+       "--jwt-leeway must be 0 to 10min", ms(cfg.jwt_leeway));
+  need(cfg.jwt_issuer.size() <= 1024, "--jwt-issuer must be at most 1024 bytes",
+       std::to_string(cfg.jwt_issuer.size()) + " bytes");
+  need(cfg.jwt_audience.size() <= 1024, "--jwt-audience must be at most 1024 bytes",
+       std::to_string(cfg.jwt_audience.size()) + " bytes");
   need(cfg.caf_port >= -1 && cfg.caf_port <= 65535, "--caf-port must be 0 to 65535 (-1: off)",
        std::to_string(cfg.caf_port));
   return out;
@@ -417,6 +431,10 @@ int run_serve(int argc, char** argv) {
   transport.port = cfg.port;
   transport.io_threads = cfg.io_threads;
   transport.jwt_secret = secret;
+  transport.jwt_rules.leeway_s =
+    std::chrono::duration_cast<std::chrono::seconds>(cfg.jwt_leeway).count();
+  transport.jwt_rules.issuer = cfg.jwt_issuer;
+  transport.jwt_rules.audience = cfg.jwt_audience;
   transport.admin_token = admin_token;
   // In dev mode the web console offers the printed tokens (GET /v1/dev-token).
   std::string dev_token;

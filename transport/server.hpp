@@ -13,6 +13,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
+#include "messages/jwt.hpp"
 
 namespace aw {
 
@@ -21,6 +22,7 @@ struct transport_settings {
   std::uint16_t port = 8080;
   std::size_t io_threads = 1;
   std::string jwt_secret;
+  jwt::claim_rules jwt_rules; // leeway, and iss/aud when configured
   std::string admin_token;                     // GET /admin/actors; empty: refused
   // Dev mode only (a generated secret): GET /v1/dev-token offers these to
   // the web console. Empty: that endpoint is 404.

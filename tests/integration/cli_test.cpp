@@ -95,6 +95,8 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
     {"--cancel-grace=9ms", "--cancel-grace must be 10ms to 10min (given: 9ms)"},
     {"--cancel-grace=11min", "--cancel-grace must be 10ms to 10min (given: 660000ms)"},
     {"--max-answer-bytes=1023", "--max-answer-bytes must be at least 1024 (given: 1023)"},
+    {"--jwt-leeway=-1s", "--jwt-leeway must be 0 to 10min (given: -1000ms)"},
+    {"--jwt-leeway=11min", "--jwt-leeway must be 0 to 10min (given: 660000ms)"},
   };
   for (auto& [arg, says] : cases) {
     auto r = agentwire(good_secret, std::string{"serve --port=0 "} + arg);
@@ -108,9 +110,10 @@ TEST_CASE("serve names each limit it refuses with the value given and lists them
   server_process edge{{"--rate-limit=0", "--rate-burst=0", "--grace-period=0s",
                        "--max-frame-bytes=1024", "--max-content-bytes=1024",
                        "--max-queue-bytes=1024", "--abuse-window=100ms", "--run-timeout=1ms",
-                       "--text-flush=0ms", "--cancel-grace=10ms", "--max-answer-bytes=1024"}};
+                       "--text-flush=0ms", "--cancel-grace=10ms", "--max-answer-bytes=1024",
+                       "--jwt-leeway=0s"}};
   CHECK(edge.get("/healthz").status == 200);
-  server_process upper{{"--text-flush=10s", "--cancel-grace=10min"}};
+  server_process upper{{"--text-flush=10s", "--cancel-grace=10min", "--jwt-leeway=10min"}};
   CHECK(upper.get("/healthz").status == 200);
   // Two mistakes, two lines.
   auto both = agentwire(good_secret, "serve --port=0 --workers=0 --idle-timeout=1ms");
@@ -152,7 +155,8 @@ TEST_CASE("serve --help documents every option") {
                    "--replay-capacity", "--max-threads-per-user", "--max-queue-frames", "--max-queue-bytes",
                    "--grace-period", "--run-timeout", "--idle-timeout", "--request-timeout",
                    "--close-timeout", "--sse-heartbeat", "--max-http-body-bytes", "--text-flush",
-                   "--cancel-grace", "--max-answer-bytes"})
+                   "--cancel-grace", "--max-answer-bytes", "--jwt-leeway", "--jwt-issuer",
+                   "--jwt-audience"})
     CHECK_MESSAGE(r.output.find(opt) != std::string::npos, opt);
 }
 

@@ -327,6 +327,51 @@ TEST_CASE("bad tokens get 401 and leave the directory untouched") {
   CHECK(with["users"] == 1);
 }
 
+TEST_CASE("tokens: nbf and iat in the future are refused and iss and aud are checked when configured") {
+  server_process srv{{"--jwt-issuer=https://id.example.com/", "--jwt-audience=agentwire",
+                      "--jwt-leeway=5s"}};
+  auto now = aw::jwt::unix_now();
+  auto token = [](const json& payload) {
+    return aw::jwt::sign_parts(R"({"alg":"HS256","typ":"JWT"})", payload.dump(),
+                               aw::test::test_secret);
+  };
+  json good = {{"sub", "alice"}, {"exp", now + 600}, {"iss", "https://id.example.com/"},
+               {"aud", {"other", "agentwire"}}, {"iat", now}, {"nbf", now - 10}};
+  auto accepted = srv.try_connect("/ws?token=" + token(good));
+  REQUIRE(accepted.client != nullptr);
+  CHECK(json::parse(*accepted.client->read(5s))["user_id"] == "alice");
+  auto refused = [&](json payload, const char* why) {
+    auto r = srv.try_connect("/ws?token=" + token(payload));
+    CHECK_MESSAGE(r.http_status == 401, why);
+    CHECK(r.client == nullptr);
+    auto me = aw::client::http_request("127.0.0.1", srv.port(), "GET", "/v1/me", {},
+                                       {{"Authorization", "Bearer " + token(payload)}});
+    CHECK_MESSAGE(me.status == 401, why);
+  };
+  auto t = good;
+  t["nbf"] = now + 300;
+  refused(t, "nbf five minutes ahead");
+  t = good;
+  t["iat"] = now + 300;
+  refused(t, "iat five minutes ahead");
+  t = good;
+  t["iss"] = "https://evil.example/";
+  refused(t, "another issuer");
+  t = good;
+  t.erase("iss");
+  refused(t, "no issuer");
+  t = good;
+  t["aud"] = "somebody-else";
+  refused(t, "another audience");
+  t = good;
+  t.erase("aud");
+  refused(t, "no audience");
+  // Within the leeway: a clock a little ahead is fine.
+  t = good;
+  t["nbf"] = now + 2;
+  CHECK(srv.try_connect("/ws?token=" + token(t)).client != nullptr);
+}
+
 TEST_CASE("the token may come in an Authorization Bearer header") {
   server_process srv;
   auto ok = ws_client::connect("127.0.0.1", srv.port(), "/ws",

@@ -243,3 +243,48 @@ TEST_CASE("random secrets are long enough and differ") {
   CHECK(a.size() >= jwt::min_secret_bytes);
   CHECK(a != b);
 }
+
+TEST_CASE("jwt refuses nbf and iat after now plus the leeway and accepts them at its edge") {
+  auto with = [](const std::string& extra, std::int64_t leeway = 30) {
+    auto payload = R"({"sub":"alice","exp":)" + std::to_string(now + 3600) + extra + "}";
+    return jwt::verify(jwt::sign_parts(hs256, payload, secret), secret, now, leeway);
+  };
+  CHECK(with(R"(,"nbf":)" + std::to_string(now + 30)));
+  CHECK(with(R"(,"nbf":)" + std::to_string(now + 31)).error == jwt::verify_error::not_yet_valid);
+  CHECK(with(R"(,"nbf":)" + std::to_string(now + 300)).error == jwt::verify_error::not_yet_valid);
+  CHECK(with(R"(,"nbf":)" + std::to_string(now - 300)));
+  CHECK(with(R"(,"nbf":)" + std::to_string(now + 5), 0).error == jwt::verify_error::not_yet_valid);
+  CHECK(with(R"(,"iat":)" + std::to_string(now + 30)));
+  CHECK(with(R"(,"iat":)" + std::to_string(now + 31)).error == jwt::verify_error::issued_in_future);
+  CHECK(with(R"(,"iat":1.5e9)")); // fractional NumericDates are dates too
+  CHECK(with(R"(,"nbf":1.9e9)").error == jwt::verify_error::not_yet_valid);
+  // Past int64 is the far future, not a negative (accepted) time.
+  CHECK(with(R"(,"nbf":18446744073709551615)").error == jwt::verify_error::not_yet_valid);
+  CHECK(with(R"(,"nbf":"soon")").error == jwt::verify_error::malformed);
+  CHECK(with(R"(,"iat":null)").error == jwt::verify_error::malformed);
+}
+
+TEST_CASE("jwt checks iss and aud when configured and aud may be a string or an array") {
+  jwt::claim_rules rules;
+  rules.issuer = "https://id.example.com/";
+  rules.audience = "agentwire";
+  auto check = [&](const std::string& extra) {
+    auto payload = R"({"sub":"alice","exp":)" + std::to_string(now + 3600) + extra + "}";
+    return jwt::verify(jwt::sign_parts(hs256, payload, secret), secret, now, rules);
+  };
+  const std::string iss = R"(,"iss":"https://id.example.com/")";
+  CHECK(check(iss + R"(,"aud":"agentwire")"));
+  CHECK(check(iss + R"(,"aud":["other","agentwire"])"));
+  CHECK(check(iss + R"(,"aud":["other"])").error == jwt::verify_error::bad_audience);
+  CHECK(check(iss + R"(,"aud":"agentwire2")").error == jwt::verify_error::bad_audience);
+  CHECK(check(iss).error == jwt::verify_error::bad_audience);
+  CHECK(check(iss + R"(,"aud":[1,{"a":"agentwire"}])").error == jwt::verify_error::bad_audience);
+  CHECK(check(R"(,"aud":"agentwire")").error == jwt::verify_error::bad_issuer);
+  CHECK(check(R"(,"iss":"https://id.example.com","aud":"agentwire")").error
+        == jwt::verify_error::bad_issuer);
+  // Not configured: not checked.
+  CHECK(jwt::verify(jwt::sign_parts(hs256, R"({"sub":"alice","exp":)" + std::to_string(now + 60)
+                                              + R"(,"iss":"anyone","aud":7})",
+                                    secret),
+                    secret, now));
+}
