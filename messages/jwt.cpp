@@ -312,10 +312,14 @@ verify_result verify(std::string_view token, std::string_view secret, std::int64
   return r;
 }
 
-std::string sign(std::string_view subject, std::string_view secret,
-                 std::int64_t now, std::int64_t ttl_s) {
+std::string sign(std::string_view subject, std::string_view secret, std::int64_t now,
+                 std::int64_t ttl_s, std::string_view issuer, std::string_view audience) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
   nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
+  if (!issuer.empty())
+    payload["iss"] = issuer;
+  if (!audience.empty())
+    payload["aud"] = audience;
   return sign_parts(header.dump(), payload.dump(), secret);
 }
 

@@ -54,9 +54,11 @@ verify_result verify(std::string_view token, std::string_view secret, std::int64
 verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
                      std::int64_t leeway_s = 30);
 
-// Mints an HS256 token with sub, iat and exp = now + ttl_s.
-std::string sign(std::string_view subject, std::string_view secret,
-                 std::int64_t now, std::int64_t ttl_s);
+// Mints an HS256 token with sub, iat and exp = now + ttl_s, and iss and aud
+// when they are not empty.
+std::string sign(std::string_view subject, std::string_view secret, std::int64_t now,
+                 std::int64_t ttl_s, std::string_view issuer = {},
+                 std::string_view audience = {});
 
 // Signs arbitrary header and payload JSON texts with HS256 (what sign() does
 // with a standard header); lets tests build the tokens verify() must refuse.

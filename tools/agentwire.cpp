@@ -194,11 +194,15 @@ struct token_config : cli_config {
   common_options common;
   std::string user;
   caf::timespan ttl = std::chrono::hours{1};
+  std::string issuer;
+  std::string audience;
 
   token_config() {
     opt_group{custom_options_, "global"}
       .add(user, "user", "the user id (sub claim): 1..128 of [A-Za-z0-9_.@-]")
       .add(ttl, "ttl", "lifetime, e.g. 30min, 1h, 24h (default 1h)")
+      .add(issuer, "issuer", "the iss claim, for a server run with --jwt-issuer")
+      .add(audience, "audience", "the aud claim, for a server run with --jwt-audience")
       .add(common.jwt_secret_file, "jwt-secret-file",
            "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET)");
   }
@@ -259,7 +263,8 @@ int run_token(int argc, char** argv) {
     std::cerr << "agentwire token: --ttl must be positive\n";
     return 2;
   }
-  std::cout << aw::jwt::sign(cfg.user, secret, aw::jwt::unix_now(), ttl) << "\n";
+  std::cout << aw::jwt::sign(cfg.user, secret, aw::jwt::unix_now(), ttl, cfg.issuer, cfg.audience)
+            << "\n";
   return 0;
 }
 
@@ -439,7 +444,8 @@ int run_serve(int argc, char** argv) {
   // In dev mode the web console offers the printed tokens (GET /v1/dev-token).
   std::string dev_token;
   if (dev_secret) {
-    dev_token = aw::jwt::sign("dev", secret, aw::jwt::unix_now(), 24 * 3600);
+    dev_token = aw::jwt::sign("dev", secret, aw::jwt::unix_now(), 24 * 3600, cfg.jwt_issuer,
+                              cfg.jwt_audience);
     transport.dev_token = dev_token;
     if (dev_admin_token)
       transport.dev_admin_token = admin_token;

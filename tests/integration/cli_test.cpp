@@ -170,7 +170,23 @@ TEST_CASE("token mints a token the server's secret verifies") {
   CHECK(v.ok->expires_at >= aw::jwt::unix_now() + 7200 - 5);
   CHECK(v.ok->expires_at <= aw::jwt::unix_now() + 7200 + 5);
   CHECK(agentwire(good_secret, "token --user 'bad user'").rc == 2);
+  // With --issuer and --audience, for a server that checks them.
+  server_process strict{{"--jwt-issuer=https://id.example.com/", "--jwt-audience=agentwire"}};
+  auto with = agentwire(good_secret, "token --user alice --issuer https://id.example.com/ "
+                                     "--audience agentwire");
+  REQUIRE(with.rc == 0);
+  auto claimed = with.output.substr(0, with.output.find('\n'));
+  CHECK(strict.try_connect("/ws?token=" + claimed).client != nullptr);
+  CHECK(strict.try_connect("/ws?token=" + token).http_status == 401);
   CHECK(agentwire("", "token --user alice").rc == 2); // no secret
+}
+
+TEST_CASE("in dev mode with an issuer and an audience the printed token carries them") {
+  server_process srv{{"--jwt-issuer=https://dev.example/", "--jwt-audience=console"}, false};
+  auto out = srv.stdout_text("then type");
+  std::smatch m;
+  REQUIRE(std::regex_search(out, m, std::regex{"token=([A-Za-z0-9_.-]+)'"}));
+  CHECK(srv.try_connect("/ws?token=" + m[1].str()).client != nullptr);
 }
 
 TEST_CASE("without a secret the server prints a dev secret and a token that work") {
