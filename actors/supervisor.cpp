@@ -39,9 +39,10 @@ struct supervisor_state {
   bool cancelling = false; // the agent was told to stop; waiting for it to quit
   int next_call = 0;
   std::map<std::string, std::string> open_calls; // call_id -> tool
-  // The answer as streamed so far, and the part not yet published.
+  // The answer as streamed so far; its bytes from `published` on are not
+  // yet sent.
   std::string streamed;
-  std::string pending;
+  std::size_t published = 0;
   std::chrono::steady_clock::time_point last_text{};
   bool flush_armed = false;
   // for metrics and the actor snapshot
@@ -71,12 +72,20 @@ void publish(self_ptr self, run_event first, run_event second) {
   caf::anon_send(st.emitter, publish_atom::value, std::move(first), std::move(second));
 }
 
+// The streamed text not yet published, as one agent_text event (it is then
+// published).
+run_event take_text(self_ptr self) {
+  auto& st = self->state;
+  auto ev = make_agent_text(st.spec.run, std::string_view{st.streamed}.substr(st.published));
+  st.published = st.streamed.size();
+  return ev;
+}
+
 void publish_text(self_ptr self) {
   auto& st = self->state;
-  if (st.pending.empty())
+  if (st.published == st.streamed.size())
     return;
-  publish(self, make_agent_text(st.spec.run, st.pending));
-  st.pending.clear();
+  publish(self, take_text(self));
   st.last_text = std::chrono::steady_clock::now();
 }
 
@@ -109,9 +118,9 @@ bool end_run(self_ptr self, run_event terminal) {
     return false;
   st.finished = true;
   count_outcome(self, terminal);
-  if (!st.pending.empty() && st.open_calls.empty()) {
-    publish(self, make_agent_text(st.spec.run, st.pending), std::move(terminal));
-    st.pending.clear();
+  if (st.published < st.streamed.size() && st.open_calls.empty()) {
+    auto text = take_text(self);
+    publish(self, std::move(text), std::move(terminal));
     return true;
   }
   publish_text(self);
@@ -172,7 +181,6 @@ void on_text(self_ptr self, std::string& delta) {
   if (st.streamed.size() + delta.size() > st.env->settings.max_answer_bytes)
     return fail(self, failure_code::agent_failed, "the agent's answer was too long");
   st.streamed += delta;
-  st.pending += delta;
   if (st.flush_armed)
     return;
   // The first piece after a quiet interval goes out at once — at the end of
@@ -362,7 +370,7 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
       // to the text of agent_completed.
       if (st.streamed.empty() && result.text.size() > st.env->settings.max_answer_bytes)
         return fail(self, failure_code::agent_failed, "the agent's answer was too long");
-      auto text = st.streamed.empty() ? std::move(result.text) : std::move(st.streamed);
+      std::string_view text = st.streamed.empty() ? result.text : st.streamed;
       finish(self, make_agent_completed(st.spec.run, std::move(result.extra), text));
     },
     [self](fail_atom, agent_failure& f) {
