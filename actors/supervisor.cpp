@@ -181,6 +181,8 @@ void on_text(self_ptr self, std::string& delta) {
   if (st.streamed.size() + delta.size() > st.env->settings.max_answer_bytes)
     return fail(self, failure_code::agent_failed, "the agent's answer was too long");
   st.streamed += delta;
+  if (st.env->settings.text_flush == caf::timespan{0})
+    return publish_text(self);
   if (st.flush_armed)
     return;
   // The first piece after a quiet interval goes out at once — at the end of
