@@ -156,7 +156,9 @@ typename Inspector::result_type inspect(Inspector& f, agent_run& x) {
 // -- tool calls ----------------------------------------------------------------
 
 // An agent asks its supervisor to run a tool. `call_id` is the agent's own
-// id for the call (a model's); empty: the supervisor numbers it.
+// id for the call (a model's); empty: the supervisor numbers it. An input
+// that is not a JSON object (a model's broken arguments, passed on as their
+// text) is a failed call, answered like an unknown tool.
 struct tool_call {
   std::string tool;
   json input = json::object();
@@ -240,10 +242,12 @@ using agent_actor =
 // while they can). The supervisor links itself to it.
 using agent_factory = std::function<agent_actor(caf::local_actor* parent)>;
 
-// A registered agent: how to spawn it and the tools it may call.
+// A registered agent: how to spawn it, the tools it may call, and how many
+// of its thread's earlier messages a run is given (0: none).
 struct agent_entry {
   agent_factory spawn;
   std::vector<std::string> tools;
+  std::size_t history = 0;
 };
 
 using agent_registry = std::map<std::string, agent_entry, std::less<>>;

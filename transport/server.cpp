@@ -179,6 +179,18 @@ struct server::impl {
     accept_failures_since_warning = 0;
   }
 
+  void wait_for_signal() {
+    signals.async_wait([this](beast::error_code ec, int sig) {
+      if (ec)
+        return;
+      log::info("transport", "signal received", {{"signal", sig}});
+      if (sig != SIGHUP)
+        return stop();
+      ctx->transport.on_reload();
+      wait_for_signal();
+    });
+  }
+
   void stop() {
     if (ctx->stopping.exchange(true))
       return;
@@ -200,7 +212,7 @@ struct server::impl {
   std::shared_ptr<context> ctx;
   net::io_context ioc;
   tcp::acceptor acceptor;
-  net::signal_set signals; // SIGINT and SIGTERM, when the transport owns them
+  net::signal_set signals; // SIGINT, SIGTERM (and SIGHUP), when the transport owns them
   net::steady_timer sweeper;
   // Out of file descriptors (all on the acceptor's strand): one kept in
   // reserve for refusing, the pause, and the rate of their warnings.
@@ -241,12 +253,9 @@ void server::run() {
   if (self->ctx->transport.stop_on_signals) {
     self->signals.add(SIGINT);
     self->signals.add(SIGTERM);
-    self->signals.async_wait([self](beast::error_code ec, int sig) {
-      if (!ec) {
-        log::info("transport", "signal received", {{"signal", sig}});
-        self->stop();
-      }
-    });
+    if (self->ctx->transport.on_reload)
+      self->signals.add(SIGHUP);
+    self->wait_for_signal();
   }
   self->do_accept();
   self->arm_sweeper();

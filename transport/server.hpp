@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +44,9 @@ struct transport_settings {
   // SIGINT and SIGTERM stop the server (the `serve` command). An embedding
   // application keeps its signals: false.
   bool stop_on_signals = false;
+  // With stop_on_signals, SIGHUP calls this (on an I/O thread) when set:
+  // the `serve` command re-reads its agents file.
+  std::function<void()> on_reload;
 };
 
 class server {

@@ -6,10 +6,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -31,6 +33,16 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
   std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
                                      "--log-level=warn"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
+  // Each server keeps its history apart, unless the test names the place.
+  bool named = std::any_of(args.begin(), args.end(),
+                           [](const std::string& a) { return a.rfind("--data-dir", 0) == 0; });
+  if (!named) {
+    char dir[] = "/tmp/agentwire-data-XXXXXX";
+    if (!mkdtemp(dir))
+      throw std::runtime_error("mkdtemp failed");
+    own_data_dir_ = dir;
+    argv_s.push_back("--data-dir=" + own_data_dir_);
+  }
   start(std::move(argv_s), with_secret, log, max_open_files);
 }
 
@@ -96,13 +108,15 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
   std::string out;
   char buf[512];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  const std::string marker = "listening on http://127.0.0.1:";
+  // "listening on http://127.0.0.1:PORT" (or https, for a TLS stub).
+  const std::string marker = "://127.0.0.1:";
   while (port_ == 0 && std::chrono::steady_clock::now() < deadline) {
     auto n = read(stdout_fd_, buf, sizeof(buf));
     if (n <= 0)
       break;
     out.append(buf, static_cast<std::size_t>(n));
-    auto at = out.find(marker);
+    auto listening = out.find("listening on http");
+    auto at = listening == std::string::npos ? listening : out.find(marker, listening);
     if (at != std::string::npos) {
       auto end = out.find_first_not_of("0123456789", at + marker.size());
       if (end != std::string::npos)
@@ -139,6 +153,10 @@ server_process::~server_process() {
     close(stdout_fd_);
   if (!stderr_path_.empty())
     unlink(stderr_path_.c_str());
+  if (!own_data_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(own_data_dir_, ignored);
+  }
 }
 
 std::string server_process::stderr_text() const {

@@ -26,7 +26,8 @@ enum class log_to {
 
 class server_process {
 public:
-  // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn.
+  // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn
+  // (and a --data-dir of its own, removed with it, unless `args` name one).
   // Without `with_secret` the server runs in its generated-dev-secret mode.
   // A non-zero `max_open_files` sets the child's open-file limit, soft and
   // hard (the server raises its soft limit to the hard one).
@@ -73,6 +74,7 @@ private:
   std::uint16_t port_ = 0;
   int stdout_fd_ = -1;
   std::string stderr_path_;
+  std::string own_data_dir_; // made for this server, removed with it
   std::thread drain_;
   struct output;
   std::shared_ptr<output> out_;

@@ -1,0 +1,277 @@
+#include "agents/agents_file.hpp"
+
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "agents/demo_agent.hpp"
+#include "agents/fault_agent.hpp"
+#include "agents/openai_agent.hpp"
+
+namespace aw::agents {
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  std::size_t i = 0;
+  long long n = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9' && i < 9)
+    n = n * 10 + (text[i++] - '0');
+  if (i == 0)
+    return std::nullopt;
+  auto unit = text.substr(i);
+  if (unit == "ms")
+    return std::chrono::milliseconds{n};
+  if (unit == "s")
+    return std::chrono::milliseconds{n * 1000};
+  if (unit == "m")
+    return std::chrono::milliseconds{n * 60'000};
+  if (unit == "h")
+    return std::chrono::milliseconds{n * 3'600'000};
+  return std::nullopt;
+}
+
+namespace {
+
+// Collects the problems of one document; each check names its path.
+class checker {
+public:
+  explicit checker(std::vector<std::string>& problems) : problems_(problems) {}
+
+  static std::string join(const std::string& path, const char* key) {
+    return path.empty() ? std::string{key} : path + "." + key;
+  }
+
+  void problem(const std::string& path, const std::string& what) {
+    problems_.push_back(path + ": " + what);
+  }
+  bool ok() const { return problems_.empty(); }
+
+  // Every key of `obj` must be one of `known`.
+  void only(const json& obj, const std::string& path, std::set<std::string_view> known) {
+    for (auto& [key, value] : obj.items())
+      if (known.count(key) == 0)
+        problem(join(path, key.c_str()), "unknown field");
+  }
+
+  std::optional<std::string> text(const json& obj, const std::string& path, const char* key,
+                                  bool required) {
+    auto v = obj.find(key);
+    if (v == obj.end() || v->is_null()) {
+      if (required)
+        problem(join(path, key), "required");
+      return std::nullopt;
+    }
+    if (!v->is_string() || v->get_ref<const std::string&>().empty()) {
+      problem(join(path, key), "must be a non-empty string");
+      return std::nullopt;
+    }
+    return v->get<std::string>();
+  }
+
+  template <class T>
+  std::optional<T> number(const json& obj, const std::string& path, const char* key, T low,
+                          T high) {
+    auto v = obj.find(key);
+    if (v == obj.end() || v->is_null())
+      return std::nullopt;
+    bool whole = std::is_integral_v<T>;
+    if (!v->is_number() || (whole && !v->is_number_integer()) || v->get<double>() < low
+        || v->get<double>() > high) {
+      std::ostringstream what;
+      what << "must be " << (whole ? "a whole number" : "a number") << " from " << low << " to "
+           << high;
+      problem(join(path, key), what.str());
+      return std::nullopt;
+    }
+    return v->get<T>();
+  }
+
+private:
+  std::vector<std::string>& problems_;
+};
+
+bool valid_name(std::string_view name) {
+  if (name.empty() || name.size() > 64)
+    return false;
+  for (char c : name)
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
+          || c == '-'))
+      return false;
+  return true;
+}
+
+std::optional<std::string> read_secret_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return std::nullopt;
+  std::string s{std::istreambuf_iterator<char>{in}, {}};
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' '))
+    s.pop_back();
+  return s;
+}
+
+std::optional<agent_entry> read_openai(const json& a, const std::string& path, checker& c,
+                                       const agents_file_context& ctx, const std::string& name) {
+  c.only(a, path, {"kind", "base_url", "model", "api_key_env", "api_key_file", "system_prompt",
+                   "tools", "max_steps", "temperature", "max_tokens", "history_messages",
+                   "timeout", "retries", "ca_file"});
+  openai_options o;
+  o.name = name;
+  o.client = ctx.client;
+  auto base_url = c.text(a, path, "base_url", true);
+  auto model = c.text(a, path, "model", true);
+  auto key_env = c.text(a, path, "api_key_env", false);
+  auto key_file = c.text(a, path, "api_key_file", false);
+  auto ca_file = c.text(a, path, "ca_file", false);
+  if (key_env && key_file)
+    c.problem(path + ".api_key_env", "give api_key_env or api_key_file, not both");
+  else if (key_env) {
+    auto value = ctx.getenv ? ctx.getenv(*key_env) : std::nullopt;
+    if (!value || value->empty())
+      c.problem(path + ".api_key_env", "the environment variable " + *key_env + " is not set");
+    else
+      o.api_key = *value;
+  } else if (key_file) {
+    auto value = read_secret_file(*key_file);
+    if (!value || value->empty())
+      c.problem(path + ".api_key_file", "cannot be read, or is empty");
+    else
+      o.api_key = *value;
+  }
+  if (auto s = c.text(a, path, "system_prompt", false))
+    o.system_prompt = *s;
+  if (auto t = a.find("tools"); t != a.end() && !t->is_null()) {
+    if (!t->is_array()) {
+      c.problem(path + ".tools", "must be an array of tool names");
+    } else {
+      for (std::size_t i = 0; i < t->size(); ++i) {
+        auto item = path + ".tools[" + std::to_string(i) + "]";
+        auto& v = (*t)[i];
+        if (!v.is_string())
+          c.problem(item, "must be a tool name");
+        else if (v.get_ref<const std::string&>().find('.') != std::string::npos)
+          c.problem(item, "tool servers are not available in this build yet");
+        else if (!ctx.tools || ctx.tools->count(v.get<std::string>()) == 0)
+          c.problem(item, "unknown tool " + v.get<std::string>());
+        else
+          o.tools.push_back(v.get<std::string>());
+      }
+    }
+  }
+  if (auto n = c.number<int>(a, path, "max_steps", 1, 100))
+    o.max_steps = *n;
+  if (auto n = c.number<double>(a, path, "temperature", 0.0, 2.0))
+    o.temperature = *n;
+  if (auto n = c.number<int>(a, path, "max_tokens", 1, 1'000'000))
+    o.max_tokens = *n;
+  if (auto n = c.number<int>(a, path, "history_messages", 0, 10'000))
+    o.history_messages = static_cast<std::size_t>(*n);
+  if (auto n = c.number<int>(a, path, "retries", 0, 10))
+    o.retries = *n;
+  if (auto t = c.text(a, path, "timeout", false)) {
+    auto d = parse_duration(*t);
+    if (!d || *d < std::chrono::milliseconds{100} || *d > std::chrono::hours{1})
+      c.problem(path + ".timeout", "must be a duration from 100ms to 1h, such as \"60s\"");
+    else
+      o.timeout = *d;
+  }
+  if (model)
+    o.model = *model;
+  if (base_url) {
+    std::string why;
+    auto url = parse_upstream_url(*base_url, why);
+    if (!url) {
+      c.problem(path + ".base_url", why);
+    } else if (ctx.client) {
+      o.upstream = ctx.client->make_upstream(*url, ca_file.value_or(""), why);
+      if (!o.upstream)
+        c.problem(path + (ca_file ? ".ca_file" : ".base_url"), why);
+    }
+  }
+  if (!o.upstream || !model)
+    return std::nullopt;
+  return openai_agent(std::move(o));
+}
+
+} // namespace
+
+std::optional<agent_set> read_agents(const json& doc, const agents_file_context& ctx,
+                                     std::vector<std::string>& problems) {
+  checker c{problems};
+  if (!doc.is_object()) {
+    c.problem("(file)", "must be a JSON object");
+    return std::nullopt;
+  }
+  c.only(doc, "", {"default_agent", "agents", "tool_servers", "routes"});
+  for (const char* later : {"tool_servers", "routes"})
+    if (auto v = doc.find(later); v != doc.end() && !v->is_null() && !v->empty())
+      c.problem(later, "not available in this build yet");
+  agent_set out;
+  auto agents = doc.find("agents");
+  if (agents == doc.end() || !agents->is_object() || agents->empty()) {
+    c.problem("agents", "required: an object with at least one agent");
+    return std::nullopt;
+  }
+  for (auto& [name, a] : agents->items()) {
+    auto path = "agents." + name;
+    if (!valid_name(name)) {
+      c.problem(path, "a name is 1 to 64 letters, digits, '_' or '-'");
+      continue;
+    }
+    if (!a.is_object()) {
+      c.problem(path, "must be an object");
+      continue;
+    }
+    auto kind = c.text(a, path, "kind", true);
+    if (!kind)
+      continue;
+    if (*kind == "demo" || *kind == "fault") {
+      c.only(a, path, {"kind"});
+      out.agents.insert_or_assign(name, *kind == "demo" ? demo_agent(ctx.demo_step)
+                                                        : fault_agent());
+    } else if (*kind == "openai") {
+      if (auto entry = read_openai(a, path, c, ctx, name))
+        out.agents.insert_or_assign(name, std::move(*entry));
+    } else if (*kind == "process" || *kind == "agui") {
+      c.problem(path + ".kind", *kind + " agents are not available in this build yet");
+    } else {
+      c.problem(path + ".kind", "unknown kind " + *kind
+                                  + " (one of demo, fault, openai, process, agui)");
+    }
+  }
+  if (auto d = c.text(doc, "", "default_agent", false)) {
+    out.default_agent = *d;
+    if (!agents->contains(*d))
+      c.problem("default_agent", "names no agent in agents");
+  } else if (agents->contains("demo")) {
+    out.default_agent = "demo";
+  } else if (agents->size() == 1) {
+    out.default_agent = agents->begin().key();
+  } else {
+    c.problem("default_agent", "required when there is more than one agent");
+  }
+  if (!c.ok())
+    return std::nullopt;
+  return out;
+}
+
+std::optional<agent_set> load_agents_file(const std::string& path,
+                                          const agents_file_context& ctx,
+                                          std::vector<std::string>& problems) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in) {
+    problems.push_back("(file): cannot be read");
+    return std::nullopt;
+  }
+  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    problems.push_back("(file): not JSON (at byte " + std::to_string(e.byte) + ")");
+    return std::nullopt;
+  }
+  return read_agents(doc, ctx, problems);
+}
+
+} // namespace aw::agents
