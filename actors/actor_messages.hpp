@@ -18,6 +18,7 @@
 
 #include "actors/agent.hpp"
 #include "actors/run_request.hpp"
+#include "actors/settings.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -54,6 +55,8 @@ using reap_atom = caf::atom_constant<caf::atom("reap")>;         // a cancelled 
 using notify_atom = caf::atom_constant<caf::atom("notify")>;     // an application's notification
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;       // check run deadlines
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>; // a run ran out of time
+// directory -> sessions: new agents (a re-read agents file) for new runs
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
 
 // What a directory answers to a reservation (before any actor is spawned).
 enum class admission {
@@ -90,5 +93,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::request_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::resume_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::admission_callback)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::json)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::env_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::close_code)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<std::string>)

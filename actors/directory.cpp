@@ -183,6 +183,15 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
              session_snapshot_timeout);
       return rp;
     },
+    [self](reload_atom, env_ptr& env) {
+      // New runs of every user use the new agents; runs in flight keep the
+      // environment their supervisors were given.
+      auto& st = self->state;
+      st.env = env;
+      for (auto& [id, entry] : st.users)
+        if (entry.session)
+          self->send(entry.session, reload_atom::value, env);
+    },
     [self](stats_atom) {
       auto& st = self->state;
       return caf::make_message(static_cast<std::uint64_t>(st.sessions),

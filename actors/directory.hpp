@@ -15,6 +15,7 @@
 //   (start_atom, std::string user, run_request) -> request_outcome
 //        a run an application starts for a user (a session is spawned
 //        if the user has none)
+//   (reload_atom, env_ptr)  new agents for new runs (settings stay)
 //   (stats_atom) -> (uint64_t users, uint64_t connections)
 //   (snapshot_atom, std::string user, uint32_t limit) -> json
 //        the actor tree of one user ("" for all, at most `limit` users)

@@ -292,6 +292,13 @@ std::string render(const registry& r, const scrape_facts& facts) {
   x.single("agentwire_notifications_dropped_total", "counter",
            "Notifications for a user with no session (not queued).",
            r.notifications_dropped.value());
+  x.single("agentwire_history_commits_total", "counter",
+           "Transactions of the history store (runs that end together share one).",
+           r.history_commits.value());
+  x.single("agentwire_history_write_failures_total", "counter",
+           "History transactions that failed (a full or read-only disk); their runs "
+           "ended in agent_error internal.",
+           r.history_write_failures.value());
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",
            resident_bytes());
   x.single("agentwire_process_open_fds", "gauge", "Open file descriptors.", open_fds());

@@ -138,6 +138,8 @@ struct registry {
   counter events_replayed;
   counter notifications_published; // reached a user's session
   counter notifications_dropped;   // the user had no session
+  counter history_commits;         // transactions of the history store
+  counter history_write_failures;  // of those, failed (each run in it ended internal)
   std::int64_t start_time_unix_s;
 };
 

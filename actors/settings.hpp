@@ -16,6 +16,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/agent.hpp"
+#include "actors/history_store.hpp"
 #include "actors/metrics.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/tool.hpp"
@@ -42,6 +43,9 @@ struct server_settings {
   caf::timespan cancel_grace = std::chrono::seconds{2};
   std::string default_agent = "demo";
   rate_limit_settings rate_limit; // client frames per user
+  // The history database (SQLite); empty: threads are kept in memory only,
+  // and agents get no history.
+  std::string history_path;
 };
 
 struct environment {
@@ -53,6 +57,9 @@ struct environment {
   std::map<std::string, tool_list, std::less<>> offered;
   // Counters only: written by every actor, read by scrapes (metrics.hpp).
   metrics::registry_ptr metrics = std::make_shared<metrics::registry>();
+  // The history store, when settings.history_path names one (set by
+  // service::start, which spawns it).
+  history_actor history;
 };
 
 using env_ptr = std::shared_ptr<const environment>;

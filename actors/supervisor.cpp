@@ -45,6 +45,13 @@ struct supervisor_state {
   std::size_t published = 0;
   std::chrono::steady_clock::time_point last_text{};
   bool flush_armed = false;
+  // The run's messages for its thread's history: the user's, then the
+  // assistant's (with the tool calls it made) and the tool results, in
+  // order. `recorded` is how much of `streamed` they hold; `calling` the
+  // assistant message that takes the tool calls of the current round.
+  std::vector<thread_message> record;
+  std::size_t recorded = 0;
+  std::optional<std::size_t> calling;
   // for metrics and the actor snapshot
   std::chrono::steady_clock::time_point started_at;
   std::uint64_t events = 0;
@@ -54,12 +61,59 @@ struct supervisor_state {
 
 using self_ptr = supervisor_actor::stateful_pointer<supervisor_state>;
 
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+           std::chrono::system_clock::now().time_since_epoch())
+    .count();
+}
+
+// The assistant's text since the last message recorded, as a message.
+void record_text(self_ptr self, std::string_view text) {
+  auto& st = self->state;
+  st.recorded = st.streamed.size();
+  st.calling.reset();
+  if (!text.empty())
+    st.record.push_back({"assistant", std::string{text}, st.spec.run.run_id, unix_ms(), json{}});
+}
+
+// Tool calls and their results go into the record as they are published.
+void record_event(self_ptr self, const run_event& ev) {
+  auto& st = self->state;
+  if (!st.env->history)
+    return;
+  auto field = [&](std::string_view key) {
+    auto* v = ev.find(key);
+    return v ? *v : json{};
+  };
+  if (ev.type == event_type::tool_executing) {
+    if (!st.calling || st.recorded != st.streamed.size()) {
+      // A new round of calls: the text before it, and a message for them.
+      auto text = std::string_view{st.streamed}.substr(st.recorded);
+      st.record.push_back({"assistant", std::string{text}, st.spec.run.run_id, unix_ms(),
+                           json::array()});
+      st.recorded = st.streamed.size();
+      st.calling = st.record.size() - 1;
+    }
+    st.record[*st.calling].extra.push_back(
+      {{"call_id", field("call_id")}, {"tool", field("tool")}, {"input", field("input")}});
+  } else if (ev.type == event_type::tool_completed) {
+    auto output = field("output");
+    st.record.push_back({"tool",
+                         output.is_string() ? output.get<std::string>()
+                                            : output.dump(-1, ' ', false,
+                                                          json::error_handler_t::replace),
+                         st.spec.run.run_id, unix_ms(),
+                         json{{"call_id", field("call_id")}, {"ok", field("ok")}}});
+  }
+}
+
 // (A typed actor sends to an untyped one anonymously; the emitter does not
 // answer.)
 void publish(self_ptr self, run_event ev) {
   auto& st = self->state;
   ++st.events;
   st.last_event = ev.type;
+  record_event(self, ev);
   caf::anon_send(st.emitter, publish_atom::value, std::move(ev));
 }
 
@@ -69,6 +123,8 @@ void publish(self_ptr self, run_event first, run_event second) {
   auto& st = self->state;
   st.events += 2;
   st.last_event = second.type;
+  record_event(self, first);
+  record_event(self, second);
   caf::anon_send(st.emitter, publish_atom::value, std::move(first), std::move(second));
 }
 
@@ -112,23 +168,48 @@ void count_outcome(self_ptr self, const run_event& terminal) {
 // Publishes `terminal` after the text not yet sent, first closing any tool
 // call still open so that every tool_executing has its tool_completed.
 // Returns false when the run had ended already.
+// The run's last events: published now, or, with a history store, handed
+// to it with the run's messages, and published once those are on disk.
+void publish_last(self_ptr self, std::vector<run_event> last) {
+  auto& st = self->state;
+  st.events += last.size();
+  st.last_event = last.back().type;
+  if (st.env->history) {
+    auto* result = last.back().find("result");
+    std::string_view answer = st.streamed.empty() && result && result->is_object()
+                                  && result->contains("text") && (*result)["text"].is_string()
+                                ? std::string_view{(*result)["text"].get_ref<const std::string&>()}
+                                : std::string_view{st.streamed}.substr(st.recorded);
+    record_text(self, answer);
+    caf::anon_send(st.env->history, append_atom::value,
+                   run_record{st.spec.user_id, st.spec.run.thread_id, std::move(st.record),
+                              st.emitter, std::move(last)});
+    return;
+  }
+  if (last.size() == 2)
+    caf::anon_send(st.emitter, publish_atom::value, std::move(last[0]), std::move(last[1]));
+  else
+    caf::anon_send(st.emitter, publish_atom::value, std::move(last[0]));
+}
+
 bool end_run(self_ptr self, run_event terminal) {
   auto& st = self->state;
   if (st.finished)
     return false;
   st.finished = true;
   count_outcome(self, terminal);
+  std::vector<run_event> last;
   if (st.published < st.streamed.size() && st.open_calls.empty()) {
-    auto text = take_text(self);
-    publish(self, std::move(text), std::move(terminal));
-    return true;
+    last.push_back(take_text(self));
+  } else {
+    publish_text(self);
+    for (auto& [call_id, tool] : st.open_calls)
+      publish(self, make_tool_completed(st.spec.run, tool, call_id,
+                                        {{"error", "the run ended first"}}, false));
+    st.open_calls.clear();
   }
-  publish_text(self);
-  for (auto& [call_id, tool] : st.open_calls)
-    publish(self, make_tool_completed(st.spec.run, tool, call_id,
-                                      {{"error", "the run ended first"}}, false));
-  st.open_calls.clear();
-  publish(self, std::move(terminal));
+  last.push_back(std::move(terminal));
+  publish_last(self, std::move(last));
   return true;
 }
 
@@ -218,8 +299,11 @@ caf::result<tool_outcome> on_tool_call(self_ptr self, tool_call& call) {
     return make_tool_executing(st.spec.run, tool, call_id, std::move(call.input));
   };
   auto entry = st.tools.find(tool) ? st.env->tools.find(tool) : st.env->tools.end();
-  if (entry == st.env->tools.end()) {
-    tool_outcome out{false, {{"error", "unknown tool"}}};
+  if (entry == st.env->tools.end() || !call.input.is_object()) {
+    // Both are the model's mistakes: it hears of them and may try again.
+    tool_outcome out{false, {{"error", entry == st.env->tools.end()
+                                         ? "unknown tool"
+                                         : "the input is not a JSON object"}}};
     publish(self, executing(), make_tool_completed(st.spec.run, tool, call_id, out.output, false));
     return out;
   }
@@ -325,6 +409,8 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
   st.emitter = std::move(emitter);
   st.env = std::move(env);
   st.started_at = std::chrono::steady_clock::now();
+  if (st.env->history)
+    st.record.push_back({"user", st.spec.content, st.spec.run.run_id, unix_ms(), json{}});
   st.env->metrics->runs_started.inc();
   st.env->metrics->run_start_latency.observe(st.started_at - st.spec.received_at);
   publish(self, make_agent_started(st.spec.run, st.spec.agent));

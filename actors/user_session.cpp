@@ -132,29 +132,38 @@ rate_limiter::decision take_token(session_actor* self) {
   return d;
 }
 
-// Starts a run when the request is acceptable, through the one supervisor
-// factory.
-request_outcome start_run(session_actor* self, run_request& req) {
+using run_answer = std::function<void(request_outcome)>;
+
+// Why a request cannot start now, if it cannot: checked when it arrives and
+// again when its thread's history is in.
+std::optional<protocol_error> refusal(session_actor* self, const run_request& req) {
+  auto& st = self->state;
+  auto no = [&](error_code code, std::string message) {
+    return codec::make_error(code, std::move(message), req.request_id);
+  };
+  if (req.run_id && st.runs.count(*req.run_id) > 0)
+    return no(error_code::bad_request, "a run with this run_id is in flight");
+  if (req.agent && st.env->agents.count(*req.agent) == 0)
+    return no(error_code::not_found, "unknown agent");
+  if (st.runs.size() >= st.env->settings.max_runs_per_user)
+    return no(error_code::overloaded, "too many runs in flight; wait for one to finish");
+  return std::nullopt;
+}
+
+// Starts an accepted run through the one supervisor factory.
+request_outcome launch(session_actor* self, run_request& req,
+                       std::vector<thread_message> history) {
   auto& st = self->state;
   request_outcome out;
-  auto fail = [&](error_code code, std::string message) {
-    out.error = codec::make_error(code, std::move(message), req.request_id);
+  if ((out.error = refusal(self, req)))
     return out;
-  };
-  if (req.thread_id && !req.adopt_thread && !st.threads.contains(*req.thread_id))
-    return fail(error_code::not_found, "unknown thread_id");
-  if (req.run_id && st.runs.count(*req.run_id) > 0)
-    return fail(error_code::bad_request, "a run with this run_id is in flight");
-  if (req.agent && st.env->agents.count(*req.agent) == 0)
-    return fail(error_code::not_found, "unknown agent");
-  if (st.runs.size() >= st.env->settings.max_runs_per_user)
-    return fail(error_code::overloaded, "too many runs in flight; wait for one to finish");
   run_spec spec;
   spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
   spec.run.thread_id = own_thread(self, req.thread_id);
   spec.run.request_id = req.request_id;
   spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
   spec.content = std::move(req.content);
+  spec.history = std::move(history);
   spec.user_id = st.user_id;
   spec.received_at = req.received_at;
   out.run = spec.run;
@@ -166,6 +175,47 @@ request_outcome start_run(session_actor* self, run_request& req) {
   arm_sweep(self);
   ++st.grace_generation;
   return out;
+}
+
+// Starts a run when the request is acceptable. A run that continues a
+// thread first gets the thread's earlier messages from the history store
+// (which also tells whether the user has that thread); `answer` is called
+// once, now or when they are in.
+void start_run(session_actor* self, run_request req, run_answer answer) {
+  auto& st = self->state;
+  if (auto no = refusal(self, req))
+    return answer(request_outcome{std::move(no), {}});
+  bool known = req.thread_id && st.threads.contains(*req.thread_id);
+  if (!req.thread_id || !st.env->history) {
+    if (req.thread_id && !req.adopt_thread && !known)
+      return answer(request_outcome{
+        codec::make_error(error_code::not_found, "unknown thread_id", req.request_id), {}});
+    return answer(launch(self, req, {}));
+  }
+  auto& agent = req.agent ? *req.agent : st.env->settings.default_agent;
+  auto entry = st.env->agents.find(agent);
+  auto limit = static_cast<std::uint32_t>(
+    std::min<std::size_t>(entry != st.env->agents.end() ? entry->second.history : 0, 100000));
+  auto thread = *req.thread_id;
+  auto shared = std::make_shared<run_request>(std::move(req));
+  self->request(st.env->history, std::chrono::seconds{10}, history_atom::value, st.user_id,
+                std::move(thread), limit)
+    .then(
+      [self, shared, known, answer](thread_history& h) {
+        auto& req = *shared;
+        if (!h.found && !known && !req.adopt_thread)
+          return answer(request_outcome{
+            codec::make_error(error_code::not_found, "unknown thread_id", req.request_id), {}});
+        answer(launch(self, req, std::move(h.messages)));
+      },
+      [self, shared, answer](caf::error&) {
+        log::error("session", "the history store did not answer",
+                   {{"user", self->state.user_id}});
+        answer(request_outcome{codec::make_error(error_code::internal,
+                                                 "the conversation could not be loaded",
+                                                 shared->request_id),
+                               {}});
+      });
 }
 
 caf::behavior user_session(session_actor* self, std::string user_id, caf::actor directory,
@@ -232,7 +282,12 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       st.waiting.push_back({conn, std::move(sock)});
       return caf::make_message(st.epoch, std::uint64_t{0});
     },
-    [self](start_atom, run_request& req) { return start_run(self, req); },
+    [self](start_atom, run_request& req) {
+      auto rp = self->make_response_promise<request_outcome>();
+      start_run(self, std::move(req),
+                [rp](request_outcome out) mutable { rp.deliver(std::move(out)); });
+      return rp;
+    },
     [self](cancel_atom, const std::string& run_id,
            const std::optional<std::string>& request_id) {
       auto& st = self->state;
@@ -250,6 +305,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
       return self->delegate(emitter_of(self), resume_atom::value, std::move(req), target);
     },
     [self](admit_atom) { return take_token(self); },
+    [self](reload_atom, env_ptr& env) { self->state.env = std::move(env); },
     [self](notify_atom, std::string& topic, json& data) {
       auto& st = self->state;
       st.env->metrics->notifications_published.inc();
@@ -258,10 +314,13 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
     },
     [self](start_atom, admit_atom, run_request& req) {
       auto d = take_token(self);
-      request_outcome out;
-      if (d.outcome == rate_limiter::verdict::granted)
-        out = start_run(self, req);
-      return caf::make_message(d, std::move(out));
+      auto rp = self->make_response_promise();
+      if (d.outcome != rate_limiter::verdict::granted)
+        rp.deliver(d, request_outcome{});
+      else
+        start_run(self, std::move(req),
+                  [rp, d](request_outcome out) mutable { rp.deliver(d, std::move(out)); });
+      return rp;
     },
     [self](snapshot_atom) {
       auto& st = self->state;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -21,6 +22,7 @@
 #include "actors/log.hpp"
 #include "actors/runtime.hpp"
 #include "actors/settings.hpp"
+#include "agents/agents_file.hpp"
 #include "agents/builtin.hpp"
 #include "messages/jwt.hpp"
 #include "tools/bench.hpp"
@@ -46,6 +48,30 @@ const char* malloc_conf = "narenas:1,tcache_max:1024,dirty_decay_ms:1000,muzzy_d
 #endif
 
 namespace {
+
+// The agents of `path` in place of `base`'s (the built-in tools stay; with
+// --enable-fault-agent, so does `fault`): false with the problems.
+bool read_agents_file(const std::string& path, const aw::environment& base,
+                      std::shared_ptr<aw::agents::http_client> http, caf::timespan demo_step,
+                      aw::environment& into, std::vector<std::string>& problems) {
+  aw::agents::agents_file_context ctx;
+  ctx.demo_step = demo_step;
+  ctx.client = std::move(http);
+  ctx.tools = &base.tools;
+  ctx.getenv = [](const std::string& name) -> std::optional<std::string> {
+    if (const char* v = std::getenv(name.c_str()))
+      return std::string{v};
+    return std::nullopt;
+  };
+  auto set = aw::agents::load_agents_file(path, ctx, problems);
+  if (!set)
+    return false;
+  into.agents = std::move(set->agents);
+  if (auto fault = base.agents.find("fault"); fault != base.agents.end())
+    into.agents.emplace("fault", fault->second);
+  into.settings.default_agent = set->default_agent;
+  return true;
+}
 
 using aw::cli::cli_config;
 using aw::cli::parse;
@@ -98,10 +124,18 @@ struct serve_config : cli_config {
   std::string jwt_audience;
   int caf_port = -1;
   std::string caf_host = "127.0.0.1";
+  std::string agents_file;
+  std::string data_dir = "agentwire-data";
 
   serve_config() {
     opt_group{custom_options_, "global"}
       .add(host, "host", "address to listen on (default 127.0.0.1)")
+      .add(agents_file, "agents-file",
+           "the agents to serve (JSON, see docs/AGENTS.md); SIGHUP re-reads it "
+           "(default: the built-in demo agent)")
+      .add(data_dir, "data-dir",
+           "where the conversation history is kept (history.db, SQLite); created if "
+           "missing (default ./agentwire-data)")
       .add(port, "port", "TCP port; 0 picks a free one (default 8080)")
       .add(common.jwt_secret_file, "jwt-secret-file",
            "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET; else a "
@@ -411,6 +445,9 @@ int run_serve(int argc, char** argv) {
   // ignored, a write to it fails and the line is lost. Sockets never raise
   // it (Asio sends with MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
+  // Likewise a file that reaches the size limit (RLIMIT_FSIZE): the write
+  // fails (the history reports it), the server goes on.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   aw::server_settings settings;
   settings.protocol.max_frame_bytes = cfg.max_frame_bytes;
@@ -430,6 +467,7 @@ int run_serve(int argc, char** argv) {
   settings.text_flush = cfg.text_flush;
   settings.cancel_grace = cfg.cancel_grace;
   settings.max_answer_bytes = cfg.max_answer_bytes;
+  settings.history_path = (std::filesystem::path{cfg.data_dir} / "history.db").string();
 
   aw::transport_settings transport;
   transport.host = cfg.host;
@@ -470,21 +508,60 @@ int run_serve(int argc, char** argv) {
     cfg.load<caf::io::middleman>();
   aw::runtime::use_quiet_clock(cfg);
 
-  caf::actor_system sys{cfg};
   aw::environment assembly;
   assembly.settings = settings;
-  aw::agents::register_builtins(assembly, {std::chrono::milliseconds{cfg.demo_step_ms},
-                                           cfg.enable_fault_agent});
+  caf::timespan demo_step = std::chrono::milliseconds{cfg.demo_step_ms};
+  aw::agents::register_builtins(assembly, {demo_step, cfg.enable_fault_agent});
+  auto base_env = std::make_shared<const aw::environment>(assembly);
+  auto http = std::make_shared<aw::agents::http_client>();
+  if (!cfg.agents_file.empty()) {
+    std::vector<std::string> problems;
+    if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, assembly, problems)) {
+      for (auto& p : problems)
+        std::cerr << "agentwire: " << cfg.agents_file << ": " << p << "\n";
+      return 2;
+    }
+  }
   auto env = aw::make_environment(std::move(assembly));
   transport.stop_on_signals = true;
+  // Set once the service exists; SIGHUP is only handled while it runs.
+  std::function<void(aw::env_ptr)> reload_into;
+  if (!cfg.agents_file.empty())
+    transport.on_reload = [&] {
+      aw::environment next = *base_env;
+      std::vector<std::string> problems;
+      if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, next, problems)) {
+        aw::log::error("main", "the agents file was not reloaded: the running agents stay",
+                       {{"file", cfg.agents_file}, {"problems", problems}});
+        return;
+      }
+      aw::log::info("main", "agents file reloaded",
+                    {{"file", cfg.agents_file}, {"agents", next.agents.size()},
+                     {"default_agent", next.settings.default_agent}});
+      reload_into(aw::make_environment(std::move(next)));
+    };
+  {
+    std::error_code ec;
+    std::filesystem::create_directories(cfg.data_dir, ec);
+    if (ec || cfg.data_dir.empty()) {
+      std::cerr << "agentwire: --data-dir '" << cfg.data_dir << "' cannot be created: "
+                << (ec ? ec.message() : "it is empty") << "\n";
+      return 2;
+    }
+  }
+  caf::actor_system sys{cfg};
   std::unique_ptr<aw::service> svc;
   try {
     svc = aw::service::start(sys, env, transport);
+  } catch (const aw::history_error& e) {
+    std::cerr << "agentwire: cannot open the history: " << e.what() << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "agentwire: cannot listen on " << cfg.host << ":" << cfg.port << ": "
               << e.what() << "\n";
     return 1;
   }
+  reload_into = [&svc](aw::env_ptr next) { svc->reload(std::move(next)); };
   caf::actor inspector;
   if (cfg.caf_port >= 0) {
     inspector = aw::spawn_inspector(sys, svc->directory());

@@ -111,6 +111,10 @@ private:
 
   void admin_actors(const request_t& req);
 
+  // GET /v1/threads, GET /v1/threads/{id}/messages, DELETE /v1/threads/{id}
+  // (threads_api.cpp): the user's history, asked of the history store.
+  void threads_api(const request_t& req, std::string_view path);
+
   // The user of a valid bearer token, or nullopt after answering 401.
   std::optional<std::string> authenticate(const request_t& req);
 

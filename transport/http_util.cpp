@@ -67,6 +67,15 @@ std::optional<std::string> query_param(std::string_view target, std::string_view
   return std::nullopt;
 }
 
+std::optional<std::uint32_t> parse_count(std::string_view text, std::uint32_t max) {
+  if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  auto n = std::stoul(std::string{text});
+  if (n == 0 || n > max)
+    return std::nullopt;
+  return static_cast<std::uint32_t>(n);
+}
+
 std::string bearer_token(const request_t& req) {
   auto auth = req[http::field::authorization];
   constexpr std::string_view prefix = "Bearer ";

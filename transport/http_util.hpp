@@ -2,6 +2,7 @@
 // bearer token of a request, JSON responses.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,9 @@ std::string url_decode(std::string_view in);
 // The path of a target and one query parameter's value.
 std::string_view target_path(std::string_view target);
 std::optional<std::string> query_param(std::string_view target, std::string_view key);
+
+// A count parameter (`limit`): a whole number from 1 to `max`, else nullopt.
+std::optional<std::uint32_t> parse_count(std::string_view text, std::uint32_t max);
 
 // The token of "Authorization: Bearer …", else of the `token` query parameter.
 std::string bearer_token(const request_t& req);

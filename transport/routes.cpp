@@ -112,6 +112,8 @@ void http_session::route(request_t req) {
                                       + " bytes"));
     return open_exchange(*user, std::move(*follow));
   }
+  if (path == "/v1/threads" || path.rfind("/v1/threads/", 0) == 0)
+    return threads_api(req, path);
   if (auto run_id = cancel_target(path)) {
     auto user = admit(http::verb::post);
     if (!user)
@@ -210,12 +212,12 @@ void http_session::admin_actors(const request_t& req) {
                                keep_alive_));
   std::uint32_t limit = 1000;
   if (auto l = query_param(req.target(), "limit")) {
-    if (l->empty() || l->size() > 6 || l->find_first_not_of("0123456789") != std::string::npos
-        || std::stoul(*l) == 0)
+    auto n = parse_count(*l, 999999);
+    if (!n)
       return send(error_response(http::status::bad_request, "bad_request",
                                  "limit must be an integer from 1 to 999999", version_,
                                  keep_alive_));
-    limit = static_cast<std::uint32_t>(std::stoul(*l));
+    limit = *n;
   }
   auto version = version_;
   auto keep = keep_alive_;

@@ -7,6 +7,7 @@
 
 #include "actors/actor_messages.hpp"
 #include "actors/directory.hpp"
+#include "actors/history_store.hpp"
 #include "actors/log.hpp"
 #include "messages/codec.hpp"
 
@@ -15,6 +16,7 @@ namespace aw {
 struct service::impl {
   caf::actor_system& sys;
   env_ptr env;
+  history_actor history; // invalid without a history_path
   caf::actor directory;
   std::unique_ptr<server> srv;
   std::uint16_t port = 0;
@@ -32,13 +34,27 @@ service::service(std::unique_ptr<impl> p) : impl_(std::move(p)) {
 
 std::unique_ptr<service> service::start(caf::actor_system& sys, env_ptr env,
                                         transport_settings transport) {
+  history_actor history;
+  if (!env->settings.history_path.empty()) {
+    std::string problem;
+    auto store = spawn_history_store(sys, {env->settings.history_path}, env->metrics, problem);
+    if (!store)
+      throw history_error{problem};
+    history = *store;
+    auto with_store = std::make_shared<environment>(*env);
+    with_store->history = history;
+    env = std::move(with_store);
+  }
   auto p = std::make_unique<impl>(sys, env);
+  p->history = history;
   p->directory = spawn_directory(sys, env);
   p->srv = std::make_unique<server>(sys, p->directory, env, std::move(transport));
   try {
     p->port = p->srv->listen();
   } catch (...) {
     caf::anon_send_exit(p->directory, caf::exit_reason::user_shutdown);
+    if (history)
+      caf::anon_send_exit(history, caf::exit_reason::user_shutdown);
     throw;
   }
   auto* srv = p->srv.get();
@@ -100,6 +116,15 @@ void service::wait() {
     impl_->io.join();
 }
 
+void service::reload(env_ptr env) {
+  if (impl_->history && !env->history) {
+    auto with_store = std::make_shared<environment>(*env);
+    with_store->history = impl_->history;
+    env = std::move(with_store);
+  }
+  caf::anon_send(impl_->directory, reload_atom::value, std::move(env));
+}
+
 void service::stop() {
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};
@@ -110,6 +135,8 @@ void service::stop() {
   impl_->srv->stop();
   wait();
   caf::anon_send_exit(impl_->directory, caf::exit_reason::user_shutdown);
+  if (impl_->history)
+    caf::anon_send_exit(impl_->history, caf::exit_reason::user_shutdown);
 }
 
 } // namespace aw

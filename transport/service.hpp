@@ -21,8 +21,9 @@ namespace aw {
 
 class service {
 public:
-  // Binds the listener (throws std::system_error when it cannot) and
-  // serves. The actor_system must outlive the service.
+  // Opens the history (throws history_error when settings.history_path
+  // cannot be opened), binds the listener (throws boost's system_error when
+  // it cannot) and serves. The actor_system must outlive the service.
   static std::unique_ptr<service> start(caf::actor_system& sys, env_ptr env,
                                         transport_settings transport);
 
@@ -49,6 +50,11 @@ public:
   // (the run's ids, or why it did not start), on a CAF thread.
   void start_run(const std::string& user, run_request req,
                  std::function<void(request_outcome)> done);
+
+  // New agents and tools for new runs (`env` as make_environment sealed it,
+  // with the same settings): runs in flight finish on what they started
+  // with, connections are untouched.
+  void reload(env_ptr env);
 
   // Blocks until the server stops (stop() from another thread, or a signal
   // when transport.stop_on_signals).

@@ -1,11 +1,18 @@
 // Starts and stops the real agentwire server for the Node end-to-end tests
-// (agui/, console/): AGENTWIRE_BIN on an ephemeral port, with `env`.
+// (agui/, console/): AGENTWIRE_BIN on an ephemeral port, with `env`, its
+// history in a directory of its own that goes with it.
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 export function startServer(env, args = []) {
+  const dataDir = mkdtempSync(join(tmpdir(), "agentwire-e2e-"));
   const child = spawn(process.env.AGENTWIRE_BIN,
-                      ["serve", "--host=127.0.0.1", "--port=0", "--log-level=warn", ...args],
+                      ["serve", "--host=127.0.0.1", "--port=0", "--log-level=warn",
+                       `--data-dir=${dataDir}`, ...args],
                       { env, stdio: ["ignore", "pipe", "inherit"] });
+  child.on("exit", () => rmSync(dataDir, { recursive: true, force: true }));
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("server did not start: " + out)), 10000);

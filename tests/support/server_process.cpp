@@ -28,7 +28,8 @@ struct server_process::output {
 };
 
 server_process::server_process(std::vector<std::string> args, bool with_secret,
-                               log_to log, unsigned max_open_files)
+                               log_to log, unsigned max_open_files,
+                               unsigned long max_file_bytes)
   : out_(std::make_shared<output>()) {
   std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
                                      "--log-level=warn"};
@@ -43,7 +44,7 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
     own_data_dir_ = dir;
     argv_s.push_back("--data-dir=" + own_data_dir_);
   }
-  start(std::move(argv_s), with_secret, log, max_open_files);
+  start(std::move(argv_s), with_secret, log, max_open_files, max_file_bytes);
 }
 
 server_process::server_process(program p) : out_(std::make_shared<output>()) {
@@ -51,7 +52,7 @@ server_process::server_process(program p) : out_(std::make_shared<output>()) {
 }
 
 void server_process::start(std::vector<std::string> argv_s, bool with_secret, log_to log,
-                           unsigned max_open_files) {
+                           unsigned max_open_files, unsigned long max_file_bytes) {
   int fds[2];
   if (pipe(fds) != 0)
     throw std::runtime_error("pipe failed");
@@ -81,6 +82,10 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
     if (err_fd >= 0) {
       dup2(err_fd, STDERR_FILENO);
       close(err_fd);
+    }
+    if (max_file_bytes > 0) {
+      rlimit lim{max_file_bytes, max_file_bytes};
+      setrlimit(RLIMIT_FSIZE, &lim);
     }
     if (max_open_files > 0) {
       rlimit lim{max_open_files, max_open_files};

@@ -29,10 +29,13 @@ public:
   // `args` are added to: serve --host=127.0.0.1 --port=0 --log-level=warn
   // (and a --data-dir of its own, removed with it, unless `args` name one).
   // Without `with_secret` the server runs in its generated-dev-secret mode.
+  // A non-zero `max_file_bytes` limits the size of any file the child
+  // writes (RLIMIT_FSIZE: a full disk, as far as it can tell).
   // A non-zero `max_open_files` sets the child's open-file limit, soft and
   // hard (the server raises its soft limit to the hard one).
   explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
-                          log_to log = log_to::shared, unsigned max_open_files = 0);
+                          log_to log = log_to::shared, unsigned max_open_files = 0,
+                          unsigned long max_file_bytes = 0);
   // Another program that serves agentwire (an embedding application): run
   // as `argv`, with the test secret in $AGENTWIRE_JWT_SECRET, and expected
   // to print "listening on http://127.0.0.1:PORT" like `serve`.
@@ -68,7 +71,7 @@ public:
 
 private:
   void start(std::vector<std::string> argv, bool with_secret, log_to log,
-             unsigned max_open_files);
+             unsigned max_open_files, unsigned long max_file_bytes = 0);
 
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
