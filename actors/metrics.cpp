@@ -89,6 +89,40 @@ std::size_t run_failure_of(std::string_view code) {
   return failure_codes; // other
 }
 
+upstream_status upstream_status_of(unsigned http_status) {
+  if (http_status == 0)
+    return upstream_status::none;
+  if (http_status < 300)
+    return upstream_status::ok;
+  if (http_status == 401)
+    return upstream_status::unauthorized;
+  if (http_status == 403)
+    return upstream_status::forbidden;
+  if (http_status == 429)
+    return upstream_status::rate_limited;
+  if (http_status >= 500)
+    return upstream_status::server_error;
+  return upstream_status::client_error;
+}
+
+upstream_stats::upstream_stats()
+  : first_token({0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60}) {
+}
+
+std::shared_ptr<upstream_stats> registry::upstream(const std::string& agent) {
+  std::lock_guard<std::mutex> guard{upstreams_mtx_};
+  auto& stats = upstreams_[agent];
+  if (!stats)
+    stats = std::make_shared<upstream_stats>();
+  return stats;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<upstream_stats>>>
+registry::upstreams() const {
+  std::lock_guard<std::mutex> guard{upstreams_mtx_};
+  return {upstreams_.begin(), upstreams_.end()};
+}
+
 registry::registry()
   : run_duration({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}),
     run_start_latency({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -204,6 +238,55 @@ std::int64_t max_fds() {
   return static_cast<std::int64_t>(lim.rlim_cur);
 }
 
+// The upstream families, one series per agent (and status).
+void render_upstreams(exposition& x, const registry& r) {
+  static constexpr std::string_view statuses[] = {"2xx", "401", "403", "429", "4xx", "5xx",
+                                                  "none"};
+  auto all = r.upstreams();
+  if (all.empty())
+    return;
+  auto agent = [](const std::string& name) { return "agent=\"" + name + "\""; };
+  auto bound = [](double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.9g", v);
+    return std::string{buf};
+  };
+  x.family("agentwire_upstream_requests_total", "counter",
+           "Requests to an agent's upstream (LLM API), by what it answered (none: no "
+           "status came).");
+  for (auto& [name, s] : all)
+    for (std::size_t i = 0; i < upstream_statuses; ++i)
+      x.sample("agentwire_upstream_requests_total",
+               agent(name) + ",status=\"" + std::string{statuses[i]} + "\"",
+               s->requests[i].value());
+  x.family("agentwire_upstream_retries_total", "counter",
+           "Requests to an upstream made again after a 429, a 5xx or no answer.");
+  for (auto& [name, s] : all)
+    x.sample("agentwire_upstream_retries_total", agent(name), s->retries.value());
+  x.family("agentwire_upstream_tokens_total", "counter",
+           "Tokens an upstream reported (usage), by direction: in (prompt) and out "
+           "(completion).");
+  for (auto& [name, s] : all) {
+    x.sample("agentwire_upstream_tokens_total", agent(name) + ",direction=\"in\"",
+             s->prompt_tokens.value());
+    x.sample("agentwire_upstream_tokens_total", agent(name) + ",direction=\"out\"",
+             s->completion_tokens.value());
+  }
+  x.family("agentwire_upstream_first_token_seconds", "histogram",
+           "From a request to an upstream to the first piece of its streamed answer.");
+  for (auto& [name, s] : all) {
+    auto rd = s->first_token.read();
+    auto& bounds = s->first_token.bounds();
+    for (std::size_t i = 0; i < bounds.size(); ++i)
+      x.sample("agentwire_upstream_first_token_seconds_bucket",
+               agent(name) + ",le=\"" + bound(bounds[i]) + "\"", rd.cumulative[i]);
+    x.sample("agentwire_upstream_first_token_seconds_bucket", agent(name) + ",le=\"+Inf\"",
+             rd.cumulative.back());
+    x.sample("agentwire_upstream_first_token_seconds_sum", agent(name), rd.sum_s);
+    x.sample("agentwire_upstream_first_token_seconds_count", agent(name), rd.count);
+  }
+}
+
 std::string render(const registry& r, const scrape_facts& facts) {
   static constexpr std::string_view transports[] = {"websocket", "http"};
   static constexpr std::string_view rejects[] = {"unauthorized", "user_limit", "global_limit",
@@ -299,6 +382,7 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "History transactions that failed (a full or read-only disk); their runs "
            "ended in agent_error internal.",
            r.history_write_failures.value());
+  render_upstreams(x, r);
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",
            resident_bytes());
   x.single("agentwire_process_open_fds", "gauge", "Open file descriptors.", open_fds());

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
+#include <mutex>
 #include <utility>
 #include <memory>
 #include <string>
@@ -112,8 +114,33 @@ constexpr std::size_t idx(Enum e) {
   return static_cast<std::size_t>(e);
 }
 
+// What an upstream (an LLM API) answered a request: 2xx, 401, 403, 429,
+// another 4xx, 5xx, or nothing (unreachable, timed out, broken before a
+// status).
+enum class upstream_status { ok, unauthorized, forbidden, rate_limited, client_error,
+                             server_error, none };
+constexpr std::size_t upstream_statuses = 7;
+upstream_status upstream_status_of(unsigned http_status); // 0: none
+
+// One agent's dealings with its upstream.
+struct upstream_stats {
+  upstream_stats();
+  std::array<counter, upstream_statuses> requests;
+  counter retries;
+  counter prompt_tokens;
+  counter completion_tokens;
+  duration_histogram first_token; // request sent -> first streamed piece
+};
+
 struct registry {
   registry();
+
+  // The stats of the agent of that name (the agent's name is its label:
+  // 1-64 of [A-Za-z0-9_-]), made on first use; an agent reloaded under the
+  // same name counts on.
+  std::shared_ptr<upstream_stats> upstream(const std::string& agent);
+  // Every agent's, by name, for a scrape.
+  std::vector<std::pair<std::string, std::shared_ptr<upstream_stats>>> upstreams() const;
 
   std::array<gauge, transport_kinds> connections_open;
   std::array<counter, transport_kinds> connections_accepted;
@@ -141,6 +168,10 @@ struct registry {
   counter history_commits;         // transactions of the history store
   counter history_write_failures;  // of those, failed (each run in it ended internal)
   std::int64_t start_time_unix_s;
+
+private:
+  mutable std::mutex upstreams_mtx_;
+  std::map<std::string, std::shared_ptr<upstream_stats>> upstreams_;
 };
 
 using registry_ptr = std::shared_ptr<registry>;

@@ -118,6 +118,8 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   openai_options o;
   o.name = name;
   o.client = ctx.client;
+  if (ctx.metrics)
+    o.stats = ctx.metrics->upstream(name);
   auto base_url = c.text(a, path, "base_url", true);
   auto model = c.text(a, path, "model", true);
   auto key_env = c.text(a, path, "api_key_env", false);

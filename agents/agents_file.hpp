@@ -14,6 +14,7 @@
 #include <caf/timespan.hpp>
 
 #include "actors/agent.hpp"
+#include "actors/metrics.hpp"
 #include "actors/tool.hpp"
 #include "agents/http_client.hpp"
 
@@ -25,6 +26,8 @@ struct agents_file_context {
   // The tools an agent may list (registered before the file is read).
   const tool_registry* tools = nullptr;
   caf::timespan demo_step = std::chrono::milliseconds{100};
+  // Where upstream agents count their requests (may be null).
+  metrics::registry_ptr metrics;
   // Reads an environment variable (std::getenv unless a test says otherwise).
   std::function<std::optional<std::string>(const std::string&)> getenv;
 };

@@ -169,6 +169,8 @@ struct openai_state {
   std::int64_t completion_tokens = 0;
   bool usage = false;
   bool over = false;
+  std::chrono::steady_clock::time_point sent_at; // of this turn's request
+  bool first_piece_seen = false;
   static inline const char* name = "openai_agent";
 };
 
@@ -221,6 +223,8 @@ void send_turn(self_ptr self) {
     -1, ' ', false, json::error_handler_t::replace);
   req.first_byte_timeout = st.opts->timeout;
   req.idle_timeout = st.opts->timeout;
+  st.sent_at = std::chrono::steady_clock::now();
+  st.first_piece_seen = false;
   auto me = caf::actor_cast<openai_actor>(self);
   st.call = st.opts->client->post(st.opts->upstream, std::move(req),
                                   std::make_shared<relay>(std::move(me), st.attempt));
@@ -236,6 +240,11 @@ void flush_reasoning(self_ptr self) {
 
 void take_pieces(self_ptr self, std::vector<chat_stream::piece>& pieces) {
   auto& st = self->state;
+  if (!pieces.empty() && !st.first_piece_seen) {
+    st.first_piece_seen = true;
+    if (st.opts->stats)
+      st.opts->stats->first_token.observe(std::chrono::steady_clock::now() - st.sent_at);
+  }
   for (auto& p : pieces) {
     if (p.reasoning) {
       st.reasoning += p.text;
@@ -254,6 +263,8 @@ void retry_or_fail(self_ptr self, std::string_view why, json fields) {
   auto& st = self->state;
   if (st.retries < st.opts->retries && !st.streamed) {
     ++st.retries;
+    if (st.opts->stats)
+      st.opts->stats->retries.inc();
     auto delay = retry_delay(*st.opts, st.retries, st.retry_after);
     fields["why"] = why;
     fields["retry"] = st.retries;
@@ -276,6 +287,11 @@ void on_turn_end(self_ptr self) {
     st.usage = true;
     st.prompt_tokens += st.stream->prompt_tokens();
     st.completion_tokens += st.stream->completion_tokens();
+    if (st.opts->stats) {
+      st.opts->stats->prompt_tokens.inc(static_cast<std::uint64_t>(st.stream->prompt_tokens()));
+      st.opts->stats->completion_tokens.inc(
+        static_cast<std::uint64_t>(st.stream->completion_tokens()));
+    }
   }
   st.call.reset();
   auto calls = std::move(st.stream->calls());
@@ -360,6 +376,8 @@ void on_end(self_ptr self, fetch_error error, std::string& detail) {
   json fields{{"status", st.status}, {"detail", detail}};
   if (error == fetch_error::cancelled)
     return;
+  if (st.status == 0 && st.opts->stats)
+    st.opts->stats->requests[metrics::idx(metrics::upstream_status::none)].inc();
   if (st.status == 0) { // no answer at all
     switch (error) {
       case fetch_error::first_byte_timeout:
@@ -461,6 +479,8 @@ openai_actor::behavior_type openai_run(self_ptr self, std::shared_ptr<const open
         return;
       st.status = status;
       st.retry_after = std::move(retry_after);
+      if (st.opts->stats)
+        st.opts->stats->requests[metrics::idx(metrics::upstream_status_of(status))].inc();
     },
     [self](up_body_atom, std::uint64_t attempt, std::string& piece) {
       if (attempt == self->state.attempt && !self->state.over)

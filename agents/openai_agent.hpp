@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "actors/agent.hpp"
+#include "actors/metrics.hpp"
 #include "agents/http_client.hpp"
 
 namespace aw::agents {
@@ -37,6 +38,7 @@ struct openai_options {
   int retries = 2;
   std::chrono::milliseconds backoff{500}; // before the first retry; doubled each time
   std::chrono::milliseconds max_retry_after{30000};
+  std::shared_ptr<metrics::upstream_stats> stats; // may be null
 };
 
 agent_entry openai_agent(openai_options options);

@@ -58,6 +58,7 @@ bool read_agents_file(const std::string& path, const aw::environment& base,
   ctx.demo_step = demo_step;
   ctx.client = std::move(http);
   ctx.tools = &base.tools;
+  ctx.metrics = base.metrics;
   ctx.getenv = [](const std::string& name) -> std::optional<std::string> {
     if (const char* v = std::getenv(name.c_str()))
       return std::string{v};

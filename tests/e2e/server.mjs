@@ -7,12 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export function startServer(env, args = []) {
-  const dataDir = mkdtempSync(join(tmpdir(), "agentwire-e2e-"));
+  // A --data-dir in `args` is the test's to keep (a restart reuses it).
+  const own = !args.some((a) => a.startsWith("--data-dir"));
+  const dataDir = own ? mkdtempSync(join(tmpdir(), "agentwire-e2e-")) : null;
   const child = spawn(process.env.AGENTWIRE_BIN,
                       ["serve", "--host=127.0.0.1", "--port=0", "--log-level=warn",
-                       `--data-dir=${dataDir}`, ...args],
+                       ...(own ? [`--data-dir=${dataDir}`] : []), ...args],
                       { env, stdio: ["ignore", "pipe", "inherit"] });
-  child.on("exit", () => rmSync(dataDir, { recursive: true, force: true }));
+  if (own) child.on("exit", () => rmSync(dataDir, { recursive: true, force: true }));
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("server did not start: " + out)), 10000);

@@ -298,6 +298,18 @@ TEST_CASE("llm: 500 then 500 then 200 completes after two retries and 429 Retry-
   evs = ask(*c, "later");
   CHECK(evs.back()["type"] == "agent_completed");
   CHECK(std::chrono::steady_clock::now() - before >= 900ms); // waited as asked
+
+  // Every request, retry and token is counted by agent.
+  auto metrics = s.srv.get("/metrics").body;
+  for (auto* line : {"agentwire_upstream_requests_total{agent=\"llm\",status=\"5xx\"} 5",
+                     "agentwire_upstream_requests_total{agent=\"llm\",status=\"2xx\"} 2",
+                     "agentwire_upstream_requests_total{agent=\"llm\",status=\"429\"} 1",
+                     "agentwire_upstream_retries_total{agent=\"llm\"} 5",
+                     "agentwire_upstream_tokens_total{agent=\"llm\",direction=\"out\"} 2",
+                     "agentwire_upstream_first_token_seconds_count{agent=\"llm\"} 2"}) {
+    CAPTURE(line);
+    CHECK(metrics.find(line) != std::string::npos);
+  }
 }
 
 TEST_CASE("llm: 401 fails with upstream_auth and the key reaches neither the client nor the log") {
@@ -560,4 +572,14 @@ TEST_CASE("agents file: SIGHUP re-reads it and a broken file keeps the running a
   CHECK(again.back()["type"] == "agent_completed");
   auto llm = ask(*c, "still here");
   CHECK(llm.back()["result"]["text"] == "still here");
+}
+
+TEST_CASE("agents file: the README's example files for OpenAI and Ollama and llama.cpp start a server") {
+  setenv("OPENAI_API_KEY", "sk-example-not-used", 1);
+  for (auto* name : {"openai.json", "ollama.json", "llamacpp.json"}) {
+    CAPTURE(name);
+    server_process srv{{std::string{"--agents-file="} + EXAMPLE_AGENTS_DIR + "/" + name}};
+    CHECK(srv.get("/healthz").status == 200);
+    CHECK(srv.stop() == 0);
+  }
 }

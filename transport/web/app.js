@@ -1,6 +1,8 @@
 // The agentwire console: sign in, chat with the agent, watch each run's
 // lifecycle live, and (with the admin token) the actor tree. One WebSocket;
-// it reconnects with backoff and resumes from the last seq it saw.
+// it reconnects with backoff and resumes from the last seq it saw. Past
+// threads come from the threads API, so a reload or another browser shows
+// them too.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -23,7 +25,8 @@ const state = {
   epoch: null, lastSeq: 0,
   runs: new Map(),        // run_id -> {threadId, el, steps, lastTs, done, ask}
   asks: new Map(),        // request_id -> the text this tab sent
-  threads: new Map(),     // thread_id -> {title, runIds: []}
+  threads: new Map(),     // thread_id -> {title, runIds: [], stored, loaded}
+  pastRuns: new Set(),    // run ids shown from the history (their live events are not)
   pendingThread: null,    // request_id of a message that opens a new thread
   current: null,          // selected thread_id (null: a new thread)
   actorsTimer: null, nextRequest: 0,
@@ -78,7 +81,115 @@ async function signIn(event) {
   $("who").textContent = "signed in as " + state.user;
   state.wanted = true;
   connect();
+  loadThreads();
   $("message").focus();
+}
+
+// -- the history (threads API) ---------------------------------------------------------
+
+function api(path, method = "GET") {
+  return fetch(path, { method, headers: { Authorization: "Bearer " + state.token } });
+}
+
+async function loadThreads() {
+  let page;
+  try {
+    const r = await api("/v1/threads?limit=50");
+    if (!r.ok) return;
+    page = await r.json();
+  } catch (e) {
+    return;
+  }
+  // Oldest at the top, like threads opened here.
+  for (const t of page.threads.reverse()) {
+    const known = state.threads.get(t.thread_id);
+    if (known) {
+      known.stored = true;
+      continue;
+    }
+    state.threads.set(t.thread_id, { title: t.title || "thread " + t.thread_id.slice(-6),
+                                     runIds: [], stored: true, loaded: false });
+  }
+  renderThreads();
+}
+
+// The thread's earlier runs, before the ones shown live.
+async function loadMessages(id) {
+  const thread = state.threads.get(id);
+  thread.loaded = true;
+  let page;
+  try {
+    const r = await api("/v1/threads/" + encodeURIComponent(id) + "/messages?limit=200");
+    if (!r.ok) throw new Error(String(r.status));
+    page = await r.json();
+  } catch (e) {
+    thread.loaded = false;
+    showNotice("The thread's history could not be loaded; select it again to retry.");
+    return;
+  }
+  const byRun = new Map();
+  for (const m of page.messages) {
+    if (!byRun.has(m.run_id)) byRun.set(m.run_id, []);
+    byRun.get(m.run_id).push(m);
+  }
+  const firstLive = [...$("runs").children].find((e) => e.dataset.threadId === id) || null;
+  for (const [runId, messages] of byRun) {
+    if (state.runs.has(runId) || state.pastRuns.has(runId)) continue;
+    state.pastRuns.add(runId);
+    $("runs").insertBefore(pastRun(id, runId, messages), firstLive);
+  }
+}
+
+function pastStep(type, content) {
+  const li = el("li", "step");
+  li.dataset.type = type;
+  const body = el("div", "body");
+  if (typeof content === "string") body.textContent = content;
+  else body.appendChild(content);
+  li.append(el("span", "kind", STEP_NAMES[type]), el("span", "dt", ""), body);
+  return li;
+}
+
+function pastRun(threadId, runId, messages) {
+  const li = el("li", "run past");
+  li.dataset.runId = runId;
+  li.dataset.threadId = threadId;
+  const user = messages.find((m) => m.role === "user");
+  const steps = el("ol", "steps");
+  const toolOf = new Map(); // call_id -> tool
+  for (const m of messages) {
+    if (m.role === "assistant") {
+      for (const c of m.tool_calls || []) {
+        toolOf.set(c.call_id, c.tool);
+        steps.appendChild(pastStep("tool_executing", details(c.tool + " input", c.input)));
+      }
+      if (m.content) steps.appendChild(pastStep("agent_text", m.content));
+    } else if (m.role === "tool") {
+      let output = m.content;
+      try { output = JSON.parse(m.content); } catch (e) { /* text */ }
+      const d = details((toolOf.get(m.call_id) || "tool") + (m.ok ? " output" : " failed"), output);
+      steps.appendChild(pastStep("tool_completed", d));
+    }
+  }
+  li.append(el("p", "ask", user ? user.content : "(earlier)"),
+            el("div", "head", "run " + runId + " (history)"), steps);
+  li.hidden = threadId !== state.current;
+  return li;
+}
+
+async function deleteThread(id) {
+  try {
+    const r = await api("/v1/threads/" + encodeURIComponent(id), "DELETE");
+    if (!r.ok && r.status !== 404) throw new Error(String(r.status));
+  } catch (e) {
+    showNotice("The thread could not be deleted; try again.");
+    return;
+  }
+  state.threads.delete(id);
+  for (const e of [...$("runs").children])
+    if (e.dataset.threadId === id) e.remove();
+  if (state.current === id) selectThread(null);
+  else renderThreads();
 }
 
 function signOut() {
@@ -196,6 +307,7 @@ function showNotice(text) {
 function onEvent(ev) {
   if (ev.seq <= state.lastSeq) return; // already shown (a resume overlaps)
   state.lastSeq = ev.seq;
+  if (state.pastRuns.has(ev.run_id)) return; // shown whole from the history
   let run = state.runs.get(ev.run_id);
   if (!run) run = newRun(ev);
   addStep(run, ev);
@@ -205,7 +317,8 @@ function newRun(ev) {
   let thread = state.threads.get(ev.thread_id);
   const ask = ev.request_id && state.asks.get(ev.request_id);
   if (!thread) {
-    thread = { title: ask ? ask.text : "thread " + ev.thread_id.slice(-6), runIds: [] };
+    thread = { title: ask ? ask.text : "thread " + ev.thread_id.slice(-6), runIds: [],
+               stored: false, loaded: true };
     state.threads.set(ev.thread_id, thread);
     if (ask && state.pendingThread === ev.request_id) {
       state.pendingThread = null;
@@ -215,6 +328,8 @@ function newRun(ev) {
     } else {
       renderThreads();
     }
+  } else if (state.current === null && !state.pendingThread) {
+    selectThread(ev.thread_id); // a thread listed from the history goes on live
   }
   thread.runIds.push(ev.run_id);
   const li = el("li", "run");
@@ -319,13 +434,22 @@ function renderThreads() {
     b.title = t.title;
     b.setAttribute("aria-current", String(id === state.current));
     b.onclick = () => selectThread(id);
-    li.appendChild(b);
+    const del = document.createElement("button");
+    del.type = "button";
+    del.className = "delete";
+    del.textContent = "×";
+    del.title = "Delete this thread";
+    del.setAttribute("aria-label", "Delete thread " + t.title);
+    del.onclick = () => deleteThread(id);
+    li.append(b, del);
     list.appendChild(li);
   }
 }
 
 function selectThread(id) {
   state.current = id;
+  const thread = id && state.threads.get(id);
+  if (thread && thread.stored && !thread.loaded) loadMessages(id);
   for (const el of $("runs").children)
     el.hidden = (el.dataset.threadId || null) !== id;
   renderThreads();

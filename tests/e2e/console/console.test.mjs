@@ -165,6 +165,56 @@ test("a streamed answer grows word by word in one answer step", async () => {
   }
 });
 
+test("after a restart the past thread comes from the history, and deleting it works", async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), "agentwire-console-history-"));
+  const token = newToken();
+  try {
+    let server = await startServer(["--demo-step-ms=0", `--data-dir=${dataDir}`]);
+    try {
+      const page = await signedIn(server, token);
+      await ask(page, "what is 6*7?");
+      await lastRunSteps(page);
+      await page.close();
+    } finally {
+      await stopServer(server);
+    }
+    // A new server process: nothing of the run is in memory any more.
+    server = await startServer(["--demo-step-ms=0", `--data-dir=${dataDir}`]);
+    try {
+      const page = await signedIn(server, token);
+      const title = page.locator("#thread-list li > button:first-child", { hasText: "what is 6*7?" });
+      await title.waitFor();
+      await title.click();
+      const past = page.locator(".run.past");
+      await past.waitFor();
+      assert.equal(await past.locator(".ask").textContent(), "what is 6*7?");
+      const steps = await past.locator(".step").evaluateAll((els) =>
+        els.map((e) => ({ type: e.dataset.type, text: e.querySelector(".body").textContent })));
+      assert.deepEqual(steps.map((s) => s.type), ["tool_executing", "tool_completed", "agent_text"]);
+      assert.equal(steps[2].text, "6*7 = 42");
+      await page.screenshot({ path: path.join(ARTIFACTS, "console-history.png") });
+      // The conversation goes on in the same thread.
+      await ask(page, "and 2+2?");
+      const next = await lastRunSteps(page);
+      assert.equal(next.at(-1).type, "agent_completed");
+      // Deleting it removes it here and on the server.
+      await page.click("#thread-list button.delete");
+      await page.waitForFunction(() => document.querySelectorAll("#thread-list li").length === 0);
+      assert.equal(await page.locator(".run:not([hidden])").count(), 0);
+      const left = await page.evaluate(async (t) => {
+        const r = await fetch("/v1/threads", { headers: { Authorization: "Bearer " + t } });
+        return (await r.json()).threads.length;
+      }, token);
+      assert.equal(left, 0);
+      assert.deepEqual(page.jsErrors, []);
+    } finally {
+      await stopServer(server);
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 test("an invalid token gets a clear sign-in error", async () => {
   const server = await startServer();
   try {
