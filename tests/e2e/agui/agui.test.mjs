@@ -6,7 +6,11 @@
 // these tests treat as a failure.
 import { test, before, after, beforeEach } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { startServer as startServerWith, stopServer } from "../server.mjs";
 import { HttpAgent } from "@ag-ui/client";
 
@@ -152,7 +156,55 @@ test("a calculator question: the messages hold the tool call, its result and the
   const calls = agent.messages.flatMap((m) => m.toolCalls ?? []);
   assert.equal(calls.length, 2);
   assert.notEqual(calls[0].id, calls[1].id);
+  // The client's threadId is a stored thread holding both turns.
+  const stored = await fetch(`${server.base}/v1/threads/${agent.threadId}/messages`,
+                             { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(stored.status, 200);
+  const messages = (await stored.json()).messages;
+  assert.deepEqual(messages.map((m) => m.role),
+                   ["user", "assistant", "tool", "assistant", "user", "assistant", "tool", "assistant"]);
+  assert.equal(messages[4].content, "and 2+3?");
+  assert.equal(messages[7].content, "2+3 = 5");
   assert.deepEqual(complaints, []);
+});
+
+test("an LLM agent (the openai kind, against a stub upstream): the answer streams and its tool call runs", async () => {
+  const stub = spawn("/usr/bin/python3", [fileURLToPath(new URL("../../support/openai_stub.py", import.meta.url))],
+                     { stdio: ["ignore", "pipe", "inherit"] });
+  const base = await new Promise((resolve, reject) => {
+    let out = "";
+    stub.stdout.on("data", (c) => {
+      out += c;
+      const m = out.match(/listening on (http:\/\/[\d.]+:\d+)/);
+      if (m) resolve(m[1]);
+    });
+    stub.on("exit", (code) => reject(new Error(`the stub exited (${code}): ${out}`)));
+  });
+  const dir = mkdtempSync(join(tmpdir(), "agentwire-agui-llm-"));
+  const file = join(dir, "agents.json");
+  writeFileSync(file, JSON.stringify({ agents: { llm: { kind: "openai", base_url: `${base}/v1`,
+                                                        model: "stub", tools: ["calculator"] } } }));
+  const llm = await startServer([`--agents-file=${file}`, "--text-flush=0ms"]);
+  try {
+    const { token } = newUser();
+    const agent = agentFor(llm, token, "streamed from a model");
+    const first = await run(agent);
+    const deltas = first.events.filter((e) => e.type === "TEXT_MESSAGE_CONTENT").map((e) => e.delta);
+    assert.deepEqual(deltas, ["streamed", " from", " a", " model"]);
+    assert.equal(first.result.text, "streamed from a model");
+    assert.ok(first.result.usage.completion_tokens > 0);
+    agent.addMessage({ id: "u-call", role: "user", content: 'call calculator {"expression":"6*7"}' });
+    const second = await run(agent);
+    assert.ok(second.types.includes("TOOL_CALL_START"));
+    const result = second.events.find((e) => e.type === "TOOL_CALL_RESULT");
+    assert.equal(result.content, "42");
+    assert.equal(second.result.text, "tool said: 42");
+    assert.deepEqual(complaints, []);
+  } finally {
+    await stopServer(llm);
+    stub.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("an aborted run: runAgent resolves and the run still completes on the server", async () => {
