@@ -37,6 +37,7 @@
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
 #include "messages/utf8.hpp"
+#include "tools/bench_upstream.hpp"
 #include "tools/cli.hpp"
 
 namespace aw::bench {
@@ -72,10 +73,15 @@ struct bench_config : cli::cli_config {
   bool quiet = false;
   std::string content = "what is 1+1?";
   std::string user_prefix = "bench";
+  std::uint16_t upstream_port = 9300;
+  std::size_t tokens = 200;
+  double token_rate = 50;
+  std::size_t upstream_threads = 1;
 
   bench_config() {
     opt_group{custom_options_, "global"}
-      .add(scenario, "scenario", "idle, throughput, latency, fanout or churn (default throughput)")
+      .add(scenario, "scenario",
+           "idle, throughput, latency, fanout, churn or llm (default throughput)")
       .add(host, "host", "server address (default 127.0.0.1)")
       .add(port, "port", "server port (default 8080)")
       .add(sources, "source-addresses",
@@ -103,11 +109,19 @@ struct bench_config : cli::cli_config {
       .add(json_output, "json", "print the report as JSON")
       .add(quiet, "quiet", "no progress line")
       .add(content, "content", "the user_message sent (default \"what is 1+1?\")")
-      .add(user_prefix, "user-prefix", "user ids are PREFIX-0, PREFIX-1, ... (default bench)");
+      .add(user_prefix, "user-prefix", "user ids are PREFIX-0, PREFIX-1, ... (default bench)")
+      .add(upstream_port, "upstream-port",
+           "llm: the port of the stub LLM upstream the bench runs, which the server's "
+           "agents file must name (default 9300)")
+      .add(tokens, "tokens", "llm: tokens the stub streams per run (default 200)")
+      .add(token_rate, "token-rate", "llm: tokens a second per run (default 50)")
+      .add(upstream_threads, "upstream-threads", "llm: the stub's threads (default 1)");
   }
 };
 
-enum class scenario_kind { idle, throughput, latency, fanout, churn };
+// llm: throughput against an `openai` agent whose upstream is the bench's
+// own stub (bench_upstream.hpp), measuring each text piece's delay.
+enum class scenario_kind { idle, throughput, latency, fanout, churn, llm };
 
 // -- the server process, read from /proc -------------------------------------------
 
@@ -169,6 +183,8 @@ struct stats {
   std::atomic<std::uint64_t> rate_limited{0};
   std::array<std::atomic<std::uint64_t>, violation_kinds> violations{};
   latency_histogram latency;
+  latency_histogram piece_latency; // llm: stub write -> client receive, per agent_text
+  std::atomic<std::uint64_t> tokens{0};
   std::mutex mtx;
   std::vector<std::string> examples; // the first few violations, described
   std::map<std::string, std::uint64_t> failures; // why connections failed
@@ -389,6 +405,8 @@ private:
   clock_type::time_point measure_begin_;
   clock_type::time_point measure_end_;
   std::uint64_t events_at_begin_ = 0, events_at_end_ = 0;
+  std::uint64_t tokens_at_begin_ = 0, tokens_at_end_ = 0;
+  std::uint64_t in_flight_at_end_ = 0;
   std::uint64_t runs_at_begin_ = 0, runs_at_end_ = 0;
   std::uint64_t opened_at_begin_ = 0, opened_at_end_ = 0;
   std::optional<process_sample> server_before_, server_measure_begin_, server_after_;
@@ -659,6 +677,16 @@ void connection::handle(std::string_view text) {
   if (!is_lifecycle(f.type))
     return; // pong, resumed
   st.events.fetch_add(1, std::memory_order_relaxed);
+  if (f.type == "agent_text" && !f.delta.empty()) {
+    // The stub's tokens are the times they were written.
+    if (auto stamp = first_stamp(f.delta)) {
+      auto now = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                              clock_type::now().time_since_epoch())
+                                              .count());
+      st.piece_latency.record(now > *stamp ? now - *stamp : 0);
+      st.tokens.fetch_add(token_count(f.delta), std::memory_order_relaxed);
+    }
+  }
   if (!f.has_seq || f.seq <= last_seq_)
     st.violate(violation::seq_not_increasing,
                user_ + ": seq " + std::to_string(f.seq) + " after " + std::to_string(last_seq_));
@@ -912,6 +940,7 @@ void driver::start_measuring() {
     measuring_ = true;
     measure_begin_ = clock_type::now();
     events_at_begin_ = st_.events.load();
+    tokens_at_begin_ = st_.tokens.load();
     runs_at_begin_ = st_.runs_done.load();
     opened_at_begin_ = st_.opened.load();
     server_measure_begin_ = sample_process(cfg_.server_pid);
@@ -957,6 +986,8 @@ void driver::stop_measuring() {
     draining_ = true;
     measure_end_ = clock_type::now();
     events_at_end_ = st_.events.load();
+    tokens_at_end_ = st_.tokens.load();
+    in_flight_at_end_ = st_.runs_sent.load() - st_.runs_done.load();
     runs_at_end_ = st_.runs_done.load();
     opened_at_end_ = st_.opened.load();
     server_after_ = sample_process(cfg_.server_pid);
@@ -1152,8 +1183,29 @@ int driver::report() {
       server["cpu_seconds"] = cpu;
       if (events > 0)
         server["cpu_seconds_per_million_events"] = cpu / static_cast<double>(events) * 1e6;
+      auto tokens = tokens_at_end_ - tokens_at_begin_;
+      if (kind_ == scenario_kind::llm && tokens > 0)
+        server["cpu_ms_per_1000_tokens"] = cpu * 1e3 / static_cast<double>(tokens) * 1000;
+      // Before the runs, the connections were open and idle: what grew
+      // since is what the runs in flight hold.
+      if (kind_ == scenario_kind::llm && in_flight_at_end_ > 0) {
+        server["rss_per_run_in_flight_bytes"] =
+          static_cast<double>(server_after_->rss_bytes - server_measure_begin_->rss_bytes)
+          / static_cast<double>(in_flight_at_end_);
+        server["runs_in_flight"] = in_flight_at_end_;
+      }
     }
     out["server"] = server;
+  }
+  if (kind_ == scenario_kind::llm) {
+    auto& p = st_.piece_latency;
+    auto tokens = tokens_at_end_ - tokens_at_begin_;
+    out["text_pieces"] = {{"count", p.count()},
+                          {"tokens_per_s", window > 0 ? static_cast<double>(tokens) / window : 0},
+                          {"added_latency_ms",
+                           {{"p50", ms(p.quantile(0.50))},
+                            {"p99", ms(p.quantile(0.99))},
+                            {"max", ms(p.max())}}}};
   }
   json v{{"total", st_.violation_total()}};
   for (std::size_t i = 0; i < violation_kinds; ++i)
@@ -1190,6 +1242,16 @@ int driver::report() {
       std::printf("latency       p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms  (%llu runs)\n",
                   ms(lat.quantile(0.5)), ms(lat.quantile(0.9)), ms(lat.quantile(0.99)),
                   ms(lat.max()), static_cast<unsigned long long>(lat.count()));
+      if (out.contains("text_pieces")) {
+        auto& p = out["text_pieces"];
+        std::printf("text pieces   added latency p50 %.3f ms  p99 %.3f ms  max %.3f ms  "
+                    "(%llu pieces, %.0f tokens/s)\n",
+                    p["added_latency_ms"]["p50"].get<double>(),
+                    p["added_latency_ms"]["p99"].get<double>(),
+                    p["added_latency_ms"]["max"].get<double>(),
+                    static_cast<unsigned long long>(p["count"].get<std::uint64_t>()),
+                    p["tokens_per_s"].get<double>());
+      }
     }
     if (out.contains("server")) {
       auto& s = out["server"];
@@ -1206,6 +1268,12 @@ int driver::report() {
       if (s.contains("cpu_seconds_per_million_events"))
         std::printf(" (%.2f s per million events)",
                     s["cpu_seconds_per_million_events"].get<double>());
+      if (s.contains("cpu_ms_per_1000_tokens"))
+        std::printf("; %.1f CPU-ms per 1000 tokens", s["cpu_ms_per_1000_tokens"].get<double>());
+      if (s.contains("rss_per_run_in_flight_bytes"))
+        std::printf("; RSS %s per run in flight (%llu in flight)",
+                    human_bytes(s["rss_per_run_in_flight_bytes"].get<double>()).c_str(),
+                    static_cast<unsigned long long>(s["runs_in_flight"].get<std::uint64_t>()));
       std::printf("\n");
     }
     std::printf("verification  %llu violations\n",
@@ -1280,8 +1348,17 @@ int run(int argc, char** argv) {
     kind = scenario_kind::fanout;
   else if (cfg.scenario == "churn")
     kind = scenario_kind::churn;
+  else if (cfg.scenario == "llm")
+    kind = scenario_kind::llm;
   else {
-    std::cerr << "agentwire bench: --scenario must be idle, throughput, latency, fanout or churn\n";
+    std::cerr << "agentwire bench: --scenario must be idle, throughput, latency, fanout, churn "
+                 "or llm\n";
+    return 2;
+  }
+  if (kind == scenario_kind::llm && (cfg.tokens == 0 || cfg.token_rate <= 0 || cfg.token_rate > 1e6
+                                     || cfg.upstream_threads == 0)) {
+    std::cerr << "agentwire bench: --tokens, --token-rate (at most 1000000) and "
+                 "--upstream-threads must be positive\n";
     return 2;
   }
   if (kind == scenario_kind::fanout)
@@ -1305,6 +1382,14 @@ int run(int argc, char** argv) {
     setrlimit(RLIMIT_NOFILE, &lim);
   }
   try {
+    std::unique_ptr<stub_upstream> upstream;
+    if (kind == scenario_kind::llm) {
+      upstream = std::make_unique<stub_upstream>(upstream_settings{
+        "127.0.0.1", cfg.upstream_port, cfg.tokens, cfg.token_rate, cfg.upstream_threads});
+      if (!cfg.quiet)
+        std::cerr << "stub upstream on http://127.0.0.1:" << upstream->port()
+                  << "/v1 (" << cfg.tokens << " tokens at " << cfg.token_rate << "/s a run)\n";
+    }
     driver d{cfg, kind, std::move(*users)};
     return d.run();
   } catch (const std::exception& e) {

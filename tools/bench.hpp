@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -48,6 +49,7 @@ struct frame_fields {
   std::string_view request_id;
   std::string_view user_id; // connection_established
   std::string_view code;    // error
+  std::string_view delta;   // agent_text, as escaped in the frame
   std::uint64_t seq = 0;
   bool has_seq = false;
   bool ok = false; // the frame had a type
@@ -56,6 +58,12 @@ struct frame_fields {
 frame_fields scan_frame(std::string_view text);
 
 bool is_lifecycle(std::string_view type);
+
+// The llm scenario's stub upstream streams tokens that are the time they
+// were written (steady clock, ns) and a space: "183004 183026 ". The time
+// of a piece's first token, and how many tokens a piece holds.
+std::optional<std::uint64_t> first_stamp(std::string_view delta);
+std::size_t token_count(std::string_view delta);
 bool is_terminal(std::string_view type);
 
 // What a fast wrong server can get wrong; each is counted and reported.

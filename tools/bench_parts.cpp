@@ -145,6 +145,8 @@ private:
         f.user_id = v;
       else if (key == "code")
         f.code = v;
+      else if (key == "delta")
+        f.delta = v;
       return true;
     }
     if (c == '{' || c == '[')
@@ -190,6 +192,20 @@ std::chrono::nanoseconds first_pause(std::chrono::nanoseconds mean, std::mt19937
     return mean;
   std::uniform_int_distribution<std::int64_t> dist{0, mean.count() - 1};
   return std::chrono::nanoseconds{dist(rng)};
+}
+
+std::optional<std::uint64_t> first_stamp(std::string_view delta) {
+  std::uint64_t n = 0;
+  std::size_t digits = 0;
+  while (digits < delta.size() && digits < 20 && delta[digits] >= '0' && delta[digits] <= '9')
+    n = n * 10 + static_cast<std::uint64_t>(delta[digits++] - '0');
+  if (digits == 0 || (digits < delta.size() && delta[digits] != ' '))
+    return std::nullopt;
+  return n;
+}
+
+std::size_t token_count(std::string_view delta) {
+  return static_cast<std::size_t>(std::count(delta.begin(), delta.end(), ' '));
 }
 
 bool is_terminal(std::string_view type) {

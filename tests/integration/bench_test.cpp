@@ -1,7 +1,10 @@
 // `agentwire bench` against the real server (every scenario runs clean and
 // reports its figures) and against a deliberately wrong one (each fault is
 // flagged). Asserts what the bench reports, never how fast anything was.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +15,7 @@
 
 #include "messages/protocol.hpp"
 #include "support/server_process.hpp"
+#include "support/temp_file.hpp"
 
 using namespace aw;
 using namespace aw::test;
@@ -178,4 +182,43 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
     CHECK(r.report["violations"][fc.violation].get<std::uint64_t>() > 0);
     CHECK(r.report["violations"]["examples"].size() > 0);
   }
+}
+
+TEST_CASE("bench: the llm scenario streams from its own stub upstream through an openai agent and reports text piece latency") {
+  // A port for the bench's stub, free a moment ago (the server's agents
+  // file must name it before the bench starts the stub).
+  std::uint16_t stub_port = 0;
+  {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    stub_port = ntohs(a.sin_port);
+    close(fd);
+  }
+  temp_file agents{json{{"agents",
+                         {{"llm",
+                           {{"kind", "openai"},
+                            {"base_url", "http://127.0.0.1:" + std::to_string(stub_port) + "/v1"},
+                            {"model", "stub"}}}}}}
+                     .dump()};
+  server_process srv{{"--rate-limit=0", "--agents-file=" + agents.path, "--text-flush=0ms"}};
+  auto r = bench(srv.port(), "--scenario llm --users 5 --outstanding 2 --duration 1s --tokens 20 "
+                             "--token-rate 200 --upstream-port "
+                               + std::to_string(stub_port) + " --server-pid "
+                               + std::to_string(srv.pid()));
+  check_clean(r);
+  CHECK(r.report["runs"]["completed"].get<std::uint64_t>() > 0);
+  CHECK(r.report["runs"]["failed"] == 0);
+  auto& p = r.report["text_pieces"];
+  // With no flush interval every token is a piece of its own.
+  CHECK(p["count"].get<std::uint64_t>() >= 20 * r.report["runs"]["completed"].get<std::uint64_t>());
+  CHECK(p["tokens_per_s"].get<double>() > 0);
+  CHECK(p["added_latency_ms"]["p50"].get<double>() <= p["added_latency_ms"]["p99"].get<double>());
+  CHECK(p["added_latency_ms"]["max"].get<double>() > 0);
+  CHECK(r.report["server"].contains("cpu_ms_per_1000_tokens"));
+  CHECK(r.report["server"].contains("rss_per_run_in_flight_bytes"));
 }

@@ -221,3 +221,15 @@ TEST_CASE("the bench's frames are masked and read back by the server's own frame
               [&](aw::ws::frame_event&& ev) { pongs += ev.what == aw::ws::frame_event::kind::pong; });
   CHECK(pongs == 1);
 }
+
+TEST_CASE("bench: a text piece's first stamp and its token count") {
+  CHECK(aw::bench::first_stamp("183004 183026 ") == std::optional<std::uint64_t>{183004});
+  CHECK(aw::bench::first_stamp("42") == std::optional<std::uint64_t>{42});
+  CHECK_FALSE(aw::bench::first_stamp("hello world").has_value());
+  CHECK_FALSE(aw::bench::first_stamp("12ab ").has_value());
+  CHECK_FALSE(aw::bench::first_stamp("").has_value());
+  CHECK(aw::bench::token_count("1 2 3 ") == 3);
+  CHECK(aw::bench::token_count("") == 0);
+  auto f = aw::bench::scan_frame(R"({"type":"agent_text","seq":3,"run_id":"r","delta":"17 18 "})");
+  CHECK(f.delta == "17 18 ");
+}
