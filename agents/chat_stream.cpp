@@ -138,8 +138,9 @@ void chat_stream::on_delta(const json& delta, std::vector<piece>& out) {
       out.push_back({reasoning, v->get<std::string>()});
     return true;
   };
+  // A refusal is what the user is shown instead of an answer.
   if (!text_of("reasoning_content", true) || !text_of("reasoning", true)
-      || !text_of("content", false))
+      || !text_of("content", false) || !text_of("refusal", false))
     return;
   auto calls = delta.find("tool_calls");
   if (calls == delta.end() || calls->is_null())

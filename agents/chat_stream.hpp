@@ -4,7 +4,8 @@
 // HTTP client reads. It takes what real servers send — CRLF or LF, comment
 // and keep-alive lines, a role-only first chunk, tool calls streamed by
 // `index` with their arguments in arbitrary fragments, a usage chunk with
-// empty `choices`, `reasoning_content` (or `reasoning`) deltas — and turns
+// empty `choices`, `reasoning_content` (or `reasoning`) deltas, `refusal`
+// deltas (shown as the answer) — and turns
 // anything else into a failure with a reason for the log.
 #pragma once
 

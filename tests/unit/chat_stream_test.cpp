@@ -199,3 +199,11 @@ TEST_CASE("chat stream: bytes after the end are ignored") {
   CHECK(p.text == "a");
   CHECK(s.state() == outcome::finished);
 }
+
+TEST_CASE("chat stream: a refusal is shown as the answer") {
+  chat_stream s;
+  auto p = run(s, chunk(R"({"content":null,"refusal":"I can't "})")
+                    + chunk(R"({"refusal":"help with that."})", "\"stop\"") + "data: [DONE]\n\n");
+  CHECK(p.text == "I can't help with that.");
+  CHECK(s.state() == outcome::finished);
+}
