@@ -11,6 +11,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "agents/chat_stream.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
 #include "messages/jwt.hpp"
@@ -207,6 +208,49 @@ inline void bench_frames_input(std::string_view bytes) {
          [&](ws::frame_event&& ev) { out.push_back(std::move(ev)); });
   require(out.size() == 1 && out[0].what == ws::frame_event::kind::binary
           && out[0].payload == payload);
+}
+
+// An upstream's streamed response (untrusted): the parser holds its bounds,
+// says why it failed, and reads the same whether the bytes come at once or
+// split anywhere (the first byte chooses where).
+inline void chat_stream_input(std::string_view bytes) {
+  agents::chat_stream::limits limits;
+  limits.max_line_bytes = 4096;
+  limits.max_tool_calls = 8;
+  limits.max_argument_bytes = 1024;
+  struct outcome {
+    std::string text, reasoning;
+    agents::chat_stream::outcome state;
+    std::vector<agents::chat_stream::call> calls;
+  };
+  auto read = [&](std::size_t split) {
+    agents::chat_stream s{limits};
+    std::vector<agents::chat_stream::piece> pieces;
+    s.feed(bytes.substr(0, split), pieces);
+    s.feed(bytes.substr(split), pieces);
+    s.end_of_body(pieces);
+    outcome o;
+    for (auto& p : pieces)
+      (p.reasoning ? o.reasoning : o.text) += p.text;
+    o.state = s.state();
+    require(s.state() != agents::chat_stream::outcome::streaming);
+    require((s.state() == agents::chat_stream::outcome::finished) == s.failure().empty());
+    if (s.state() == agents::chat_stream::outcome::finished) {
+      require(s.calls().size() <= limits.max_tool_calls);
+      for (auto& c : s.calls())
+        require(c.arguments.size() <= limits.max_argument_bytes);
+    }
+    o.calls = s.calls();
+    return o;
+  };
+  auto whole = read(bytes.size());
+  auto split = read(bytes.empty() ? 0 : static_cast<unsigned char>(bytes[0]) % bytes.size());
+  require(whole.text == split.text && whole.reasoning == split.reasoning);
+  require(whole.state == split.state);
+  require(whole.calls.size() == split.calls.size());
+  for (std::size_t i = 0; i < whole.calls.size(); ++i)
+    require(whole.calls[i].id == split.calls[i].id && whole.calls[i].name == split.calls[i].name
+            && whole.calls[i].arguments == split.calls[i].arguments);
 }
 
 } // namespace aw::fuzz
