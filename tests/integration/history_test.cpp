@@ -39,30 +39,6 @@ struct temp_dir {
   std::string path;
 };
 
-std::vector<json> run(aw::client::ws_client& c, json message) {
-  send(c, message);
-  std::vector<json> evs;
-  for (;;) {
-    auto f = next_frame(c, 15s);
-    if (f["type"] == "error") {
-      evs.push_back(f);
-      return evs;
-    }
-    if (!f.contains("run_id"))
-      continue;
-    evs.push_back(f);
-    if (f["type"] == "agent_completed" || f["type"] == "agent_error")
-      return evs;
-  }
-}
-
-std::unique_ptr<aw::client::ws_client> connected(const server_process& srv,
-                                                 const std::string& user) {
-  auto c = srv.connect(user);
-  REQUIRE(next_frame(*c)["type"] == "connection_established");
-  return c;
-}
-
 aw::client::http_result api(const server_process& srv, const std::string& user,
                             const std::string& method, const std::string& target) {
   return aw::client::http_request("127.0.0.1", srv.port(), method, target, {},
@@ -97,12 +73,12 @@ TEST_CASE("history: the next turn of a thread gets its earlier messages and so d
   std::string thread;
   {
     server_process srv{args};
-    auto c = connected(srv, "alice");
-    auto first = run(*c, {{"type", "user_message"}, {"content", "call calculator {\"expression\":\"6*7\"}"}});
+    auto c = greeted(srv.connect("alice"));
+    auto first = run_to_end(*c, {{"type", "user_message"}, {"content", "call calculator {\"expression\":\"6*7\"}"}});
     REQUIRE(first.back()["type"] == "agent_completed");
     CHECK(first.back()["result"]["text"] == "tool said: 42");
     thread = first.back()["thread_id"];
-    auto second = run(*c, {{"type", "user_message"}, {"content", "and times two?"}, {"thread_id", thread}});
+    auto second = run_to_end(*c, {{"type", "user_message"}, {"content", "and times two?"}, {"thread_id", thread}});
     REQUIRE(second.back()["type"] == "agent_completed");
     auto msgs = up.requests().back()["body"]["messages"];
     // user, assistant (tool call), tool, assistant (answer), the new user message
@@ -120,8 +96,8 @@ TEST_CASE("history: the next turn of a thread gets its earlier messages and so d
     CHECK(srv.stop() == 0);
   }
   server_process srv{args};
-  auto c = connected(srv, "alice");
-  auto third = run(*c, {{"type", "user_message"}, {"content", "still there?"}, {"thread_id", thread}});
+  auto c = greeted(srv.connect("alice"));
+  auto third = run_to_end(*c, {{"type", "user_message"}, {"content", "still there?"}, {"thread_id", thread}});
   REQUIRE(third.back()["type"] == "agent_completed");
   auto msgs = up.requests().back()["body"]["messages"];
   REQUIRE(msgs.size() == 7);
@@ -134,10 +110,10 @@ TEST_CASE("history: an agent is given at most its history_messages and never a t
   stub up;
   temp_file agents{llm_agents(up.url(), 2)};
   server_process srv{{"--agents-file=" + agents.path}};
-  auto c = connected(srv, "alice");
-  auto first = run(*c, {{"type", "user_message"}, {"content", "call calculator {\"expression\":\"1+1\"}"}});
+  auto c = greeted(srv.connect("alice"));
+  auto first = run_to_end(*c, {{"type", "user_message"}, {"content", "call calculator {\"expression\":\"1+1\"}"}});
   auto thread = first.back()["thread_id"];
-  run(*c, {{"type", "user_message"}, {"content", "next"}, {"thread_id", thread}});
+  run_to_end(*c, {{"type", "user_message"}, {"content", "next"}, {"thread_id", thread}});
   auto msgs = up.requests().back()["body"]["messages"];
   // The last two of four were the tool result and the answer: the tool
   // result alone would have lost its call, so only the answer is given.
@@ -148,11 +124,11 @@ TEST_CASE("history: an agent is given at most its history_messages and never a t
 
 TEST_CASE("threads API: list and messages with tool calls and paging and delete and another user's thread is a 404") {
   server_process srv{{"--demo-step-ms=0"}};
-  auto c = connected(srv, "alice");
-  auto a = run(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}});
+  auto c = greeted(srv.connect("alice"));
+  auto a = run_to_end(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}});
   auto thread = a.back()["thread_id"].get<std::string>();
-  run(*c, {{"type", "user_message"}, {"content", "and 2+2?"}, {"thread_id", thread}});
-  auto b = run(*c, {{"type", "user_message"}, {"content", "a second thread"}});
+  run_to_end(*c, {{"type", "user_message"}, {"content", "and 2+2?"}, {"thread_id", thread}});
+  auto b = run_to_end(*c, {{"type", "user_message"}, {"content", "a second thread"}});
   auto other = b.back()["thread_id"].get<std::string>();
 
   auto list = api(srv, "alice", "GET", "/v1/threads");
@@ -211,7 +187,7 @@ TEST_CASE("threads API: list and messages with tool calls and paging and delete 
   CHECK(bob_msgs.status == 404);
   CHECK(bob_msgs.body == nobody.body);
   CHECK(api(srv, "bob", "DELETE", "/v1/threads/" + thread).status == 404);
-  auto bob = connected(srv, "bob");
+  auto bob = greeted(srv.connect("bob"));
   send(*bob, {{"type", "user_message"}, {"content", "peek"}, {"thread_id", thread}});
   auto refused = next_frame(*bob);
   CHECK(refused["type"] == "error");
@@ -308,8 +284,8 @@ TEST_CASE("history: kill -9 during a burst keeps every run a client saw end and 
   CHECK(missing == 0);
   // And the server starts on it again.
   server_process again{args};
-  auto c = connected(again, "user0");
-  auto evs = run(*c, {{"type", "user_message"}, {"content", "after the crash"}});
+  auto c = greeted(again.connect("user0"));
+  auto evs = run_to_end(*c, {{"type", "user_message"}, {"content", "after the crash"}});
   CHECK(evs.back()["type"] == "agent_completed");
 }
 
@@ -337,12 +313,12 @@ TEST_CASE("history: a full disk ends runs in internal and the server stays up") 
   // write-ahead log reaches that after a few runs of 30 KB messages.
   server_process srv{{"--demo-step-ms=0", "--rate-limit=0"}, true, log_to::shared, 0,
                      256 * 1024};
-  auto c = connected(srv, "alice");
+  auto c = greeted(srv.connect("alice"));
   std::string big(30000, 'x');
   int completed = 0;
   json failed;
   for (int i = 0; i < 100 && failed.is_null(); ++i) {
-    auto evs = run(*c, {{"type", "user_message"}, {"content", big}});
+    auto evs = run_to_end(*c, {{"type", "user_message"}, {"content", big}});
     if (evs.back()["type"] == "agent_completed")
       ++completed;
     else
@@ -354,7 +330,7 @@ TEST_CASE("history: a full disk ends runs in internal and the server stays up") 
   CHECK(failed["code"] == "internal");
   CHECK(failed["message"] == "the conversation could not be saved");
   // The same connection and the server go on.
-  auto next = run(*c, {{"type", "user_message"}, {"content", "small"}});
+  auto next = run_to_end(*c, {{"type", "user_message"}, {"content", "small"}});
   CHECK((next.back()["type"] == "agent_error" || next.back()["type"] == "agent_completed"));
   CHECK(srv.get("/healthz").status == 200);
   auto metrics = srv.get("/metrics").body;

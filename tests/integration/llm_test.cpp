@@ -83,24 +83,8 @@ struct server_with_agents {
   server_process srv;
 };
 
-// Every event of one run, from the user's socket, up to its terminal one.
-std::vector<json> run_events(aw::client::ws_client& c, const json& message) {
-  send(c, message);
-  std::vector<json> evs;
-  for (;;) {
-    auto f = next_frame(c, 15s);
-    if (f["type"] == "error")
-      FAIL("error frame: " << f.dump());
-    if (!f.contains("run_id"))
-      continue;
-    evs.push_back(f);
-    if (f["type"] == "agent_completed" || f["type"] == "agent_error")
-      return evs;
-  }
-}
-
 std::vector<json> ask(aw::client::ws_client& c, const std::string& content) {
-  return run_events(c, {{"type", "user_message"}, {"content", content}});
+  return run_to_end(c, {{"type", "user_message"}, {"content", content}});
 }
 
 std::string streamed(const std::vector<json>& evs) {
@@ -119,19 +103,12 @@ std::vector<json> of_type(const std::vector<json>& evs, const std::string& type)
   return out;
 }
 
-std::unique_ptr<aw::client::ws_client> connected(const server_process& srv,
-                                                 const std::string& user) {
-  auto c = srv.connect(user);
-  REQUIRE(next_frame(*c)["type"] == "connection_established");
-  return c;
-}
-
 } // namespace
 
 TEST_CASE("llm: a streamed answer reaches the client and is the result text with usage") {
   stub up;
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hello there general kenobi");
   REQUIRE(evs.back()["type"] == "agent_completed");
   CHECK(evs.front()["type"] == "agent_started");
@@ -179,7 +156,7 @@ TEST_CASE("llm: a tool call with fragmented arguments runs and its result goes b
       {"body", {chunk({{"content", "It is "}}), chunk({{"content", "42."}}),
                 chunk(json::object(), "stop"), done_line}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "what is 6*7?");
   REQUIRE(evs.back()["type"] == "agent_completed");
   auto exec = of_type(evs, "tool_executing");
@@ -219,7 +196,7 @@ TEST_CASE("llm: two tool calls in one turn both run and both results go back in 
         chunk(json::object(), "tool_calls"), done_line}}},
      {{"status", 200}, {"body", {chunk({{"content", "done"}}, "stop"), done_line}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "two things");
   REQUIRE(evs.back()["type"] == "agent_completed");
   auto done = of_type(evs, "tool_completed");
@@ -246,7 +223,7 @@ TEST_CASE("llm: arguments that are not JSON and a tool the agent may not use are
         chunk(json::object(), "tool_calls"), done_line}}},
      {{"status", 200}, {"body", {chunk({{"content", "sorry"}}, "stop"), done_line}}}}));
   server_with_agents s{agents_json(up.url()), {"--enable-fault-agent"}};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "break things");
   REQUIRE(evs.back()["type"] == "agent_completed");
   auto done = of_type(evs, "tool_completed");
@@ -266,7 +243,7 @@ TEST_CASE("llm: reasoning deltas become agent_thinking") {
                                     chunk({{"reasoning_content", "think."}}),
                                     chunk({{"content", "Yes."}}, "stop"), done_line}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "think");
   REQUIRE(evs.back()["type"] == "agent_completed");
   auto thinking = of_type(evs, "agent_thinking");
@@ -280,7 +257,7 @@ TEST_CASE("llm: 500 then 500 then 200 completes after two retries and 429 Retry-
   json err{{"status", 500}, {"body", {R"({"error":{"message":"boom"}})"}}};
   up.script(json::array({err, err}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "persist");
   REQUIRE(evs.back()["type"] == "agent_completed");
   CHECK(evs.back()["result"]["text"] == "persist");
@@ -318,7 +295,7 @@ TEST_CASE("llm: 401 fails with upstream_auth and the key reaches neither the cli
     {{{"status", 401},
       {"body", {R"({"error":{"message":"Incorrect API key provided: sk-test-0123456789-secret-key"}})"}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hi");
   REQUIRE(evs.back()["type"] == "agent_error");
   CHECK(evs.back()["code"] == "upstream_auth");
@@ -338,7 +315,7 @@ TEST_CASE("llm: a stream cut mid-way fails the run and what was streamed stays")
   up.script(json::array({{{"status", 200},
                           {"body", {chunk({{"content", "half an "}}), json{{"cut", true}}}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hi");
   REQUIRE(evs.back()["type"] == "agent_error");
   CHECK(evs.back()["code"] == "upstream_unavailable");
@@ -350,7 +327,7 @@ TEST_CASE("llm: a malformed stream is upstream_protocol") {
   stub up;
   up.script(json::array({{{"status", 200}, {"body", {"data: {not json\n\n"}}}}));
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hi");
   REQUIRE(evs.back()["type"] == "agent_error");
   CHECK(evs.back()["code"] == "upstream_protocol");
@@ -361,7 +338,7 @@ TEST_CASE("llm: an upstream that goes silent is a timeout") {
   up.script(json::array({{{"status", 200},
                           {"body", {chunk({{"content", "a"}}), json{{"hang", true}}}}}}));
   server_with_agents s{agents_json(up.url(), {{"timeout", "500ms"}})};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hi");
   REQUIRE(evs.back()["type"] == "agent_error");
   CHECK(evs.back()["code"] == "timeout");
@@ -371,7 +348,7 @@ TEST_CASE("llm: an upstream that goes silent is a timeout") {
 TEST_CASE("llm: a model that loops on tools ends in max_steps") {
   stub up;
   server_with_agents s{agents_json(up.url(), {{"max_steps", 3}})};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   // The stub's default: "call TOOL ARGS" asks for the tool; the model then
   // sees only tool results and answers them, so script four calls.
   json call{{"status", 200},
@@ -388,7 +365,7 @@ TEST_CASE("llm: a model that loops on tools ends in max_steps") {
 TEST_CASE("llm: cancel mid-stream closes the upstream request and ends the run cancelled") {
   stub up;
   server_with_agents s{agents_json(up.url(), {{"timeout", "30s"}})};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   send(*c, {{"type", "user_message"}, {"content", "tokens 1000 20"}});
   std::string run_id;
   for (;;) {
@@ -424,8 +401,8 @@ TEST_CASE("llm: cancel mid-stream closes the upstream request and ends the run c
 TEST_CASE("llm: runs of two users stream at once and each sees only its own answer") {
   stub up;
   server_with_agents s{agents_json(up.url())};
-  auto a = connected(s.srv, "alice");
-  auto b = connected(s.srv, "bob");
+  auto a = greeted(s.srv.connect("alice"));
+  auto b = greeted(s.srv.connect("bob"));
   send(*a, {{"type", "user_message"}, {"content", "tokens 20 200"}});
   auto evs_b = ask(*b, "bob only");
   std::vector<json> evs_a;
@@ -473,14 +450,14 @@ TEST_CASE("llm: TLS with a private CA is accepted with ca_file and refused witho
   stub up{{"--tls-cert", dir + "/server.pem", "--tls-key", dir + "/server.key"}};
   {
     server_with_agents s{agents_json(up.url(true), {{"ca_file", dir + "/ca.pem"}})};
-    auto c = connected(s.srv, "alice");
+    auto c = greeted(s.srv.connect("alice"));
     auto evs = ask(*c, "secure hello");
     REQUIRE(evs.back()["type"] == "agent_completed");
     CHECK(evs.back()["result"]["text"] == "secure hello");
   }
   {
     server_with_agents s{agents_json(up.url(true))};
-    auto c = connected(s.srv, "alice");
+    auto c = greeted(s.srv.connect("alice"));
     auto evs = ask(*c, "insecure hello");
     REQUIRE(evs.back()["type"] == "agent_error");
     CHECK(evs.back()["code"] == "upstream_unavailable");
@@ -526,7 +503,7 @@ TEST_CASE("agents file: every problem is reported with its JSON path and the ser
 TEST_CASE("agents file: SIGHUP re-reads it and a broken file keeps the running agents") {
   stub up;
   server_with_agents s{agents_json(up.url())};
-  auto c = connected(s.srv, "alice");
+  auto c = greeted(s.srv.connect("alice"));
   send(*c, {{"type", "user_message"}, {"content", "x"}, {"agent", "second"}});
   auto f = next_frame(*c);
   CHECK(f["type"] == "error");
@@ -568,7 +545,7 @@ TEST_CASE("agents file: SIGHUP re-reads it and a broken file keeps the running a
   }
   CHECK(log.find("not reloaded") != std::string::npos);
   // The connection is untouched and the running agents stay.
-  auto again = run_events(*c, {{"type", "user_message"}, {"content", "4*5"}, {"agent", "second"}});
+  auto again = run_to_end(*c, {{"type", "user_message"}, {"content", "4*5"}, {"agent", "second"}});
   CHECK(again.back()["type"] == "agent_completed");
   auto llm = ask(*c, "still here");
   CHECK(llm.back()["result"]["text"] == "still here");

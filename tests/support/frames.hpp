@@ -2,6 +2,8 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
+#include <vector>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -21,6 +23,32 @@ inline nlohmann::json next_frame(client::ws_client& c,
 
 inline void send(client::ws_client& c, const nlohmann::json& j) {
   REQUIRE(c.send_text(j.dump()));
+}
+
+// A connection once its connection_established is read.
+inline std::unique_ptr<client::ws_client> greeted(std::unique_ptr<client::ws_client> c) {
+  REQUIRE(next_frame(*c)["type"] == "connection_established");
+  return c;
+}
+
+// Sends `message` and returns the run's events up to its terminal one (or
+// the error frame that refused it, last).
+inline std::vector<nlohmann::json> run_to_end(client::ws_client& c,
+                                              const nlohmann::json& message) {
+  send(c, message);
+  std::vector<nlohmann::json> evs;
+  for (;;) {
+    auto f = next_frame(c, std::chrono::seconds{15});
+    if (f["type"] == "error") {
+      evs.push_back(f);
+      return evs;
+    }
+    if (!f.contains("run_id"))
+      continue;
+    evs.push_back(f);
+    if (f["type"] == "agent_completed" || f["type"] == "agent_error")
+      return evs;
+  }
 }
 
 } // namespace aw::test

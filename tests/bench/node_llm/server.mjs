@@ -6,9 +6,10 @@
 // `agentwire bench --scenario llm` (docs/PERFORMANCE.md). Not a product: no
 // history, no limits, no resume, no tools.
 //   AGENTWIRE_JWT_SECRET=… OPENAI_BASE_URL=http://127.0.0.1:9300/v1 node server.mjs [port]
-import { createHmac, timingSafeEqual, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import OpenAI from "openai";
 import { WebSocketServer } from "ws";
+import { verifyToken } from "../verify_token.mjs";
 
 const secret = process.env.AGENTWIRE_JWT_SECRET || "";
 const port = Number(process.argv[2] || 0);
@@ -16,22 +17,11 @@ const client = new OpenAI({ baseURL: process.env.OPENAI_BASE_URL,
                             apiKey: process.env.OPENAI_API_KEY || "unused", maxRetries: 2 });
 const b64url = (buf) => buf.toString("base64url");
 
-// The `sub` of a valid HS256 token, or null.
-function verify(token) {
-  const parts = (token || "").split(".");
-  if (parts.length !== 3) return null;
-  const mac = createHmac("sha256", secret).update(parts[0] + "." + parts[1]).digest();
-  const sig = Buffer.from(parts[2], "base64url");
-  if (sig.length !== mac.length || !timingSafeEqual(sig, mac)) return null;
-  const claims = JSON.parse(Buffer.from(parts[1], "base64url").toString());
-  return claims.exp > Date.now() / 1000 ? claims.sub : null;
-}
-
 const id = (p) => p + "-" + b64url(randomBytes(8));
 const wss = new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false });
 
 wss.on("connection", (ws, req) => {
-  const user = verify(new URL(req.url, "http://x").searchParams.get("token"));
+  const user = verifyToken(new URL(req.url, "http://x").searchParams.get("token"), secret);
   if (!user) return ws.close(1008);
   let seq = 0;
   ws.send(JSON.stringify({ type: "connection_established", connection_id: id("c"),

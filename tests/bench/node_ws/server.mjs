@@ -3,29 +3,19 @@
 // measure agentwire against with `agentwire bench` (docs/PERFORMANCE.md).
 // Not a product: one process, no limits, no resume.
 //   AGENTWIRE_JWT_SECRET=… node server.mjs [port]   prints "listening on …"
-import { createHmac, timingSafeEqual, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { WebSocketServer } from "ws";
+import { verifyToken } from "../verify_token.mjs";
 
 const secret = process.env.AGENTWIRE_JWT_SECRET || "";
 const port = Number(process.argv[2] || 0);
 const b64url = (buf) => buf.toString("base64url");
 
-// The `sub` of a valid HS256 token, or null.
-function verify(token) {
-  const parts = (token || "").split(".");
-  if (parts.length !== 3) return null;
-  const mac = createHmac("sha256", secret).update(parts[0] + "." + parts[1]).digest();
-  const sig = Buffer.from(parts[2], "base64url");
-  if (sig.length !== mac.length || !timingSafeEqual(sig, mac)) return null;
-  const claims = JSON.parse(Buffer.from(parts[1], "base64url").toString());
-  return claims.exp > Date.now() / 1000 ? claims.sub : null;
-}
-
 const id = (p) => p + "-" + b64url(randomBytes(8));
 const wss = new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false });
 
 wss.on("connection", (ws, req) => {
-  const user = verify(new URL(req.url, "http://x").searchParams.get("token"));
+  const user = verifyToken(new URL(req.url, "http://x").searchParams.get("token"), secret);
   if (!user) return ws.close(1008);
   let seq = 0;
   const epoch = id("e");
