@@ -291,7 +291,7 @@ std::string render(const registry& r, const scrape_facts& facts) {
   static constexpr std::string_view transports[] = {"websocket", "http"};
   static constexpr std::string_view rejects[] = {"unauthorized", "user_limit", "global_limit",
                                                  "shutting_down", "handshake_failed",
-                                                 "fd_limit"};
+                                                 "fd_limit", "origin"};
   static constexpr std::string_view drops[] = {"slow_consumer", "closed"};
   std::string_view failures[run_failures];
   for (std::size_t i = 0; i < failure_codes; ++i)

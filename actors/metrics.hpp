@@ -93,9 +93,10 @@ enum class transport_kind { websocket, http }; // http: API requests and SSE str
 constexpr std::size_t transport_kinds = 2;
 
 // fd_limit: the process was out of file descriptors when the client came.
+// origin: a browser page of an origin that is not allowed.
 enum class reject_reason { unauthorized, user_limit, global_limit, shutting_down,
-                           handshake_failed, fd_limit };
-constexpr std::size_t reject_reasons = 6;
+                           handshake_failed, fd_limit, origin };
+constexpr std::size_t reject_reasons = 7;
 
 enum class drop_reason { slow_consumer, closed };
 constexpr std::size_t drop_reasons = 2;

@@ -27,6 +27,7 @@
 #include "messages/jwt.hpp"
 #include "tools/bench.hpp"
 #include "tools/cli.hpp"
+#include "transport/origin_policy.hpp"
 #include "transport/service.hpp"
 #include "transport/ws_frame.hpp"
 
@@ -127,6 +128,7 @@ struct serve_config : cli_config {
   std::string caf_host = "127.0.0.1";
   std::string agents_file;
   std::string data_dir = "agentwire-data";
+  std::string allowed_origins;
 
   serve_config() {
     opt_group{custom_options_, "global"}
@@ -134,6 +136,10 @@ struct serve_config : cli_config {
       .add(agents_file, "agents-file",
            "the agents to serve (JSON, see docs/AGENTS.md); SIGHUP re-reads it "
            "(default: the built-in demo agent)")
+      .add(allowed_origins, "allowed-origins",
+           "browser origins that may open sockets and call the API besides the server's "
+           "own, comma-separated: https://app.example.com, https://*.example.com, or * "
+           "(default: none)")
       .add(data_dir, "data-dir",
            "where the conversation history is kept (history.db, SQLite); created if "
            "missing (default ./agentwire-data)")
@@ -480,6 +486,20 @@ int run_serve(int argc, char** argv) {
   transport.jwt_rules.issuer = cfg.jwt_issuer;
   transport.jwt_rules.audience = cfg.jwt_audience;
   transport.admin_token = admin_token;
+  {
+    std::stringstream list{cfg.allowed_origins};
+    for (std::string item; std::getline(list, item, ',');) {
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      if (!item.empty())
+        transport.allowed_origins.push_back(item);
+    }
+    std::string problem;
+    if (!aw::origin_policy::parse(transport.allowed_origins, problem)) {
+      std::cerr << "agentwire: --allowed-origins: " << problem << "\n";
+      return 2;
+    }
+  }
   // In dev mode the web console offers the printed tokens (GET /v1/dev-token).
   std::string dev_token;
   if (dev_secret) {

@@ -85,6 +85,7 @@ std::string http_session::peer() {
 }
 
 void http_session::send(response_t res) {
+  mark_cors(res);
   auto sp = std::make_shared<response_t>(std::move(res));
   stream_.expires_after(ctx_->transport.write_timeout);
   http::async_write(stream_, *sp,

@@ -169,6 +169,19 @@ private:
     res.set(http::field::cache_control, "no-store");
   }
 
+  // An answer to an allowed page of another origin says it may read it.
+  template <class Response>
+  void mark_cors(Response& res) const {
+    if (cors_origin_.empty())
+      return;
+    res.set(http::field::access_control_allow_origin, cors_origin_);
+    res.set(http::field::vary, "Origin");
+  }
+
+  // False after answering 403: the request's Origin is not allowed.
+  bool origin_allowed(const request_t& req);
+  void preflight();
+
   void send(response_t res);
 
   void do_close();
@@ -186,6 +199,7 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = true;
   std::string user_;
+  std::string cors_origin_; // the current request's allowed foreign Origin
   std::uint64_t generation_ = 0;
   std::shared_ptr<http_exchange> exchange_;
   caf::actor actor_;

@@ -29,6 +29,18 @@ void http_session::route(request_t req) {
     }
     return authenticate(req);
   };
+  // A browser page of another origin may use the API only when allowed;
+  // its answers then say so (CORS). Pages, health and metrics are not API.
+  cors_origin_.clear();
+  bool api = path.rfind("/v1/", 0) == 0 || path == "/agui" || path.rfind("/admin/", 0) == 0;
+  if (api && !origin_allowed(req))
+    return;
+  if (method == http::verb::options) {
+    if (!api)
+      return send(error_response(http::status::method_not_allowed, "bad_request",
+                                 "no OPTIONS here", version_, keep_alive_));
+    return preflight();
+  }
   if (path == "/healthz") {
     if (method != http::verb::get && method != http::verb::head)
       return send(error_response(http::status::method_not_allowed, "bad_request",
@@ -122,6 +134,39 @@ void http_session::route(request_t req) {
   }
   send(error_response(http::status::not_found, "not_found", "no such endpoint", version_,
                       keep_alive_));
+}
+
+bool http_session::origin_allowed(const request_t& req) {
+  auto origin = req[http::field::origin];
+  if (origin.empty())
+    return true;
+  auto host = req[http::field::host];
+  std::string_view o{origin.data(), origin.size()};
+  if (!ctx_->origins.allows(o, {host.data(), host.size()})) {
+    ctx_->rejected(metrics::reject_reason::origin);
+    send(error_response(http::status::forbidden, "unauthorized",
+                        "pages of this origin may not use this server", version_,
+                        keep_alive_));
+    return false;
+  }
+  cors_origin_ = std::string{o};
+  return true;
+}
+
+// OPTIONS on the API: a CORS preflight (or a plain question what is allowed).
+void http_session::preflight() {
+  response_t res{http::status::no_content, version_};
+  set_common(res);
+  res.set(http::field::allow, "GET, POST, DELETE, OPTIONS");
+  if (!cors_origin_.empty()) {
+    res.set(http::field::access_control_allow_methods, "GET, POST, DELETE, OPTIONS");
+    res.set(http::field::access_control_allow_headers,
+            "Authorization, Content-Type, Last-Event-ID");
+    res.set(http::field::access_control_max_age, "600");
+  }
+  res.keep_alive(keep_alive_);
+  res.prepare_payload();
+  send(std::move(res));
 }
 
 void http_session::healthz() {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -44,6 +45,9 @@ struct transport_settings {
   // SIGINT and SIGTERM stop the server (the `serve` command). An embedding
   // application keeps its signals: false.
   bool stop_on_signals = false;
+  // Browser origins allowed besides the server's own (origin_policy.hpp
+  // patterns); an upgrade or API request from any other gets 403.
+  std::vector<std::string> allowed_origins;
   // With stop_on_signals, SIGHUP calls this (on an I/O thread) when set:
   // the `serve` command re-reads its agents file.
   std::function<void()> on_reload;

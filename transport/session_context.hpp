@@ -20,6 +20,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
+#include "transport/origin_policy.hpp"
 #include "transport/server.hpp"
 
 namespace aw {
@@ -85,6 +86,7 @@ struct context {
   const server_settings& settings; // env's
   metrics::registry& metrics;      // env's
   transport_settings transport;
+  origin_policy origins; // transport.allowed_origins, parsed
   session_registry registry;
   std::atomic<bool> stopping{false};
 
@@ -94,7 +96,16 @@ struct context {
       env(std::move(e)),
       settings(env->settings),
       metrics(*env->metrics),
-      transport(std::move(t)) {
+      transport(std::move(t)),
+      origins(parse_origins(transport.allowed_origins)) {
+  }
+
+  static origin_policy parse_origins(const std::vector<std::string>& patterns) {
+    std::string problem;
+    auto p = origin_policy::parse(patterns, problem);
+    if (!p)
+      throw std::invalid_argument{"allowed origins: " + problem};
+    return *p;
   }
 
   void rejected(metrics::reject_reason why) {

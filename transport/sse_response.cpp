@@ -158,6 +158,7 @@ void http_session::start_stream() {
   streaming_ = true;
   http::response<http::empty_body> res{http::status::ok, version_};
   set_common(res);
+  mark_cors(res);
   res.set(http::field::content_type, "text/event-stream");
   res.set("X-Accel-Buffering", "no"); // proxies must not hold events back
   if (version_ >= 11) {

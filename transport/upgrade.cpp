@@ -28,6 +28,10 @@ void http_session::on_upgrade(request_t req) {
   }
   version_ = version;
   keep_alive_ = false;
+  cors_origin_.clear();
+  if (!origin_allowed(req))
+    return;
+  cors_origin_.clear(); // a 101 carries no CORS headers
   // What Beast's is_upgrade left to check (RFC 6455 4.2.1).
   if (req[http::field::sec_websocket_version] != "13") {
     auto res = error_response(http::status::upgrade_required, "bad_request",

@@ -215,6 +215,51 @@ test("after a restart the past thread comes from the history, and deleting it wo
   }
 });
 
+test("a page of an allowed origin runs an agent over the API in the browser, and one of a foreign origin cannot", async () => {
+  const pageServer = await startServer(); // its pages are of the other origin
+  const api = await startServer(["--demo-step-ms=0", `--allowed-origins=${pageServer.base}`]);
+  try {
+    const token = newToken();
+    const page = await browser.newPage();
+    // A page of that origin (not the console, whose own policy allows
+    // connections to its server only).
+    await page.goto(pageServer.base + "/healthz");
+    // Authorization and a JSON body make the browser send a preflight first.
+    const run = (base) => page.evaluate(async ({ base, token }) => {
+      try {
+        const r = await fetch(base + "/v1/runs", {
+          method: "POST",
+          headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+          body: JSON.stringify({ content: "what is 6*7?" }),
+        });
+        return { status: r.status, body: await r.text() };
+      } catch (e) {
+        return { error: String(e) };
+      }
+    }, { base, token });
+    const allowed = await run(api.base);
+    assert.equal(allowed.status, 200, JSON.stringify(allowed));
+    assert.match(allowed.body, /"type":"agent_completed"/);
+    assert.match(allowed.body, /6\*7 = 42/);
+    // The page's server allows no other origin: the browser refuses the answer.
+    const apiPage = await browser.newPage();
+    await apiPage.goto(api.base + "/healthz");
+    const refused = await apiPage.evaluate(async ({ base, token }) => {
+      try {
+        await fetch(base + "/v1/me", { headers: { Authorization: "Bearer " + token } });
+        return "read";
+      } catch (e) {
+        return "refused";
+      }
+    }, { base: pageServer.base, token });
+    assert.equal(refused, "refused");
+    await apiPage.close();
+    await page.close();
+  } finally {
+    await Promise.all([stopServer(pageServer), stopServer(api)]);
+  }
+});
+
 test("an invalid token gets a clear sign-in error", async () => {
   const server = await startServer();
   try {
