@@ -1,6 +1,7 @@
 #include "agents/openai_agent.hpp"
 
 #include <algorithm>
+#include <random>
 
 #include <caf/all.hpp>
 
@@ -89,7 +90,7 @@ json chat_request(const openai_options& options, const std::vector<json>& messag
 }
 
 std::chrono::milliseconds retry_delay(const openai_options& options, int attempt,
-                                      std::string_view retry_after) {
+                                      std::string_view retry_after, double jitter) {
   if (!retry_after.empty() && retry_after.size() <= 6
       && std::all_of(retry_after.begin(), retry_after.end(),
                      [](char c) { return c >= '0' && c <= '9'; })) {
@@ -99,7 +100,9 @@ std::chrono::milliseconds retry_delay(const openai_options& options, int attempt
   auto delay = options.backoff;
   for (int i = 1; i < attempt && delay < options.max_retry_after; ++i)
     delay *= 2;
-  return std::min(delay, options.max_retry_after);
+  auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(
+    delay * (0.75 + 0.5 * std::clamp(jitter, 0.0, 1.0)));
+  return std::min(spread, options.max_retry_after);
 }
 
 namespace {
@@ -171,6 +174,7 @@ struct openai_state {
   bool over = false;
   std::chrono::steady_clock::time_point sent_at; // of this turn's request
   bool first_piece_seen = false;
+  std::minstd_rand rng{std::random_device{}()}; // retry jitter
   static inline const char* name = "openai_agent";
 };
 
@@ -265,7 +269,8 @@ void retry_or_fail(self_ptr self, std::string_view why, json fields) {
     ++st.retries;
     if (st.opts->stats)
       st.opts->stats->retries.inc();
-    auto delay = retry_delay(*st.opts, st.retries, st.retry_after);
+    auto delay = retry_delay(*st.opts, st.retries, st.retry_after,
+                             std::uniform_real_distribution<double>{0, 1}(st.rng));
     fields["why"] = why;
     fields["retry"] = st.retries;
     fields["delay_ms"] = delay.count();

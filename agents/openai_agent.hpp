@@ -60,8 +60,10 @@ json chat_request(const openai_options& options, const std::vector<json>& messag
 
 // How long to wait before retry number `attempt` (1, 2, ...): the
 // upstream's Retry-After when it gave one in seconds (at most
-// max_retry_after), else the backoff doubled per attempt.
+// max_retry_after), else the backoff doubled per attempt, spread by
+// `jitter` (0..1: from 0.75 to 1.25 times) so that runs failing together
+// do not come back together.
 std::chrono::milliseconds retry_delay(const openai_options& options, int attempt,
-                                      std::string_view retry_after);
+                                      std::string_view retry_after, double jitter = 0.5);
 
 } // namespace aw::agents
