@@ -244,8 +244,9 @@ TEST_CASE("history: kill -9 during a burst keeps every run a client saw end and 
           }
         }
       });
-    // Let the burst run, then kill the server mid-flight.
-    for (int i = 0; i < 200; ++i) {
+    // Let the burst run (slower under the sanitizers), then kill the server
+    // mid-flight.
+    for (int i = 0; i < 1500; ++i) {
       std::this_thread::sleep_for(10ms);
       std::lock_guard<std::mutex> g{mtx};
       if (completed.size() >= 300)
