@@ -49,8 +49,6 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 
-constexpr const char* secret_env = "AGENTWIRE_JWT_SECRET";
-
 struct bench_config : cli::cli_config {
   std::string scenario = "throughput";
   std::string host = "127.0.0.1";
@@ -1320,7 +1318,7 @@ load_users(const bench_config& cfg, std::string& error) {
     return users;
   }
   auto secret =
-    cli::required_secret(cfg.secret_file, secret_env, "--secret-file (or use --token-file)", error);
+    cli::required_secret(cfg.secret_file, cli::secret_env, "--secret-file (or use --token-file)", error);
   if (!error.empty())
     return std::nullopt;
   auto now = jwt::unix_now();

@@ -8,6 +8,8 @@
 
 #include <caf/all.hpp>
 
+#include "messages/jwt.hpp"
+
 namespace aw::cli {
 
 namespace {
@@ -133,6 +135,17 @@ int parse(cli_config& cfg, int argc, char** argv) {
     return 2;
   }
   return -1;
+}
+
+std::string load_secret(const common_options& opts, std::string& error) {
+  auto secret = read_secret(opts.jwt_secret_file, secret_env, error);
+  if (!error.empty())
+    return {};
+  if (!secret.empty() && secret.size() < jwt::min_secret_bytes) {
+    error = "the JWT secret must be at least " + std::to_string(jwt::min_secret_bytes) + " bytes";
+    return {};
+  }
+  return secret;
 }
 
 } // namespace aw::cli

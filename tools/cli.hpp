@@ -9,6 +9,13 @@
 namespace aw::cli {
 
 constexpr const char* admin_token_env = "AGENTWIRE_ADMIN_TOKEN";
+constexpr const char* secret_env = "AGENTWIRE_JWT_SECRET";
+
+// Options `serve` and `token` share: where the signing secret comes from.
+struct common_options {
+  std::string jwt_secret_file;
+  std::string log_level = "info";
+};
 
 // A config whose option table the argument normalizer may read.
 struct cli_config : caf::actor_system_config {
@@ -30,7 +37,13 @@ std::string read_secret(const std::string& file, const char* env_name, std::stri
 std::string required_secret(const std::string& file, const char* env_name, const char* flag,
                             std::string& error);
 
-// `agentwire inspect`
+// The configured JWT secret (--jwt-secret-file, else $AGENTWIRE_JWT_SECRET),
+// or "" when none is; `error` says what is wrong with one (too short).
+std::string load_secret(const common_options& opts, std::string& error);
+
+// The subcommands: serve.cpp, token.cpp, inspect.cpp.
+int run_serve(int argc, char** argv);
+int run_token(int argc, char** argv);
 int run_inspect(int argc, char** argv);
 
 } // namespace aw::cli

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 
 #include "messages/protocol.hpp"
+#include "support/command.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -29,20 +30,12 @@ struct bench_result {
 
 // Runs `agentwire bench ARGS --json --quiet` against 127.0.0.1:port.
 bench_result bench(std::uint16_t port, const std::string& args) {
-  std::string cmd = "AGENTWIRE_JWT_SECRET='" + test_secret + "' '" + AGENTWIRE_BIN
-                    + "' bench --json --quiet --port " + std::to_string(port) + " " + args;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = pclose(p);
+  auto out = run_command("AGENTWIRE_JWT_SECRET='" + test_secret + "' '" + AGENTWIRE_BIN
+                         + "' bench --json --quiet --port " + std::to_string(port) + " " + args);
   bench_result r;
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.report = json::parse(out, nullptr, false);
-  INFO("bench printed: " << out);
+  r.rc = out.rc;
+  r.report = json::parse(out.output, nullptr, false);
+  INFO("bench printed: " << out.output);
   REQUIRE(r.report.is_object());
   return r;
 }

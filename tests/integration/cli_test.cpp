@@ -11,32 +11,20 @@
 #include <nlohmann/json.hpp>
 
 #include "messages/jwt.hpp"
+#include "support/command.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
+using aw::test::command_result;
+using aw::test::run_command;
 using aw::test::server_process;
 
 namespace {
 
-struct command_result {
-  int rc = -1;
-  std::string output; // stdout and stderr
-};
-
 // Runs agentwire through the shell with `env` prefixed (e.g. "X=1").
 command_result agentwire(const std::string& env, const std::string& args) {
-  command_result r;
-  auto cmd = "env -u AGENTWIRE_JWT_SECRET " + env + " '" + std::string{AGENTWIRE_BIN} + "' "
-             + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[512];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-    r.output.append(buf, n);
-  auto status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return run_command("env -u AGENTWIRE_JWT_SECRET " + env + " '" + std::string{AGENTWIRE_BIN}
+                     + "' " + args + " 2>&1");
 }
 
 const std::string good_secret = "AGENTWIRE_JWT_SECRET=" + aw::test::test_secret;

@@ -16,6 +16,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
@@ -298,13 +299,10 @@ TEST_CASE("history: a database of a newer schema is refused at start with a clea
     REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
-  std::string out = data.path + "/out.txt";
-  auto cmd = "AGENTWIRE_JWT_SECRET=" + test_secret + " " + std::string{AGENTWIRE_BIN}
-             + " serve --port=0 --data-dir=" + data.path + " >/dev/null 2>" + out;
-  int rc = std::system(cmd.c_str());
-  CHECK(WEXITSTATUS(rc) == 1);
-  std::ifstream in{out};
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  auto r = run_command("AGENTWIRE_JWT_SECRET=" + test_secret + " " + std::string{AGENTWIRE_BIN}
+                       + " serve --port=0 --data-dir=" + data.path + " 2>&1 >/dev/null");
+  CHECK(r.rc == 1);
+  auto& text = r.output;
   CHECK(text.find("cannot open the history") != std::string::npos);
   CHECK(text.find("newer schema (version 99)") != std::string::npos);
 }

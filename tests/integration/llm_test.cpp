@@ -9,6 +9,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
@@ -479,13 +480,10 @@ TEST_CASE("agents file: every problem is reported with its JSON path and the ser
     "routes": {"r": {}}
   })"};
   unsetenv("AW_SURELY_UNSET_VAR");
-  std::string out = "/tmp/agentwire-agents-file-out";
-  auto cmd = std::string{AGENTWIRE_BIN} + " serve --port=0 --agents-file=" + bad.path + " 2>"
-             + out;
-  int rc = std::system(cmd.c_str());
-  CHECK(WEXITSTATUS(rc) == 2);
-  std::ifstream in{out};
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
+  auto r = run_command(std::string{AGENTWIRE_BIN} + " serve --port=0 --agents-file=" + bad.path
+                       + " 2>&1");
+  CHECK(r.rc == 2);
+  auto& text = r.output;
   for (auto* expected :
        {"agents.a.base_url: must start with http:// or https://", "agents.a.model: required",
         "agents.a.api_key_env: the environment variable AW_SURELY_UNSET_VAR is not set",
@@ -497,7 +495,6 @@ TEST_CASE("agents file: every problem is reported with its JSON path and the ser
     CAPTURE(expected);
     CHECK(text.find(expected) != std::string::npos);
   }
-  std::remove(out.c_str());
 }
 
 TEST_CASE("agents file: SIGHUP re-reads it and a broken file keeps the running agents") {

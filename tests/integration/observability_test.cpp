@@ -17,6 +17,7 @@
 
 #include "messages/jwt.hpp"
 #include "messages/protocol.hpp"
+#include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/server_process.hpp"
@@ -27,25 +28,6 @@ using namespace aw::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct command_result {
-  int rc = -1;
-  std::string out; // stdout
-};
-
-// Runs `cmd` through the shell; stderr goes to the test's stderr.
-command_result run(const std::string& cmd) {
-  command_result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    r.out.append(buf, n);
-  int status = pclose(p);
-  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 using samples = std::map<std::string, double>;
 
@@ -68,8 +50,8 @@ samples scrape(const server_process& srv) {
     said = true;
   } else {
     temp_file body{r.body};
-    auto check = run("'" + promtool + "' check metrics < '" + body.path + "' 2>&1");
-    INFO("promtool says: " << check.out);
+    auto check = run_command("'" + promtool + "' check metrics < '" + body.path + "' 2>&1");
+    INFO("promtool says: " << check.output);
     REQUIRE(check.rc == 0);
   }
   return x.samples;
@@ -331,36 +313,36 @@ TEST_CASE("inspect: agentwire inspect prints the tree over HTTP and reads it ove
   auto url = " --url http://127.0.0.1:" + std::to_string(srv.port());
 
   // Over CAF: a separate process with its own actor system and remote_actor.
-  auto remote = run("'" + bin + "' inspect --caf 127.0.0.1:" + std::to_string(caf_port)
+  auto remote = run_command("'" + bin + "' inspect --caf 127.0.0.1:" + std::to_string(caf_port)
                     + " --json");
   REQUIRE(remote.rc == 0);
-  auto snap = json::parse(remote.out);
+  auto snap = json::parse(remote.output);
   auto* alice = find_user(snap, "alice");
   REQUIRE(alice != nullptr);
   REQUIRE((*alice)["connections"].size() == 1);
   CHECK((*alice)["connections"][0]["id"] == conn_id);
 
   // Over HTTP, as text.
-  auto text = run("'" + bin + "' inspect" + url + " --admin-token-file " + token_file.path);
+  auto text = run_command("'" + bin + "' inspect" + url + " --admin-token-file " + token_file.path);
   REQUIRE(text.rc == 0);
-  CHECK(text.out.find("user alice") != std::string::npos);
-  CHECK(text.out.find(conn_id) != std::string::npos);
+  CHECK(text.output.find("user alice") != std::string::npos);
+  CHECK(text.output.find(conn_id) != std::string::npos);
   // --watch refreshes (clearing the screen each time) until --count.
-  auto watch = run("'" + bin + "' inspect" + url + " --admin-token-file " + token_file.path
+  auto watch = run_command("'" + bin + "' inspect" + url + " --admin-token-file " + token_file.path
                    + " --watch --interval 100ms --count 3");
   REQUIRE(watch.rc == 0);
   std::size_t pages = 0;
-  for (std::size_t i = 0; (i = watch.out.find("\x1b[H\x1b[2J", i)) != std::string::npos; ++i)
+  for (std::size_t i = 0; (i = watch.output.find("\x1b[H\x1b[2J", i)) != std::string::npos; ++i)
     ++pages;
   CHECK(pages == 3);
   // A wrong token is an error, not an empty tree.
   temp_file wrong{"not-the-admin-token-0000"};
-  auto refused = run("'" + bin + "' inspect" + url + " --admin-token-file " + wrong.path
+  auto refused = run_command("'" + bin + "' inspect" + url + " --admin-token-file " + wrong.path
                      + " 2>/dev/null");
   CHECK(refused.rc == 1);
-  CHECK(refused.out.empty());
+  CHECK(refused.output.empty());
   // Nobody listening over CAF: an error too.
-  auto nobody = run("'" + bin + "' inspect --caf 127.0.0.1:1 2>/dev/null");
+  auto nobody = run_command("'" + bin + "' inspect --caf 127.0.0.1:1 2>/dev/null");
   CHECK(nobody.rc == 1);  // The middleman does not hold the server up at shutdown.
   c->close();
   CHECK(srv.stop() == 0);

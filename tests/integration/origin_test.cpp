@@ -1,11 +1,10 @@
 // Browser origins (PROTOCOL.md, "Connecting"): pages of other origins get
 // 403 unless allowed; allowed ones get CORS answers, preflights included.
 // Non-browser clients (no Origin) are not affected.
-#include <sys/wait.h>
-
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/command.hpp"
 #include "support/server_process.hpp"
 
 using nlohmann::json;
@@ -113,14 +112,8 @@ TEST_CASE("origins: the API answers allowed pages with CORS headers and foreign 
 TEST_CASE("origins: a pattern that is not an origin stops the server at start") {
   auto cmd = "AGENTWIRE_JWT_SECRET=" + test_secret + " " + std::string{AGENTWIRE_BIN}
              + " serve --port=0 --allowed-origins=app.example.com 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[512];
-  std::size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0)
-    out.append(buf, n);
-  int status = pclose(p);
-  CHECK(WEXITSTATUS(status) == 2);
+  auto r = run_command(cmd);
+  CHECK(r.rc == 2);
+  auto& out = r.output;
   CHECK(out.find("--allowed-origins: 'app.example.com' is not an origin") != std::string::npos);
 }
