@@ -8,6 +8,7 @@
 #include "actors/snapshot.hpp"
 #include "actors/user_session.hpp"
 #include "actors/actor_messages.hpp"
+#include "actors/ask_once.hpp"
 
 namespace aw {
 
@@ -211,19 +212,8 @@ caf::actor spawn_directory(caf::actor_system& sys, env_ptr env) {
 
 void query_snapshot(caf::actor_system& sys, const caf::actor& dir, std::string user,
                     std::uint32_t limit, std::function<void(std::optional<json>)> done) {
-  sys.spawn([dir, user = std::move(user), limit, done](caf::event_based_actor* self) {
-    self->request(dir, session_snapshot_timeout + std::chrono::seconds{1},
-                  snapshot_atom::value, user, limit)
-      .then(
-        [self, done](json& snapshot) {
-          done(std::move(snapshot));
-          self->quit();
-        },
-        [self, done](caf::error&) {
-          done(std::nullopt);
-          self->quit();
-        });
-  });
+  ask_once<json>(sys, dir, session_snapshot_timeout + std::chrono::seconds{1}, std::move(done),
+                 snapshot_atom::value, std::move(user), limit);
 }
 
 void query_stats(caf::actor_system& sys, const caf::actor& dir,

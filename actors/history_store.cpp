@@ -8,6 +8,7 @@
 #include <caf/all.hpp>
 
 #include "actors/actor_messages.hpp"
+#include "actors/ask_once.hpp"
 #include "actors/log.hpp"
 #include "messages/utf8.hpp"
 
@@ -436,44 +437,28 @@ history_actor::behavior_type history_store(store_ptr self, database handle,
   };
 }
 
-// Asks the store once, from a short-lived actor, and hands the answer on.
-template <class Answer, class... Ts>
-void ask_store(caf::actor_system& sys, const history_actor& store,
-               std::function<void(std::optional<Answer>)> done, Ts... xs) {
-  sys.spawn([store, done = std::move(done), xs...](caf::event_based_actor* self) {
-    self->request(store, std::chrono::seconds{10}, xs...)
-      .then(
-        [self, done](Answer& a) {
-          done(std::move(a));
-          self->quit();
-        },
-        [self, done](caf::error&) {
-          done(std::nullopt);
-          self->quit();
-        });
-  });
-}
+constexpr caf::timespan ask_timeout = std::chrono::seconds{10};
 
 } // namespace
 
 void query_threads(caf::actor_system& sys, const history_actor& store, std::string user,
                    std::uint32_t limit, std::string before,
                    std::function<void(std::optional<history_page>)> done) {
-  ask_store<history_page>(sys, store, std::move(done), threads_atom::value, std::move(user),
-                          limit, std::move(before));
+  ask_once<history_page>(sys, store, ask_timeout, std::move(done), threads_atom::value,
+                         std::move(user), limit, std::move(before));
 }
 
 void query_messages(caf::actor_system& sys, const history_actor& store, std::string user,
                     std::string thread, std::uint32_t limit, std::string before,
                     std::function<void(std::optional<history_page>)> done) {
-  ask_store<history_page>(sys, store, std::move(done), messages_atom::value, std::move(user),
-                          std::move(thread), limit, std::move(before));
+  ask_once<history_page>(sys, store, ask_timeout, std::move(done), messages_atom::value,
+                         std::move(user), std::move(thread), limit, std::move(before));
 }
 
 void query_forget(caf::actor_system& sys, const history_actor& store, std::string user,
                   std::string thread, std::function<void(std::optional<bool>)> done) {
-  ask_store<bool>(sys, store, std::move(done), forget_atom::value, std::move(user),
-                  std::move(thread));
+  ask_once<bool>(sys, store, ask_timeout, std::move(done), forget_atom::value, std::move(user),
+                 std::move(thread));
 }
 
 std::optional<history_actor> spawn_history_store(caf::actor_system& sys, history_settings s,
