@@ -24,7 +24,7 @@ install(TARGETS agentwire RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # headers include. The runtime's internal vocabulary (actor_messages.hpp and
 # the actors that speak it) stays out.
 set(AGENTWIRE_PUBLIC_HEADERS
-  messages/protocol.hpp messages/jwt.hpp
+  messages/protocol.hpp messages/jwt.hpp messages/jwt_keys.hpp
   actors/agent.hpp actors/tool.hpp actors/run_request.hpp actors/settings.hpp
   actors/metrics.hpp actors/rate_limiter.hpp actors/log.hpp actors/runtime.hpp
   actors/directory.hpp actors/history_store.hpp

@@ -115,6 +115,7 @@ const char* to_string(verify_error e) {
     case verify_error::issued_in_future: return "issued_in_future";
     case verify_error::bad_issuer: return "bad_issuer";
     case verify_error::bad_audience: return "bad_audience";
+    case verify_error::unknown_key: return "unknown_key";
   }
   return "malformed";
 }
@@ -215,54 +216,70 @@ bool names_audience(const codec::member& aud, std::string_view payload,
 
 } // namespace
 
-verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
-                     const claim_rules& rules) {
-  auto leeway_s = rules.leeway_s;
-  verify_result r;
-  // An empty key would make every signature "valid" for a careless HMAC user.
-  if (secret.empty() || token.size() > 8192) {
-    r.error = secret.empty() ? verify_error::bad_signature : verify_error::malformed;
-    return r;
-  }
+std::optional<token_parts> split_token(std::string_view token) {
+  if (token.size() > max_token_bytes)
+    return std::nullopt;
   auto d1 = token.find('.');
   if (d1 == std::string_view::npos)
-    return r;
+    return std::nullopt;
   auto d2 = token.find('.', d1 + 1);
   if (d2 == std::string_view::npos || token.find('.', d2 + 1) != std::string_view::npos)
+    return std::nullopt;
+  return token_parts{token.substr(0, d1), token.substr(d1 + 1, d2 - d1 - 1),
+                     token.substr(d2 + 1), token.substr(0, d2)};
+}
+
+verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
+                     const claim_rules& rules) {
+  verify_result r;
+  // An empty key would make every signature "valid" for a careless HMAC user.
+  if (secret.empty()) {
+    r.error = verify_error::bad_signature;
     return r;
-  auto header_b64 = token.substr(0, d1);
-  auto payload_b64 = token.substr(d1 + 1, d2 - d1 - 1);
-  auto sig = base64url_decode(token.substr(d2 + 1));
+  }
+  auto parts = split_token(token);
+  if (!parts)
+    return r;
+  auto sig = base64url_decode(parts->signature);
   if (!sig || sig->size() != 32) {
     r.error = sig ? verify_error::bad_signature : verify_error::malformed;
     return r;
   }
-  auto expected = hmac_sha256(secret, token.substr(0, d2));
+  auto expected = hmac_sha256(secret, parts->signing_input);
   if (CRYPTO_memcmp(expected.data(), sig->data(), 32) != 0) {
     r.error = verify_error::bad_signature;
     return r;
   }
   // Only a correctly signed token is parsed.
-  auto header_raw = base64url_decode(header_b64);
-  auto payload_raw = base64url_decode(payload_b64);
-  if (!header_raw || !payload_raw)
+  auto header_raw = base64url_decode(parts->header);
+  if (!header_raw)
     return r;
   // Only the claims used are kept, read by the codec's scanner (no json
   // tree per part on every handshake).
   static constexpr std::string_view header_names[] = {"alg"};
-  static constexpr std::string_view payload_names[] = {"exp", "sub", "nbf", "iat", "iss",
-                                                       "aud"};
   codec::member header[1];
-  codec::member payload[6];
-  if (codec::read_members(*header_raw, header_names, header, 1) != codec::scan_result::object
-      || codec::read_members(*payload_raw, payload_names, payload, 6)
-           != codec::scan_result::object)
+  if (codec::read_members(*header_raw, header_names, header, 1) != codec::scan_result::object)
     return r;
   auto& alg = header[0];
   if (alg.k != codec::member::kind::string || alg.text != "HS256") {
     r.error = verify_error::unsupported_alg;
     return r;
   }
+  return check_claims(parts->payload, now, rules);
+}
+
+verify_result check_claims(std::string_view payload_b64, std::int64_t now,
+                           const claim_rules& rules) {
+  auto leeway_s = rules.leeway_s;
+  verify_result r;
+  auto payload_raw = base64url_decode(payload_b64);
+  if (!payload_raw)
+    return r;
+  static constexpr std::string_view payload_names[] = {"exp", "sub", "nbf", "iat", "iss",
+                                                       "aud"};
+  codec::member payload[6];
+  if (codec::read_members(*payload_raw, payload_names, payload, 6) != codec::scan_result::object)
+    return r;
   auto& exp = payload[0];
   if (exp.k != codec::member::kind::number || !exp.number.is_number_integer()) {
     r.error = verify_error::missing_exp;
@@ -313,13 +330,16 @@ verify_result verify(std::string_view token, std::string_view secret, std::int64
 }
 
 std::string sign(std::string_view subject, std::string_view secret, std::int64_t now,
-                 std::int64_t ttl_s, std::string_view issuer, std::string_view audience) {
+                 std::int64_t ttl_s, std::string_view issuer, std::string_view audience,
+                 std::int64_t not_before) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
   nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
   if (!issuer.empty())
     payload["iss"] = issuer;
   if (!audience.empty())
     payload["aud"] = audience;
+  if (not_before != 0)
+    payload["nbf"] = not_before;
   return sign_parts(header.dump(), payload.dump(), secret);
 }
 

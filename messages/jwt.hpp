@@ -1,4 +1,5 @@
-// JWT HS256 for the upgrade request (docs/PROTOCOL.md "Connecting"). Verified
+// JWT HS256 for the upgrade request (docs/PROTOCOL.md "Connecting"); the
+// public-key algorithms are in jwt_keys.hpp. Verified
 // with OpenSSL HMAC and a constant-time compare, not libjwt: Debian's 1.10
 // checks neither `exp` nor the algorithm and accepts every token for an
 // empty key.
@@ -14,6 +15,9 @@ namespace aw::jwt {
 // Shortest secret the server accepts (HS256 keys shorter than the hash are weak).
 constexpr std::size_t min_secret_bytes = 32;
 
+// Longest token read; longer ones are malformed.
+constexpr std::size_t max_token_bytes = 8192;
+
 enum class verify_error {
   malformed,         // not three base64url parts, bad JSON
   bad_signature,
@@ -25,6 +29,7 @@ enum class verify_error {
   issued_in_future, // iat later than now + leeway
   bad_issuer,       // iss is not the configured issuer
   bad_audience,     // aud (a string or an array) does not name the configured audience
+  unknown_key,      // no configured key has the token's kid (or, without a kid, none fits)
 };
 
 const char* to_string(verify_error e);
@@ -54,11 +59,26 @@ verify_result verify(std::string_view token, std::string_view secret, std::int64
 verify_result verify(std::string_view token, std::string_view secret, std::int64_t now,
                      std::int64_t leeway_s = 30);
 
-// Mints an HS256 token with sub, iat and exp = now + ttl_s, and iss and aud
-// when they are not empty.
+// A compact JWS's three base64url parts, and what its signature covers.
+struct token_parts {
+  std::string_view header, payload, signature;
+  std::string_view signing_input; // header.payload
+};
+
+// The parts of a token, or nullopt when it is not three dot-separated parts
+// of at most max_token_bytes in all.
+std::optional<token_parts> split_token(std::string_view token);
+
+// The claim rules on a payload (base64url, as in the token) whose signature
+// was verified: exp required and not past, nbf/iat, iss/aud, sub.
+verify_result check_claims(std::string_view payload_b64, std::int64_t now,
+                           const claim_rules& rules);
+
+// Mints an HS256 token with sub, iat and exp = now + ttl_s, iss and aud
+// when they are not empty, and nbf when not 0.
 std::string sign(std::string_view subject, std::string_view secret, std::int64_t now,
                  std::int64_t ttl_s, std::string_view issuer = {},
-                 std::string_view audience = {});
+                 std::string_view audience = {}, std::int64_t not_before = 0);
 
 // Signs arbitrary header and payload JSON texts with HS256 (what sign() does
 // with a standard header); lets tests build the tokens verify() must refuse.

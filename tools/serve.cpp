@@ -22,6 +22,7 @@
 #include "agents/agents_file.hpp"
 #include "agents/builtin.hpp"
 #include "messages/jwt.hpp"
+#include "messages/jwt_keys.hpp"
 #include "tools/cli.hpp"
 #include "transport/origin_policy.hpp"
 #include "transport/service.hpp"
@@ -93,6 +94,8 @@ struct serve_config : cli_config {
   caf::timespan jwt_leeway = std::chrono::seconds{30};
   std::string jwt_issuer;
   std::string jwt_audience;
+  std::string jwt_public_key_file;
+  std::string jwks_file;
   int caf_port = -1;
   std::string caf_host = "127.0.0.1";
   std::string agents_file;
@@ -119,6 +122,12 @@ struct serve_config : cli_config {
       .add(common.log_level, "log-level", "debug, info, warn, error or off (default info)")
       .add(jwt_leeway, "jwt-leeway",
            "clock skew allowed on a token's exp, nbf and iat (default 30s)")
+      .add(jwt_public_key_file, "jwt-public-key-file",
+           "PEM public key or certificate (RSA, or EC P-256) that RS256/ES256 tokens are "
+           "verified with; SIGHUP re-reads it")
+      .add(jwks_file, "jwks-file",
+           "JWKS document whose keys (picked by the token's kid) verify RS256/ES256 "
+           "tokens; SIGHUP re-reads it")
       .add(jwt_issuer, "jwt-issuer", "a token's iss must be this, when set")
       .add(jwt_audience, "jwt-audience",
            "a token's aud (a string, or an array) must name this, when set")
@@ -287,6 +296,45 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
   return out;
 }
 
+// The public keys of --jwt-public-key-file and --jwks-file into `keys`:
+// false with every problem. Keys a JWKS holds but cannot be used are logged.
+bool read_token_keys(const serve_config& cfg, aw::jwt::key_set& keys,
+                     std::vector<std::string>& problems) {
+  auto slurp = [&](const std::string& path, const char* option, std::string& into) {
+    std::ifstream in{path, std::ios::binary};
+    std::stringstream buf;
+    buf << in.rdbuf();
+    if (!in || buf.str().size() > 1024 * 1024) {
+      problems.push_back(std::string{option} + ": cannot read " + path
+                         + (in ? " (over 1 MiB)" : ""));
+      return false;
+    }
+    into = buf.str();
+    return true;
+  };
+  std::string text, why;
+  if (!cfg.jwt_public_key_file.empty() && slurp(cfg.jwt_public_key_file, "--jwt-public-key-file", text)) {
+    if (auto key = aw::jwt::read_public_key_pem(text, why))
+      keys.keys.push_back(std::move(*key));
+    else
+      problems.push_back("--jwt-public-key-file: " + cfg.jwt_public_key_file + ": " + why);
+  }
+  if (!cfg.jwks_file.empty() && slurp(cfg.jwks_file, "--jwks-file", text)) {
+    std::vector<std::string> skipped;
+    if (auto set = aw::jwt::read_jwks(text, skipped, why)) {
+      for (auto& k : *set)
+        keys.keys.push_back(std::move(k));
+      if (!skipped.empty())
+        aw::log::warn("main", "JWKS keys left out", {{"file", cfg.jwks_file}, {"keys", skipped}});
+    } else {
+      problems.push_back("--jwks-file: " + cfg.jwks_file + ": " + why);
+      for (auto& k : skipped)
+        problems.push_back("--jwks-file: " + cfg.jwks_file + ": " + k);
+    }
+  }
+  return problems.empty();
+}
+
 int serve(int argc, char** argv) {
   serve_config cfg;
   if (auto rc = parse(cfg, argc, argv); rc >= 0)
@@ -303,9 +351,22 @@ int serve(int argc, char** argv) {
     std::cerr << "agentwire: " << error << "\n";
     return 2;
   }
-  bool dev_secret = secret.empty();
+  bool public_keys = !cfg.jwt_public_key_file.empty() || !cfg.jwks_file.empty();
+  aw::jwt::key_set token_keys;
+  {
+    std::vector<std::string> problems;
+    if (public_keys && !read_token_keys(cfg, token_keys, problems)) {
+      for (auto& p : problems)
+        std::cerr << "agentwire: " << p << "\n";
+      return 2;
+    }
+  }
+  // With an identity provider's keys there is no dev mode: HS256 only when
+  // a secret is configured too.
+  bool dev_secret = secret.empty() && !public_keys;
   if (dev_secret)
     secret = aw::jwt::random_secret();
+  token_keys.secret = secret;
   auto admin_token = read_secret(cfg.admin_token_file, admin_token_env, error);
   if (!error.empty()) {
     std::cerr << "agentwire: " << error << "\n";
@@ -333,7 +394,8 @@ int serve(int argc, char** argv) {
     bool crypto_ok = false;
     try {
       auto now = aw::jwt::unix_now();
-      crypto_ok = aw::jwt::verify(aw::jwt::sign("startup-check", secret, now, 60), secret, now)
+      auto check = secret.empty() ? aw::jwt::random_secret() : secret;
+      crypto_ok = aw::jwt::verify(aw::jwt::sign("startup-check", check, now, 60), check, now)
                   && aw::ws::accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
     } catch (const std::exception&) {
       crypto_ok = false;
@@ -378,7 +440,7 @@ int serve(int argc, char** argv) {
   transport.host = cfg.host;
   transport.port = cfg.port;
   transport.io_threads = cfg.io_threads;
-  transport.jwt_secret = secret;
+  transport.jwt_keys = token_keys;
   transport.jwt_rules.leeway_s =
     std::chrono::duration_cast<std::chrono::seconds>(cfg.jwt_leeway).count();
   transport.jwt_rules.issuer = cfg.jwt_issuer;
@@ -445,19 +507,40 @@ int serve(int argc, char** argv) {
   transport.stop_on_signals = true;
   // Set once the service exists; SIGHUP is only handled while it runs.
   std::function<void(aw::env_ptr)> reload_into;
-  if (!cfg.agents_file.empty())
+  std::function<void(aw::jwt::key_set)> keys_into;
+  auto reload_agents = [&] {
+    aw::environment next = *base_env;
+    std::vector<std::string> problems;
+    if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, next, problems)) {
+      aw::log::error("main", "the agents file was not reloaded: the running agents stay",
+                     {{"file", cfg.agents_file}, {"problems", problems}});
+      return;
+    }
+    aw::log::info("main", "agents file reloaded",
+                  {{"file", cfg.agents_file}, {"agents", next.agents.size()},
+                   {"default_agent", next.settings.default_agent}});
+    reload_into(aw::make_environment(std::move(next)));
+  };
+  // Key rotation: the provider's new key comes in, tokens signed with the
+  // old one stop being accepted when it leaves the file.
+  auto reload_keys = [&] {
+    aw::jwt::key_set next;
+    next.secret = secret;
+    std::vector<std::string> problems;
+    if (!read_token_keys(cfg, next, problems)) {
+      aw::log::error("main", "the token keys were not reloaded: the running keys stay",
+                     {{"problems", problems}});
+      return;
+    }
+    aw::log::info("main", "token keys reloaded", {{"keys", next.keys.size()}});
+    keys_into(std::move(next));
+  };
+  if (!cfg.agents_file.empty() || public_keys)
     transport.on_reload = [&] {
-      aw::environment next = *base_env;
-      std::vector<std::string> problems;
-      if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, next, problems)) {
-        aw::log::error("main", "the agents file was not reloaded: the running agents stay",
-                       {{"file", cfg.agents_file}, {"problems", problems}});
-        return;
-      }
-      aw::log::info("main", "agents file reloaded",
-                    {{"file", cfg.agents_file}, {"agents", next.agents.size()},
-                     {"default_agent", next.settings.default_agent}});
-      reload_into(aw::make_environment(std::move(next)));
+      if (!cfg.agents_file.empty())
+        reload_agents();
+      if (public_keys)
+        reload_keys();
     };
   {
     std::error_code ec;
@@ -481,6 +564,7 @@ int serve(int argc, char** argv) {
     return 1;
   }
   reload_into = [&svc](aw::env_ptr next) { svc->reload(std::move(next)); };
+  keys_into = [&svc](aw::jwt::key_set next) { svc->set_token_keys(std::move(next)); };
   caf::actor inspector;
   if (cfg.caf_port >= 0) {
     inspector = aw::spawn_inspector(sys, svc->directory());

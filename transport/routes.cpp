@@ -289,8 +289,7 @@ std::optional<std::string> http_session::authenticate(const request_t& req) {
   auto token = bearer_token(req);
   jwt::verify_result verified;
   try {
-    verified = jwt::verify(token, ctx_->transport.jwt_secret, jwt::unix_now(),
-                           ctx_->transport.jwt_rules);
+    verified = ctx_->verify_token(token);
   } catch (const std::exception&) {
     // The crypto library failed after passing the start-up check (out of
     // memory, a provider gone): this request is refused, the server stays.

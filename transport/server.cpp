@@ -271,4 +271,8 @@ void server::stop() {
   impl_->stop();
 }
 
+void server::set_token_keys(jwt::key_set keys) {
+  impl_->ctx->set_keys(std::move(keys));
+}
+
 } // namespace aw

@@ -15,7 +15,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/settings.hpp"
-#include "messages/jwt.hpp"
+#include "messages/jwt_keys.hpp"
 
 namespace aw {
 
@@ -23,7 +23,9 @@ struct transport_settings {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::size_t io_threads = 1;
-  std::string jwt_secret;
+  // What tokens are verified with: the HS256 secret and/or RS256/ES256
+  // public keys (service::set_token_keys replaces them while running).
+  jwt::key_set jwt_keys;
   jwt::claim_rules jwt_rules; // leeway, and iss/aud when configured
   std::string admin_token;                     // GET /admin/actors; empty: refused
   // Dev mode only (a generated secret): GET /v1/dev-token offers these to
@@ -72,6 +74,9 @@ public:
 
   // Thread-safe.
   void stop();
+
+  // New keys for tokens verified from now on (key rotation); thread-safe.
+  void set_token_keys(jwt::key_set keys);
 
 private:
   struct impl;

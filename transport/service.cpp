@@ -125,6 +125,10 @@ void service::reload(env_ptr env) {
   caf::anon_send(impl_->directory, reload_atom::value, std::move(env));
 }
 
+void service::set_token_keys(jwt::key_set keys) {
+  impl_->srv->set_token_keys(std::move(keys));
+}
+
 void service::stop() {
   {
     std::lock_guard<std::mutex> guard{impl_->mtx};

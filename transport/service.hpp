@@ -56,6 +56,10 @@ public:
   // with, connections are untouched.
   void reload(env_ptr env);
 
+  // New keys for the tokens verified from now on (key rotation): open
+  // connections keep their lifetimes. Thread-safe.
+  void set_token_keys(jwt::key_set keys);
+
   // Blocks until the server stops (stop() from another thread, or a signal
   // when transport.stop_on_signals).
   void wait();

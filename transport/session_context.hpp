@@ -97,7 +97,19 @@ struct context {
       settings(env->settings),
       metrics(*env->metrics),
       transport(std::move(t)),
-      origins(parse_origins(transport.allowed_origins)) {
+      origins(parse_origins(transport.allowed_origins)),
+      keys_(std::make_shared<const jwt::key_set>(std::move(transport.jwt_keys))) {
+  }
+
+  // A token checked against the keys of the moment and the claim rules.
+  // Throws when the crypto library fails (not for a bad token).
+  jwt::verify_result verify_token(std::string_view token) const {
+    auto keys = std::atomic_load(&keys_);
+    return jwt::verify(token, *keys, jwt::unix_now(), transport.jwt_rules);
+  }
+
+  void set_keys(jwt::key_set keys) {
+    std::atomic_store(&keys_, std::make_shared<const jwt::key_set>(std::move(keys)));
   }
 
   static origin_policy parse_origins(const std::vector<std::string>& patterns) {
@@ -114,6 +126,9 @@ struct context {
   void dropped(metrics::drop_reason why, std::size_t frames = 1) {
     metrics.frames_dropped[metrics::idx(why)].inc(frames);
   }
+
+private:
+  std::shared_ptr<const jwt::key_set> keys_; // std::atomic_load/store only
 };
 
 using request_t = http::request<http::string_body>;

@@ -136,8 +136,8 @@ int main(int argc, char** argv) {
                                                 {"quote"}});
   aw::transport_settings transport;
   transport.port = cfg.port;
-  transport.jwt_secret = std::getenv("AGENTWIRE_JWT_SECRET") ? std::getenv("AGENTWIRE_JWT_SECRET") : "";
-  if (transport.jwt_secret.size() < 32) {
+  transport.jwt_keys.secret = std::getenv("AGENTWIRE_JWT_SECRET") ? std::getenv("AGENTWIRE_JWT_SECRET") : "";
+  if (transport.jwt_keys.secret.size() < 32) {
     std::cerr << "quote_desk: set AGENTWIRE_JWT_SECRET (at least 32 bytes)\n";
     return 2;
   }

@@ -11,10 +11,14 @@
 #include <type_traits>
 #include <vector>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include "agents/chat_stream.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
 #include "messages/jwt.hpp"
+#include "messages/jwt_keys.hpp"
 #include "messages/protocol.hpp"
 #include "messages/utf8.hpp"
 #include "tools/bench.hpp"
@@ -113,19 +117,83 @@ inline void check_verified(const jwt::verify_result& r, std::int64_t now) {
   require(r.ok->expires_at + 30 >= now);
 }
 
+// Keys made once per process: an EC P-256 pair that signs fuzzed parts,
+// and the set that verifies them (that key under kid "ec", an RSA key under
+// "rsa", and the HS256 secret).
+struct fuzz_keys {
+  jwt::key_set set;
+  std::optional<jwt::private_key> ec;
+};
+
+inline std::string pem_of(EVP_PKEY* k, bool priv) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  if (priv)
+    PEM_write_bio_PrivateKey(bio, k, nullptr, nullptr, 0, nullptr, nullptr);
+  else
+    PEM_write_bio_PUBKEY(bio, k);
+  char* data = nullptr;
+  auto len = BIO_get_mem_data(bio, &data);
+  std::string out(data, static_cast<std::size_t>(len));
+  BIO_free(bio);
+  return out;
+}
+
+inline const fuzz_keys& keys_for_fuzzing() {
+  static const fuzz_keys keys = [] {
+    fuzz_keys k;
+    k.set.secret = "fuzz-secret-0123456789abcdef0123456789";
+    EVP_PKEY* ec = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+    EVP_PKEY* rsa = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048));
+    require(ec != nullptr && rsa != nullptr);
+    std::string why;
+    k.ec = jwt::read_private_key_pem(pem_of(ec, true), why);
+    auto ec_pub = jwt::read_public_key_pem(pem_of(ec, false), why);
+    auto rsa_pub = jwt::read_public_key_pem(pem_of(rsa, false), why);
+    require(k.ec && ec_pub && rsa_pub);
+    k.set.keys.emplace_back(*ec_pub);
+    k.set.keys.emplace_back(*rsa_pub);
+    EVP_PKEY_free(ec);
+    EVP_PKEY_free(rsa);
+    return k;
+  }();
+  return keys;
+}
+
 // The JWT verifier: the input as a token as it is, and as a payload and as a
 // header signed with the right key (so the fuzzer gets past the signature
-// into claim and header validation); base64url must round-trip.
+// into claim and header validation), with the HS256 secret and with the
+// public keys; as a JWKS document; base64url must round-trip.
 inline void jwt_input(std::string_view text) {
-  constexpr std::string_view secret = "fuzz-secret-0123456789abcdef0123456789";
+  auto& keys = keys_for_fuzzing();
+  const auto& secret = keys.set.secret;
   constexpr std::int64_t now = 1'800'000'000;
+  jwt::claim_rules rules;
   check_verified(jwt::verify(text, secret, now), now);
+  check_verified(jwt::verify(text, keys.set, now, rules), now);
   check_verified(
     jwt::verify(jwt::sign_parts(R"({"alg":"HS256","typ":"JWT"})", text, secret), secret, now),
     now);
   check_verified(jwt::verify(jwt::sign_parts(text, R"({"sub":"alice","exp":1900000000})", secret),
                              secret, now),
                  now);
+  // Past an ES256 signature: the payload, then the header, are the input.
+  auto es_payload = jwt::sign_parts(R"({"alg":"ES256"})", text, *keys.ec);
+  check_verified(jwt::verify(es_payload, keys.set, now, rules), now);
+  auto es_header = jwt::sign_parts(text, R"({"sub":"alice","exp":1900000000})", *keys.ec);
+  auto r = jwt::verify(es_header, keys.set, now, rules);
+  check_verified(r, now);
+  // A header that gets the token accepted must have asked for ES256 (the
+  // only algorithm that key signs); HS256 or RS256 never verify it.
+  if (r) {
+    auto header = json::parse(text, nullptr, false);
+    require(header.is_object() && header.value("alg", json()) == "ES256");
+  }
+  std::vector<std::string> skipped;
+  std::string why;
+  if (auto set = jwt::read_jwks(text, skipped, why))
+    require(!set->empty());
+  else
+    require(!why.empty());
   auto decoded = jwt::base64url_decode(jwt::base64url_encode(text));
   require(decoded && *decoded == text);
 }

@@ -158,10 +158,10 @@ TEST_CASE("token mints a token the server's secret verifies") {
   CHECK(v.ok->expires_at >= aw::jwt::unix_now() + 7200 - 5);
   CHECK(v.ok->expires_at <= aw::jwt::unix_now() + 7200 + 5);
   CHECK(agentwire(good_secret, "token --user 'bad user'").rc == 2);
-  // With --issuer and --audience, for a server that checks them.
+  // With --iss and --aud, for a server that checks them.
   server_process strict{{"--jwt-issuer=https://id.example.com/", "--jwt-audience=agentwire"}};
-  auto with = agentwire(good_secret, "token --user alice --issuer https://id.example.com/ "
-                                     "--audience agentwire");
+  auto with = agentwire(good_secret, "token --user alice --iss https://id.example.com/ "
+                                     "--aud agentwire");
   REQUIRE(with.rc == 0);
   auto claimed = with.output.substr(0, with.output.find('\n'));
   CHECK(strict.try_connect("/ws?token=" + claimed).client != nullptr);
