@@ -29,6 +29,7 @@ using binary_atom = caf::atom_constant<caf::atom("binary")>;     // binary frame
 using closed_atom = caf::atom_constant<caf::atom("closed")>;     // socket gone
 // anyone -> connection: close the socket with a code
 using kick_atom = caf::atom_constant<caf::atom("kick")>;
+using expiring_atom = caf::atom_constant<caf::atom("expiring")>; // the token expires soon
 
 // connection/directory/session/emitter
 using reserve_atom = caf::atom_constant<caf::atom("reserve")>;

@@ -108,6 +108,24 @@ void handle(connection_actor* self, ping& msg, std::chrono::steady_clock::time_p
   push_text(self, codec::encode_pong(msg.id));
 }
 
+// A new token for this connection: the socket checks it (the same user's,
+// valid now) and moves its deadline; the old lifetime stands otherwise.
+void handle(connection_actor* self, refresh_request& msg, std::chrono::steady_clock::time_point) {
+  auto out = self->state.out.lock();
+  if (!out)
+    return;
+  auto r = out->refresh(msg.token);
+  if (r.ok)
+    return push_text(self, codec::encode_refreshed(r.exp, msg.request_id));
+  log::info("connection", "refresh refused",
+            {{"user", self->state.ctx.user_id}, {"conn", self->state.ctx.connection_id},
+             {"reason", r.why}});
+  push_error(self, codec::make_error(error_code::unauthorized,
+                                     "the token is invalid, expired or another user's; the "
+                                     "connection keeps its current lifetime",
+                                     msg.request_id));
+}
+
 std::optional<std::string> request_id_of(const decoded_frame& frame) {
   if (auto err = std::get_if<protocol_error>(&frame))
     return err->request_id;

@@ -263,19 +263,35 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
   return {
     [on_event](deliver_atom, const event_ptr& ev) { on_event(ev); },
     [on_event](replay_atom, const event_ptr& ev) { on_event(ev); },
-    [self](kick_atom, close_code) {
-      // The server is shutting down: say so in the stream's own terms.
+    [self](kick_atom, close_code code) {
+      // The server is shutting down, or the request's token expired: say so
+      // in the stream's own terms.
       auto& st = self->state;
-      auto err = codec::make_error(error_code::overloaded,
-                                   "the server is shutting down; reconnect and resume");
+      auto err = code == close_code::policy
+                   ? codec::make_error(error_code::unauthorized,
+                                       "the token expired; reconnect with a new one and resume")
+                   : codec::make_error(error_code::overloaded,
+                                       "the server is shutting down; reconnect and resume");
       if (!st.streaming)
         return respond_error(self, err);
       if (st.agui)
         push(self, sse::message("RUN_ERROR", std::nullopt,
-                                st.agui->run_error("overloaded", err.message).dump()));
+                                st.agui->run_error(std::string{to_string(err.code)}, err.message)
+                                  .dump()));
       else
         push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
       end(self);
+    },
+    [self](expiring_atom, std::int64_t exp) {
+      // AG-UI has no such event; its runs end long before a token does.
+      auto& st = self->state;
+      if (!st.streaming || st.agui || st.done)
+        return;
+      auto err = codec::make_error(error_code::token_expiring,
+                                   "the token expires soon; the stream ends then: reconnect "
+                                   "with a new token and resume");
+      err.extra["exp"] = exp;
+      push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
     },
     [self](closed_atom) { self->quit(); },
     [self](snapshot_atom) {

@@ -348,6 +348,11 @@ std::string render(const registry& r, const scrape_facts& facts) {
   x.single("agentwire_abuse_closes_total", "counter",
            "Connections closed with 1008 for sustained abuse of the rate limit.",
            r.abuse_closes.value());
+  x.single("agentwire_tokens_expired_total", "counter",
+           "WebSockets closed with 1008 and SSE streams ended because their token expired.",
+           r.tokens_expired.value());
+  x.single("agentwire_token_refreshes_total", "counter",
+           "refresh frames that extended a connection's lifetime.", r.token_refreshes.value());
   x.labelled("agentwire_frames_delivered_total", "counter",
              "Frames (WebSocket messages or SSE messages) written to clients.", "transport",
              r.frames_delivered, transports);

@@ -158,6 +158,8 @@ struct registry {
   counter frames_received; // client frames, every transport
   counter frames_rate_limited;
   counter abuse_closes;
+  counter tokens_expired;  // connections and streams ended at their token's expiry
+  counter token_refreshes; // refresh frames that extended a connection
   std::array<counter, transport_kinds> frames_delivered;
   std::array<counter, drop_reasons> frames_dropped;
   gauge outbound_queue_bytes; // sum over every connection's queue

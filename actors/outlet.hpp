@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 
@@ -32,6 +33,14 @@ public:
   virtual depth queued() const = 0;
   // Frames accepted by push and push_replayed so far (for snapshots).
   virtual std::uint64_t frames_pushed() const = 0;
+  // A `refresh`: checks `token` (valid now, the connection's user) and
+  // moves the connection's deadline to its exp. Thread-safe.
+  struct refresh_result {
+    bool ok = false;
+    std::int64_t exp = 0; // the new deadline, when ok
+    std::string why;      // for the log, when not ok
+  };
+  virtual refresh_result refresh(std::string_view token) = 0;
 };
 
 // What a WebSocket connection gives its user's emitter when it attaches:

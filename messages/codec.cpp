@@ -1,4 +1,5 @@
 #include "messages/codec.hpp"
+#include "messages/jwt.hpp"
 #include "messages/utf8.hpp"
 
 #include <algorithm>
@@ -23,14 +24,15 @@ using error_or_frame = std::variant<client_frame, protocol_error>;
 // skipped. Validation below reads them in the same order as before, so
 // every input gets the same answer it got from the tree.
 enum class field : std::uint8_t {
-  type, content, request_id, thread_id, agent, run_id, epoch, after_seq, id, count
+  type, content, request_id, thread_id, agent, run_id, epoch, after_seq, id, token, count
 };
 
 using top_value = member;
 
 // The wire names, in the order of `field`.
 constexpr std::array<std::string_view, static_cast<std::size_t>(field::count)> field_names = {
-  "type", "content", "request_id", "thread_id", "agent", "run_id", "epoch", "after_seq", "id"};
+  "type", "content", "request_id", "thread_id", "agent", "run_id", "epoch", "after_seq", "id",
+  "token"};
 
 struct request_fields {
   std::array<top_value, static_cast<std::size_t>(field::count)> values;
@@ -572,6 +574,13 @@ decode_client_frame(std::string_view text, const protocol_limits& limits) {
     }
     return client_frame{std::move(m)};
   }
+  if (type == "refresh") {
+    refresh_request m;
+    m.request_id = request_id;
+    if (!required_string(doc, field::token, jwt::max_token_bytes, m.token, err))
+      return bad(err);
+    return client_frame{std::move(m)};
+  }
   return make_error(error_code::unknown_type, "unknown frame type", request_id);
 }
 
@@ -627,6 +636,8 @@ int http_status(error_code code) {
     case error_code::replay_gap: return 409;
     case error_code::overloaded: return 503;
     case error_code::internal: return 500;
+    case error_code::unauthorized: return 401;
+    case error_code::token_expiring: return 401;
   }
   return 500;
 }
@@ -648,6 +659,13 @@ std::string encode_pong(const json& id) {
   json j = {{"type", "pong"}};
   if (!id.is_null())
     j["id"] = id;
+  return j.dump();
+}
+
+std::string encode_refreshed(std::int64_t exp, const std::optional<std::string>& request_id) {
+  json j = {{"type", "refreshed"}, {"exp", exp}};
+  if (request_id)
+    j["request_id"] = *request_id;
   return j.dump();
 }
 

@@ -66,6 +66,7 @@ std::string encode_connection_established(std::string_view connection_id,
                                           std::uint64_t last_seq);
 std::string encode_pong(const json& id);
 std::string encode_resumed(std::uint64_t from_seq, std::uint64_t to_seq);
+std::string encode_refreshed(std::int64_t exp, const std::optional<std::string>& request_id);
 std::string encode_error(const protocol_error& err);
 
 // The full event frame: fields plus type, seq, run_id, thread_id, ts,

@@ -21,6 +21,8 @@ std::string_view to_string(error_code code) {
     case error_code::replay_gap: return "replay_gap";
     case error_code::overloaded: return "overloaded";
     case error_code::internal: return "internal";
+    case error_code::unauthorized: return "unauthorized";
+    case error_code::token_expiring: return "token_expiring";
   }
   return "internal";
 }

@@ -40,6 +40,8 @@ enum class error_code {
   replay_gap,
   overloaded,
   internal,
+  unauthorized,   // a bad, expired or foreign token in a `refresh`
+  token_expiring, // the connection's token expires soon (carries exp)
 };
 
 std::string_view to_string(error_code code);
@@ -89,7 +91,13 @@ struct ping {
   json id; // null when absent; echoed verbatim in the pong
 };
 
-using client_frame = std::variant<user_message, cancel_run, resume_request, ping>;
+// A new token for the connection (same sub): extends its lifetime.
+struct refresh_request {
+  std::string token;
+  std::optional<std::string> request_id;
+};
+
+using client_frame = std::variant<user_message, cancel_run, resume_request, ping, refresh_request>;
 
 // -- an application -> a user: notifications (protocol 1.1) ------------------
 

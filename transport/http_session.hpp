@@ -67,6 +67,8 @@ public:
   void run();
 
   void shutdown() override;
+  bool deadline_due(std::int64_t now) const override;
+  void deadline_tick(std::int64_t now) override;
 
   auto executor() { return stream_.get_executor(); }
 
@@ -159,7 +161,7 @@ private:
 
   void on_upgrade(request_t req);
 
-  void on_admission(admission a, const std::string& user, request_t req);
+  void on_admission(admission a, const std::string& user, request_t req, std::int64_t token_exp);
 
   std::string peer();
 
@@ -199,6 +201,7 @@ private:
   unsigned version_ = 11;
   bool keep_alive_ = true;
   std::string user_;
+  std::atomic<std::int64_t> token_exp_{0}; // of the last authenticated request; read by the sweep
   std::string cors_origin_; // the current request's allowed foreign Origin
   std::uint64_t generation_ = 0;
   std::shared_ptr<http_exchange> exchange_;
@@ -206,6 +209,7 @@ private:
   bool streaming_ = false;  // the 200 head is queued or sent
   bool ending_ = false;     // end() asked; the last chunk follows the queue
   bool writing_ = false;
+  bool expiry_warned_ = false; // token_expiring sent for token_exp_ (a bool here fills padding)
   std::string head_;        // the response head, until written
   ring<frame_ptr> queue_;           // no storage while no stream is running
   std::size_t queued_bytes_ = 0;    // of the client's messages (not heartbeats)

@@ -298,8 +298,11 @@ std::optional<std::string> http_session::authenticate(const request_t& req) {
                         "the token could not be checked", version_, false));
     return std::nullopt;
   }
-  if (verified)
+  if (verified) {
+    token_exp_.store(verified.ok->expires_at, std::memory_order_relaxed);
+    expiry_warned_ = false;
     return verified.ok->subject;
+  }
   ctx_->rejected(metrics::reject_reason::unauthorized);
   log::info("transport", "request refused: bad token",
             {{"reason", token.empty() ? "missing" : jwt::to_string(verified.error)},

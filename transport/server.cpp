@@ -30,6 +30,7 @@ struct server::impl {
       acceptor(net::make_strand(ioc)),
       signals(ioc),
       sweeper(net::make_strand(ioc)),
+      deadlines(net::make_strand(ioc)),
       accept_pause(acceptor.get_executor()) {
     std::ostringstream text;
     text << error_response(http::status::service_unavailable, "overloaded",
@@ -54,6 +55,19 @@ struct server::impl {
       for (auto& s : ctx->registry.snapshot())
         s->idle_tick(now);
       arm_sweeper();
+    });
+  }
+
+  // Token lifetimes, once a second, likewise with one timer for all.
+  void arm_deadlines() {
+    deadlines.expires_after(std::chrono::seconds{1});
+    deadlines.async_wait([this](beast::error_code ec) {
+      if (ec || ctx->stopping.load())
+        return;
+      auto now = jwt::unix_now();
+      for (auto& s : ctx->registry.deadline_due(now))
+        s->deadline_tick(now);
+      arm_deadlines();
     });
   }
 
@@ -204,6 +218,7 @@ struct server::impl {
       signals.cancel(ignored);
     });
     net::post(sweeper.get_executor(), [this] { sweeper.cancel(); });
+    net::post(deadlines.get_executor(), [this] { deadlines.cancel(); });
     net::post(accept_pause.get_executor(), [this] { accept_pause.cancel(); });
     for (auto& s : ctx->registry.snapshot())
       s->shutdown();
@@ -214,6 +229,7 @@ struct server::impl {
   tcp::acceptor acceptor;
   net::signal_set signals; // SIGINT, SIGTERM (and SIGHUP), when the transport owns them
   net::steady_timer sweeper;
+  net::steady_timer deadlines;
   // Out of file descriptors (all on the acceptor's strand): one kept in
   // reserve for refusing, the pause, and the rate of their warnings.
   int reserve_fd = -1;
@@ -259,6 +275,7 @@ void server::run() {
   }
   self->do_accept();
   self->arm_sweeper();
+  self->arm_deadlines();
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < std::max<std::size_t>(self->ctx->transport.io_threads, 1); ++i)
     threads.emplace_back([self] { self->ioc.run(); });

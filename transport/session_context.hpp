@@ -41,42 +41,68 @@ public:
   virtual std::size_t queued_bytes() const = 0; // thread-safe, for scrapes
   // The server's idle sweep, every quarter idle period (thread-safe).
   virtual void idle_tick(std::chrono::steady_clock::time_point) {}
+  // The server's token sweep, every second (`now` in Unix seconds): whether
+  // this session's token warning or end is due. Called under the registry's
+  // lock, possibly while the session's destructor waits to leave it: it
+  // reads atomics and nothing else.
+  virtual bool deadline_due(std::int64_t /*now*/) const { return false; }
+  // Then, for a due session, outside the lock: act (thread-safe).
+  virtual void deadline_tick(std::int64_t /*now*/) {}
 };
+
+// How long before its token's exp a connection is warned (PROTOCOL.md).
+constexpr std::int64_t token_warning_s = 60;
 
 class session_registry {
 public:
+  // `s` must be alive (it registers itself once constructed) and remove
+  // itself in its destructor.
   std::uint64_t add(std::weak_ptr<closable> s) {
+    auto raw = s.lock().get();
     std::lock_guard<std::mutex> guard{mtx_};
-    auto id = ++next_;
-    items_.emplace(id, std::move(s));
-    return id;
+    items_.emplace(raw, std::move(s));
+    return reinterpret_cast<std::uintptr_t>(raw);
   }
   void remove(std::uint64_t id) {
     std::lock_guard<std::mutex> guard{mtx_};
-    items_.erase(id);
+    items_.erase(reinterpret_cast<closable*>(static_cast<std::uintptr_t>(id)));
   }
   std::vector<std::shared_ptr<closable>> snapshot() {
     std::lock_guard<std::mutex> guard{mtx_};
     std::vector<std::shared_ptr<closable>> out;
-    for (auto& [id, w] : items_)
-      if (auto s = w.lock())
+    for (auto& [raw, weak] : items_)
+      if (auto s = weak.lock())
         out.push_back(std::move(s));
     return out;
+  }
+  // The sessions whose token deadline is due: a look at every session
+  // without copying the registry (19,000 shared_ptrs a second would keep
+  // ~50 bytes per connection resident).
+  std::vector<std::shared_ptr<closable>> deadline_due(std::int64_t now) {
+    std::vector<std::shared_ptr<closable>> out;
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      for (auto& [raw, weak] : items_)
+        if (raw->deadline_due(now))
+          if (auto s = weak.lock())
+            out.push_back(std::move(s));
+    }
+    return out; // released outside the lock: a last owner's destructor takes it
   }
   // The largest queue of any session (a scrape's only lock).
   std::size_t largest_queue() {
     std::lock_guard<std::mutex> guard{mtx_};
     std::size_t largest = 0;
-    for (auto& [id, w] : items_)
-      if (auto s = w.lock())
-        largest = std::max(largest, s->queued_bytes());
+    for (auto& [raw, weak] : items_)
+      largest = std::max(largest, raw->queued_bytes());
     return largest;
   }
 
 private:
   std::mutex mtx_;
-  std::uint64_t next_ = 0;
-  std::unordered_map<std::uint64_t, std::weak_ptr<closable>> items_;
+  // Keyed by the session's address: valid while listed, as a session leaves
+  // in its destructor, before it is gone.
+  std::unordered_map<closable*, std::weak_ptr<closable>> items_;
 };
 
 struct context {

@@ -49,17 +49,19 @@ void http_session::on_upgrade(request_t req) {
   if (!user)
     return;
   auto req_ptr = std::make_shared<request_t>(std::move(req));
+  auto exp = token_exp_.load(std::memory_order_relaxed);
   // Reserve a slot before anything is spawned; the answer comes back on
   // a CAF thread and is posted to this connection's strand.
-  admission_callback done = [self = shared_from_this(), req_ptr, u = *user](admission a) {
-    net::post(self->stream_.get_executor(), [self, req_ptr, u, a] {
-      self->on_admission(a, u, std::move(*req_ptr));
+  admission_callback done = [self = shared_from_this(), req_ptr, u = *user, exp](admission a) {
+    net::post(self->stream_.get_executor(), [self, req_ptr, u, a, exp] {
+      self->on_admission(a, u, std::move(*req_ptr), exp);
     });
   };
   caf::anon_send(ctx_->directory, reserve_atom::value, *user, std::move(done));
 }
 
-void http_session::on_admission(admission a, const std::string& user, request_t req) {
+void http_session::on_admission(admission a, const std::string& user, request_t req,
+                                std::int64_t token_exp) {
   auto version = req.version();
   if (a != admission::admitted) {
     ctx_->rejected(a == admission::user_limit ? metrics::reject_reason::user_limit
@@ -89,7 +91,9 @@ void http_session::on_admission(admission a, const std::string& user, request_t 
   // into our buffer with it; they are the WebSocket's first bytes.
   auto early = beast::buffers_to_string(buffer_.data());
   buffer_.consume(buffer_.size());
-  start_ws_session(stream_.release_socket(), ctx_, std::move(cctx), req, std::move(early));
+  token_exp_.store(0, std::memory_order_relaxed); // the socket's deadline goes with it
+  start_ws_session(stream_.release_socket(), ctx_, std::move(cctx), req, std::move(early),
+                   token_exp);
 }
 
 } // namespace aw

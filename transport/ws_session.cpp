@@ -14,6 +14,8 @@
 #include "actors/connection.hpp"
 #include "actors/log.hpp"
 #include "actors/outlet.hpp"
+#include "messages/codec.hpp"
+#include "messages/jwt.hpp"
 #include "transport/queue_meter.hpp"
 #include "transport/ring.hpp"
 #include "transport/write_batch.hpp"
@@ -39,7 +41,8 @@ class ws_session : public outlet,
                    public closable,
                    public std::enable_shared_from_this<ws_session> {
 public:
-  ws_session(socket_t&& socket, std::shared_ptr<context> ctx, connection_context cctx)
+  ws_session(socket_t&& socket, std::shared_ptr<context> ctx, connection_context cctx,
+             std::int64_t token_exp)
     : socket_(std::move(socket)),
       ctx_(std::move(ctx)),
       user_id_(std::move(cctx.user_id)),
@@ -49,6 +52,7 @@ public:
       reader_(ctx_->settings.protocol.max_frame_bytes) {
     opening_->peer = std::move(cctx.peer);
     opening_->connected_at_ms = cctx.connected_at_ms;
+    token_exp_.store(token_exp, std::memory_order_relaxed);
   }
 
   ~ws_session() override {
@@ -126,6 +130,31 @@ public:
     return frames_pushed_.load(std::memory_order_relaxed);
   }
 
+  refresh_result refresh(std::string_view token) override {
+    refresh_result r;
+    jwt::verify_result v;
+    try {
+      v = ctx_->verify_token(token);
+    } catch (const std::exception&) {
+      r.why = "the crypto library failed";
+      return r;
+    }
+    if (!v) {
+      r.why = jwt::to_string(v.error);
+      return r;
+    }
+    if (v.ok->subject != user_id_) {
+      r.why = "another user's token";
+      return r;
+    }
+    token_exp_.store(v.ok->expires_at, std::memory_order_relaxed);
+    expiry_warned_.store(false, std::memory_order_relaxed);
+    ctx_->metrics.token_refreshes.inc();
+    r.ok = true;
+    r.exp = v.ok->expires_at;
+    return r;
+  }
+
   // -- closable --
 
   void shutdown() override {
@@ -197,6 +226,55 @@ private:
     auto silent = std::chrono::milliseconds{ms_of(now) - last_activity_ms_.load(std::memory_order_relaxed)};
     if (silent >= ctx_->transport.idle_timeout / 2)
       net::post(socket_.get_executor(), [self = shared_from_this()] { self->on_silent(); });
+  }
+
+  // A token's lifetime has no timer either: the server's once-a-second
+  // sweep compares it with the clock and acts only on a connection whose
+  // warning or end has come.
+  bool deadline_due(std::int64_t now) const override {
+    auto exp = token_exp_.load(std::memory_order_relaxed);
+    if (now > exp + ctx_->transport.jwt_rules.leeway_s)
+      return !expiry_closing_.load(std::memory_order_relaxed);
+    return now >= exp - token_warning_s && !expiry_warned_.load(std::memory_order_relaxed);
+  }
+
+  void deadline_tick(std::int64_t now) override {
+    auto exp = token_exp_.load(std::memory_order_relaxed);
+    if (now > exp + ctx_->transport.jwt_rules.leeway_s) {
+      if (!expiry_closing_.exchange(true, std::memory_order_relaxed))
+        net::post(socket_.get_executor(), [self = shared_from_this()] { self->on_expired(); });
+    } else if (now >= exp - token_warning_s
+               && !expiry_warned_.exchange(true, std::memory_order_relaxed)) {
+      net::post(socket_.get_executor(), [self = shared_from_this(), exp] { self->warn_expiry(exp); });
+    }
+  }
+
+  // Written here rather than by the connection actor: one more handler in
+  // its behavior would cost every idle connection ~100 bytes.
+  void warn_expiry(std::int64_t exp) {
+    if (!opened_ || closing_ || finished_)
+      return;
+    auto err = codec::make_error(error_code::token_expiring,
+                                 "the connection's token expires soon; send refresh with a new "
+                                 "token to keep the connection");
+    err.extra["exp"] = exp;
+    frames_pushed_.fetch_add(1, std::memory_order_relaxed);
+    enqueue(std::make_shared<const std::string>(codec::encode_error(err)), false);
+  }
+
+  void on_expired() {
+    // A refresh may have come since the sweep looked.
+    auto exp = token_exp_.load(std::memory_order_relaxed);
+    if (jwt::unix_now() <= exp + ctx_->transport.jwt_rules.leeway_s) {
+      expiry_closing_.store(false, std::memory_order_relaxed);
+      return;
+    }
+    if (!opened_ || closing_ || finished_)
+      return;
+    ctx_->metrics.tokens_expired.inc();
+    log::info("transport", "token expired, closing with 1008",
+              {{"user", user_id_}, {"conn", connection_id_}, {"exp", exp}});
+    start_close(close_code::policy);
   }
 
   void on_silent() {
@@ -554,7 +632,10 @@ private:
   ws::reader reader_;
   std::unique_ptr<net::steady_timer> timer_; // handshake or close timeout
   std::atomic<std::int64_t> last_activity_ms_{0}; // steady clock; read by the sweep
+  std::atomic<std::int64_t> token_exp_{0};        // Unix seconds; moved by a refresh
   std::atomic<bool> accepting_{true};
+  std::atomic<bool> expiry_warned_{false};  // token_expiring sent for this exp
+  std::atomic<bool> expiry_closing_{false}; // the end of the token was posted
   bool handover_pending_ = false; // guarded by inbox_lock(this) (here, not by it: padding)
   bool writing_ = false;
   bool write_scheduled_ = false;
@@ -580,8 +661,8 @@ static_assert(sizeof(ws_session) <= 448 - 16,
 } // namespace
 
 void start_ws_session(socket_t&& socket, std::shared_ptr<context> ctx, connection_context cctx,
-                      const request_t& req, std::string early_bytes) {
-  std::make_shared<ws_session>(std::move(socket), std::move(ctx), std::move(cctx))
+                      const request_t& req, std::string early_bytes, std::int64_t token_exp) {
+  std::make_shared<ws_session>(std::move(socket), std::move(ctx), std::move(cctx), token_exp)
     ->run(req, std::move(early_bytes));
 }
 

@@ -78,6 +78,9 @@ inline void same_as_nlohmann(std::string_view text, const protocol_limits& limit
       } else if constexpr (std::is_same_v<T, resume_request>) {
         require(string_member(doc, "epoch") == f.epoch);
         require(doc["after_seq"].template get<std::uint64_t>() == f.after_seq);
+      } else if constexpr (std::is_same_v<T, refresh_request>) {
+        require(string_member(doc, "token") == f.token);
+        require(!f.token.empty() && f.token.size() <= jwt::max_token_bytes);
       } else {
         require(doc.value("id", json{}) == f.id);
       }

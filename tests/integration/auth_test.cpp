@@ -149,3 +149,117 @@ TEST_CASE("serve refuses key files it cannot use and token refuses a bad private
   CHECK(bad.output.find("no unencrypted PEM private key") != std::string::npos);
   CHECK(run("token --user alice --kid k1").rc == 2);
 }
+
+namespace {
+
+// The next frame of `type` within `timeout`, skipping others.
+std::optional<json> frame_of(aw::client::ws_client& c, const std::string& type,
+                             std::chrono::milliseconds timeout = 5s) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < until) {
+    auto f = c.read(100ms);
+    if (!f)
+      continue;
+    auto j = json::parse(*f);
+    if (j["type"] == type)
+      return j;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+TEST_CASE("a socket closes with 1008 at its token's expiry while the user's other socket keeps its run") {
+  // No skew, and a demo run that takes about three seconds.
+  server_process srv{{"--jwt-leeway=0s", "--demo-step-ms=600"}};
+  auto start = aw::jwt::unix_now();
+  auto short_lived = srv.try_connect("/ws?token=" + srv.token("alice", 3)).client;
+  auto other = srv.connect("alice");
+  REQUIRE(short_lived != nullptr);
+  // Under 60 s left at connect: warned at once (within the sweep's second).
+  auto warning = frame_of(*short_lived, "error", 3s);
+  REQUIRE(warning);
+  CHECK((*warning)["code"] == "token_expiring");
+  CHECK((*warning)["exp"] == start + 3);
+  // A run started on the socket that is about to go.
+  short_lived->send_text(R"({"type":"user_message","content":"what is 6*7?","request_id":"q"})");
+  REQUIRE(short_lived->wait_closed(6s));
+  CHECK(short_lived->close_code() == 1008);
+  CHECK(aw::jwt::unix_now() <= start + 3 + 3); // at exp, not at an idle sweep
+  // The run was not cancelled: the other socket sees it to its end.
+  auto done = frame_of(*other, "agent_completed", 10s);
+  REQUIRE(done);
+  CHECK((*done)["status"] == "ok");
+  // It was never warned: its token has an hour left.
+  other->send_text(R"({"type":"ping","id":1})");
+  auto pong = frame_of(*other, "pong");
+  CHECK(pong);
+  auto metrics = srv.get("/metrics").body;
+  CHECK(metrics.find("agentwire_tokens_expired_total 1") != std::string::npos);
+}
+
+TEST_CASE("a refreshed socket outlives its first token and a refresh for another user is refused") {
+  server_process srv{{"--jwt-leeway=0s"}};
+  auto start = aw::jwt::unix_now();
+  auto c = srv.try_connect("/ws?token=" + srv.token("alice", 3)).client;
+  REQUIRE(c != nullptr);
+  auto warning = frame_of(*c, "error", 3s);
+  REQUIRE(warning);
+  CHECK((*warning)["code"] == "token_expiring");
+  // Another user's token, an expired one, garbage: refused, lifetime unchanged.
+  for (auto token : {srv.token("mallory", 3600), srv.token("alice", -120), std::string{"x.y.z"}}) {
+    c->send_text(json{{"type", "refresh"}, {"token", token}, {"request_id", "r1"}}.dump());
+    auto refused = frame_of(*c, "error");
+    REQUIRE(refused);
+    CHECK((*refused)["code"] == "unauthorized");
+    CHECK((*refused)["request_id"] == "r1");
+  }
+  c->send_text(R"({"type":"refresh"})");
+  auto bad = frame_of(*c, "error");
+  REQUIRE(bad);
+  CHECK((*bad)["code"] == "bad_request");
+  // The same user's fresh token extends it.
+  c->send_text(json{{"type", "refresh"}, {"token", srv.token("alice", 3600)}, {"request_id", "r2"}}
+                 .dump());
+  auto refreshed = frame_of(*c, "refreshed");
+  REQUIRE(refreshed);
+  CHECK((*refreshed)["exp"].get<std::int64_t>() >= start + 3600);
+  CHECK((*refreshed)["request_id"] == "r2");
+  // Past the first token's exp (and the sweep's second), still open.
+  std::this_thread::sleep_for(std::chrono::seconds{start + 5 - aw::jwt::unix_now()});
+  c->send_text(R"({"type":"ping","id":"alive"})");
+  auto pong = frame_of(*c, "pong");
+  REQUIRE(pong);
+  CHECK_FALSE(c->is_closed());
+  CHECK(srv.get("/metrics").body.find("agentwire_token_refreshes_total 1") != std::string::npos);
+}
+
+TEST_CASE("an SSE stream is warned and then ends at its token's expiry") {
+  server_process srv{{"--jwt-leeway=0s"}};
+  auto start = aw::jwt::unix_now();
+  auto http = aw::client::http_connection::open("127.0.0.1", srv.port());
+  REQUIRE(http);
+  REQUIRE(http->send("GET", "/v1/events", {},
+                     {{"Authorization", "Bearer " + srv.token("alice", 3)}}));
+  REQUIRE(http->read_head(5s).status == 200);
+  std::vector<json> errors;
+  while (auto ev = http->next_event(6s)) {
+    if (ev->event == "error")
+      errors.push_back(json::parse(ev->data));
+  }
+  CHECK(http->body_done());
+  CHECK(aw::jwt::unix_now() <= start + 3 + 3);
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0]["code"] == "token_expiring");
+  CHECK(errors[0]["exp"] == start + 3);
+  CHECK(errors[1]["code"] == "unauthorized");
+  // A stream with a long-lived token is untouched meanwhile.
+  auto other = aw::client::http_connection::open("127.0.0.1", srv.port());
+  REQUIRE(other->send("GET", "/v1/events", {}, {{"Authorization", "Bearer " + srv.token("bob")}}));
+  REQUIRE(other->read_head(5s).status == 200);
+  auto first = other->next_event(2s);
+  REQUIRE(first);
+  CHECK(first->event == "connection_established");
+  CHECK_FALSE(other->next_event(1500ms)); // nothing, and not the end
+  CHECK_FALSE(other->body_done());
+}

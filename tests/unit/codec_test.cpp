@@ -7,6 +7,7 @@
 
 #include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
+#include "messages/jwt.hpp"
 #include "fuzz/checks.hpp"
 
 using namespace aw;
@@ -47,6 +48,21 @@ TEST_CASE("codec decodes cancel_run resume and ping") {
   CHECK(r.after_seq == 17);
   CHECK(std::get<ping>(decode_ok(R"({"type":"ping","id":5})")).id == 5);
   CHECK(std::get<ping>(decode_ok(R"({"type":"ping"})")).id.is_null());
+}
+
+TEST_CASE("codec decodes refresh with a token of 1 to 8192 bytes") {
+  auto r = std::get<refresh_request>(decode_ok(R"({"type":"refresh","token":"a.b.c","request_id":"q"})"));
+  CHECK(r.token == "a.b.c");
+  CHECK(r.request_id == "q");
+  std::string edge(jwt::max_token_bytes, 'a');
+  CHECK(std::get<refresh_request>(decode_ok(R"({"type":"refresh","token":")" + edge + R"("})")).token
+        == edge);
+  auto over = decode_error(R"({"type":"refresh","token":")" + edge + R"(a","request_id":"q"})");
+  CHECK(over.code == error_code::bad_request);
+  CHECK(over.message == "field 'token' must be 1..8192 bytes");
+  CHECK(decode_error(R"({"type":"refresh"})").message == "missing field 'token'");
+  CHECK(decode_error(R"({"type":"refresh","token":7})").message == "field 'token' must be a string");
+  CHECK(decode_error(R"({"type":"refresh","token":""})").code == error_code::bad_request);
 }
 
 TEST_CASE("codec answers invalid_json for text that is not JSON") {
@@ -195,6 +211,8 @@ TEST_CASE("every error code has its wire name") {
   CHECK(to_string(error_code::replay_gap) == "replay_gap");
   CHECK(to_string(error_code::overloaded) == "overloaded");
   CHECK(to_string(error_code::internal) == "internal");
+  CHECK(to_string(error_code::unauthorized) == "unauthorized");
+  CHECK(to_string(error_code::token_expiring) == "token_expiring");
 }
 
 TEST_CASE("error frames carry code message request_id and extra fields") {
@@ -281,6 +299,9 @@ TEST_CASE("control frames encode as the protocol says") {
   auto res = json::parse(codec::encode_resumed(3, 5));
   CHECK(res["from_seq"] == 3);
   CHECK(res["to_seq"] == 5);
+  auto ref = json::parse(codec::encode_refreshed(1900000000, std::string{"q"}));
+  CHECK(ref == json{{"type", "refreshed"}, {"exp", 1900000000}, {"request_id", "q"}});
+  CHECK_FALSE(json::parse(codec::encode_refreshed(1, std::nullopt)).contains("request_id"));
 }
 
 TEST_CASE("user ids follow the protocol's alphabet and length") {

@@ -52,6 +52,31 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a connection greets and answers ping and
   (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_FIXTURE(test::actor_fixture, "a connection answers refresh by its socket's verdict") {
+  auto dir = spawn_directory(*sys, test::make_test_env());
+  REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+  auto out = std::make_shared<test::recording_outlet>();
+  out->good_token = "good.token.sig";
+  out->good_exp = 1900000000;
+  auto conn = spawn_connection(*sys, {"c-1", "alice", "test", 0}, out, dir, test::make_test_env());
+  out->wait_for("connection_established");
+  (*self)->send(conn, inbound_atom::value,
+                std::string{R"({"type":"refresh","token":"bad.token.sig","request_id":"a"})"});
+  (*self)->send(conn, inbound_atom::value,
+                std::string{R"({"type":"refresh","token":"good.token.sig","request_id":"b"})"});
+  auto refreshed = out->wait_for("refreshed");
+  CHECK(refreshed["exp"] == 1900000000);
+  CHECK(refreshed["request_id"] == "b");
+  auto frames = out->all();
+  bool refused = false;
+  for (auto& f : frames)
+    refused = refused || (f["type"] == "error" && f["code"] == "unauthorized" && f["request_id"] == "a");
+  CHECK(refused);
+  CHECK_FALSE(out->close_code_seen()); // a refused refresh does not close
+  (*self)->send(conn, closed_atom::value);
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(test::actor_fixture, "a closed connection refuses operations with an error") {
   auto dir = spawn_directory(*sys, test::make_test_env());
   REQUIRE(reserve(*self, dir, "alice") == admission::admitted);

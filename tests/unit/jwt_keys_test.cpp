@@ -91,7 +91,7 @@ TEST_CASE("a certificate PEM gives its public key as Auth0's signing certificate
   CHECK(check(jwt::sign(private_of(rsa.get()), "", "alice", now, 60), keys_of({*key})));
 }
 
-TEST_CASE("weak RSA keys, other curves and other key types are refused at load") {
+TEST_CASE("weak RSA keys and other curves and other key types are refused at load") {
   std::string why;
   CHECK_FALSE(jwt::read_public_key_pem(public_pem(make_rsa(1024).get()), why));
   CHECK(why.find("1024 bits") != std::string::npos);
@@ -131,7 +131,7 @@ TEST_CASE("a JWKS with two keys picks by kid and a rotation drops the old one") 
         == jwt::verify_error::unknown_key);
 }
 
-TEST_CASE("JWKS keys that cannot verify RS256 or ES256 are left out, each said") {
+TEST_CASE("JWKS keys that cannot verify RS256 or ES256 are left out and each is said") {
   auto ec384 = make_ec("P-384");
   auto rsa = make_rsa();
   auto enc = jwk_of(rsa.get(), "enc-key");
@@ -173,7 +173,7 @@ TEST_CASE("JWKS keys that cannot verify RS256 or ES256 are left out, each said")
   CHECK_FALSE(jwt::read_jwks("not json", skipped, why));
 }
 
-TEST_CASE("alg is pinned to the key: none, HS256 with the public key and crossed algorithms are refused") {
+TEST_CASE("alg is pinned to the key: none and HS256 with the public key and crossed algorithms are refused") {
   auto rsa = make_rsa();
   auto ec = make_ec();
   auto rsa_pem = public_pem(rsa.get());

@@ -31,6 +31,8 @@ const state = {
   current: null,          // selected thread_id (null: a new thread)
   actorsTimer: null, nextRequest: 0,
   loadingHistory: false,  // the sign-in resume from seq 0 is under way
+  expiresAt: 0,           // the connection's token exp (Unix s), once the server warned
+  refreshing: null,       // {id, token} of the refresh sent, until answered
 };
 
 // -- sign-in ---------------------------------------------------------------------
@@ -72,6 +74,7 @@ async function signIn(event) {
   }
   const me = await r.json();
   state.token = token;
+  state.expiresAt = 0;
   state.user = me.user_id;
   state.adminToken = $("admin-token").value.trim();
   $("sign-in").hidden = true;
@@ -192,6 +195,82 @@ async function deleteThread(id) {
   else renderThreads();
 }
 
+// -- the token's lifetime ---------------------------------------------------------
+
+// A JWT's claims (not verified: the server does that), or null.
+function claimsOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return JSON.parse(atob(part + "=".repeat((4 - part.length % 4) % 4)));
+  } catch (e) {
+    return null;
+  }
+}
+
+const clock = (unixSeconds) => new Date(unixSeconds * 1000).toLocaleTimeString();
+
+// The server warned that the token ends at `exp`: renew it without asking
+// when the dev mode's token is newer for the same user, else ask for one.
+async function tokenExpiring(exp) {
+  state.expiresAt = exp;
+  try {
+    const r = await fetch("/v1/dev-token");
+    if (r.ok) {
+      const dev = await r.json();
+      const claims = claimsOf(dev.token);
+      if (claims && claims.sub === state.user && claims.exp > exp) return sendRefresh(dev.token);
+    }
+  } catch (e) { /* not in dev mode: ask */ }
+  askForToken("Your sign-in token expires at " + clock(exp) + ". Paste a new token for " +
+              state.user + " to stay connected; without one the connection closes then.");
+}
+
+function askForToken(text) {
+  $("refresh-text").textContent = text;
+  $("refresh-error").textContent = "";
+  $("refresh-form").hidden = false;
+}
+
+function sendRefresh(token) {
+  const id = "refresh-" + (++state.nextRequest);
+  state.refreshing = { id, token };
+  if (!send({ type: "refresh", token, request_id: id })) state.refreshing = null;
+}
+
+function onRefreshed(f) {
+  if (!state.refreshing) return;
+  state.token = state.refreshing.token; // for the API and the next reconnect
+  state.refreshing = null;
+  state.expiresAt = 0;
+  $("refresh-form").hidden = true;
+  $("refresh-token").value = "";
+  showNotice("Token renewed: the connection stays open until " + clock(f.exp) + ".");
+}
+
+function onRefreshRefused() {
+  state.refreshing = null;
+  askForToken($("refresh-text").textContent ||
+              "Your sign-in token expires at " + clock(state.expiresAt) + ".");
+  $("refresh-error").textContent =
+    "The new token was refused: it is invalid, expired or for another user. The old one still ends at " +
+    clock(state.expiresAt) + ".";
+}
+
+// The server closed the socket because the token ran out: reconnecting with
+// it would be refused, so sign in again.
+function tokenExpired() {
+  state.wanted = false;
+  $("refresh-form").hidden = true;
+  $("app").hidden = true;
+  $("sign-out").hidden = true;
+  $("sign-in").hidden = false;
+  $("token").value = "";
+  $("sign-in-error").textContent =
+    "Your sign-in token expired, so the server closed the connection. Sign in with a new token.";
+  setStatus("signed out: the token expired");
+  $("token").focus();
+}
+
 function signOut() {
   state.wanted = false;
   if (state.ws) state.ws.close(1000);
@@ -217,6 +296,8 @@ function connect() {
     if (state.ws !== ws) return;
     state.ws = null;
     if (!state.wanted) return setStatus("signed out");
+    if (e.code === 1008 && state.expiresAt && Date.now() / 1000 >= state.expiresAt - 5)
+      return tokenExpired();
     // Exponential backoff with jitter: 0.5 s, 1 s, 2 s … at most 10 s.
     const delay = Math.min(10000, 500 * 2 ** state.attempt) * (0.75 + Math.random() / 2);
     state.attempt += 1;
@@ -263,6 +344,8 @@ function onFrame(f) {
       return;
     case "pong":
       return;
+    case "refreshed":
+      return onRefreshed(f);
     case "error":
       return onError(f);
     case "notification":
@@ -287,6 +370,8 @@ function onError(f) {
     send({ type: "resume", epoch: state.epoch, after_seq: state.lastSeq });
     return;
   }
+  if (f.code === "token_expiring") return tokenExpiring(f.exp);
+  if (state.refreshing && f.request_id === state.refreshing.id) return onRefreshRefused();
   const text = "Error: " + (f.message || f.code);
   if (f.request_id && state.asks.has(f.request_id)) {
     const ask = state.asks.get(f.request_id);
@@ -542,6 +627,11 @@ async function refreshActors() {
 // -- wiring --------------------------------------------------------------------------------
 
 $("sign-in-form").addEventListener("submit", signIn);
+$("refresh-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const token = $("refresh-token").value.trim();
+  if (token) sendRefresh(token);
+});
 $("composer").addEventListener("submit", sendMessage);
 $("message").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey) {

@@ -20,10 +20,10 @@ const env = { ...process.env, AGENTWIRE_JWT_SECRET: SECRET, AGENTWIRE_ADMIN_TOKE
 const startServer = (args) => startServerWith(env, args);
 
 let userCounter = 0;
-function newToken() {
-  const user = `web-${process.pid}-${++userCounter}`;
-  return execFileSync(BIN, ["token", "--user", user], { env }).toString().trim();
+function newToken({ user = `web-${process.pid}-${++userCounter}`, ttl = "1h" } = {}) {
+  return execFileSync(BIN, ["token", "--user", user, "--ttl", ttl], { env }).toString().trim();
 }
+const userOf = (token) => JSON.parse(Buffer.from(token.split(".")[1], "base64url")).sub;
 
 let browser; // a persistent context on a fresh profile
 let profile;
@@ -270,6 +270,52 @@ test("an invalid token gets a clear sign-in error", async () => {
     await page.waitForSelector("#sign-in-error:not(:empty)");
     assert.match(await page.textContent("#sign-in-error"), /invalid or expired/);
     assert.equal(await page.isVisible("#app"), false);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("the console asks for a new token before expiry and stays connected with it", async () => {
+  const server = await startServer(["--jwt-leeway=0s", "--demo-step-ms=0"]);
+  try {
+    const first = newToken({ ttl: "6s" });
+    const user = userOf(first);
+    const expiresAt = Date.now() + 6000;
+    const page = await signedIn(server, first);
+    // Under 60 s left: the server warns at once and the console asks.
+    await page.waitForSelector("#refresh-form:not([hidden])");
+    assert.match(await page.textContent("#refresh-text"), new RegExp(`expires at .*for ${user}`));
+    // Another user's token is refused, and said so.
+    await page.fill("#refresh-token", newToken());
+    await page.click("#refresh-form button[type=submit]");
+    await page.waitForSelector("#refresh-error:not(:empty)");
+    assert.match(await page.textContent("#refresh-error"), /refused/);
+    // The same user's new token keeps the connection.
+    await page.fill("#refresh-token", newToken({ user }));
+    await page.click("#refresh-form button[type=submit]");
+    await page.waitForSelector("#refresh-form", { state: "hidden" });
+    assert.match(await page.textContent("#notice"), /Token renewed/);
+    await new Promise((r) => setTimeout(r, Math.max(0, expiresAt + 2500 - Date.now())));
+    assert.equal(await page.getAttribute("#status", "class"), "status connected");
+    await ask(page, "what is 6*7?");
+    const steps = await lastRunSteps(page);
+    assert.equal(steps.at(-1).type, "agent_completed");
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await stopServer(server);
+  }
+});
+
+test("without a new token the console says the token expired and offers sign-in again", async () => {
+  const server = await startServer(["--jwt-leeway=0s"]);
+  try {
+    const page = await signedIn(server, newToken({ ttl: "3s" }));
+    await page.waitForSelector("#refresh-form:not([hidden])");
+    await page.waitForSelector("#sign-in-error:not(:empty)", { timeout: 10000 });
+    assert.match(await page.textContent("#sign-in-error"), /token expired/);
+    assert.equal(await page.isVisible("#app"), false);
+    assert.equal(await page.isVisible("#sign-in"), true);
+    assert.deepEqual(page.jsErrors, []);
   } finally {
     await stopServer(server);
   }
