@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import { build } from "esbuild";
 
 const BIN = process.env.AGENTWIRE_BIN;
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -255,6 +256,61 @@ test("a page of an allowed origin runs an agent over the API in the browser, and
     assert.equal(refused, "refused");
     await apiPage.close();
     await page.close();
+  } finally {
+    await Promise.all([stopServer(pageServer), stopServer(api)]);
+  }
+});
+
+// The official AG-UI client (@ag-ui/client, pinned in package-lock.json)
+// bundled for the browser, as a front end would ship it: window.AGUI.
+async function aguiBundle() {
+  const out = await build({
+    stdin: { contents: 'export { HttpAgent } from "@ag-ui/client";', resolveDir: "." },
+    bundle: true, format: "iife", globalName: "AGUI", platform: "browser", write: false,
+    logLevel: "warning",
+  });
+  return out.outputFiles[0].text;
+}
+
+test("the official AG-UI client in a page of another origin runs an agent on /agui, and only when that origin is allowed", async () => {
+  const pageServer = await startServer(); // its pages are of the other origin
+  const api = await startServer(["--demo-step-ms=0", `--allowed-origins=${pageServer.base}`]);
+  try {
+    const bundle = await aguiBundle();
+    const token = newToken();
+    const runFrom = async (pageBase, apiBase) => {
+      const page = await browser.newPage();
+      await page.goto(pageBase + "/healthz");
+      await page.addScriptTag({ content: bundle });
+      const result = await page.evaluate(async ({ base, token }) => {
+        const agent = new window.AGUI.HttpAgent({ url: base + "/agui",
+                                                  headers: { Authorization: "Bearer " + token } });
+        agent.addMessage({ id: "u-1", role: "user", content: "what is 6*7?" });
+        const types = [];
+        try {
+          const { newMessages } = await agent.runAgent({}, {
+            onEvent: ({ event }) => { types.push(event.type); },
+          });
+          return { types, answer: newMessages.filter((m) => m.role === "assistant")
+                                               .map((m) => m.content).join("") };
+        } catch (e) {
+          return { types, error: String(e) };
+        }
+      }, { base: apiBase, token });
+      await page.close();
+      return result;
+    };
+    // Authorization and a JSON body: the browser sends a preflight first.
+    const allowed = await runFrom(pageServer.base, api.base);
+    assert.equal(allowed.error, undefined, JSON.stringify(allowed));
+    assert.equal(allowed.types[0], "RUN_STARTED");
+    assert.equal(allowed.types.at(-1), "RUN_FINISHED");
+    assert.ok(allowed.types.includes("TOOL_CALL_START"), allowed.types.join(","));
+    assert.match(allowed.answer, /42/);
+    // The page server allows no other origin: the client fails, and says so.
+    const refused = await runFrom(api.base, pageServer.base);
+    assert.ok(refused.error, JSON.stringify(refused));
+    assert.deepEqual(refused.types, []);
   } finally {
     await Promise.all([stopServer(pageServer), stopServer(api)]);
   }
