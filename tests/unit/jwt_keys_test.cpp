@@ -244,7 +244,9 @@ TEST_CASE("public-key tokens obey the same claim rules") {
   jwt::claim_rules rules;
   rules.issuer = "https://tenant.eu.auth0.com/";
   rules.audience = "https://api.agentwire.example";
-  // Auth0's shape: iss with a trailing slash, aud an array.
+  // Auth0's shape: iss with a trailing slash, aud an array. (Its real
+  // subjects, "auth0|5f1c…", have a '|' the protocol's user ids do not
+  // allow: refused as bad_subject, see below.)
   auto auth0 = jwt::sign_parts(json{{"alg", "ES256"}, {"typ", "JWT"}, {"kid", "x"}}.dump(),
                                json{{"iss", rules.issuer}, {"sub", "auth0.5f1c"},
                                     {"aud", {rules.audience, "https://tenant.eu.auth0.com/userinfo"}},
@@ -256,6 +258,12 @@ TEST_CASE("public-key tokens obey the same claim rules") {
   auto r = check(auth0, named, rules);
   REQUIRE(r);
   CHECK(r.ok->subject == "auth0.5f1c");
+  auto piped = jwt::sign_parts(json{{"alg", "ES256"}, {"kid", "x"}}.dump(),
+                               json{{"iss", rules.issuer}, {"sub", "auth0|5f1c"},
+                                    {"aud", rules.audience}, {"exp", now + 60}}
+                                 .dump(),
+                               key);
+  CHECK(check(piped, named, rules).error == jwt::verify_error::bad_subject);
   CHECK(check(jwt::sign(key, "", "alice", now, 60, "https://other/", rules.audience), set, rules).error
         == jwt::verify_error::bad_issuer);
   CHECK(check(jwt::sign(key, "", "alice", now, 60, rules.issuer, "other"), set, rules).error
@@ -273,4 +281,41 @@ TEST_CASE("public-key tokens obey the same claim rules") {
       .dump(),
     key);
   CHECK(check(keycloak, set));
+}
+
+TEST_CASE("RS256 tokens shaped as Google's and Entra ID's verify through their JWKS") {
+  auto google_key = make_rsa();
+  auto entra_key = make_rsa();
+  jwt::key_set set;
+  set.keys = jwks(json{{"keys", {jwk_of(google_key.get(), "7c0b6913fe13820a333399ace426e70535a9a0bf"),
+                                 jwk_of(entra_key.get(), "KQ2tAcrE7lBaVVGBmc5FobgdJo4")}}});
+  jwt::claim_rules google;
+  google.issuer = "https://accounts.google.com";
+  google.audience = "1234987819200.apps.googleusercontent.com";
+  auto g = jwt::sign_parts(
+    json{{"alg", "RS256"}, {"kid", "7c0b6913fe13820a333399ace426e70535a9a0bf"}, {"typ", "JWT"}}.dump(),
+    json{{"iss", google.issuer}, {"azp", google.audience}, {"aud", google.audience},
+         {"sub", "110169484474386276334"}, {"email", "someone@example.com"},
+         {"email_verified", true}, {"iat", now}, {"exp", now + 3600}}
+      .dump(),
+    private_of(google_key.get()));
+  auto gr = check(g, set, google);
+  REQUIRE(gr);
+  CHECK(gr.ok->subject == "110169484474386276334");
+  jwt::claim_rules entra;
+  entra.issuer = "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0";
+  entra.audience = "6e74172b-be56-4843-9ff4-e66a39bb12e3";
+  auto e = jwt::sign_parts(
+    json{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", "KQ2tAcrE7lBaVVGBmc5FobgdJo4"}}.dump(),
+    json{{"aud", entra.audience}, {"iss", entra.issuer}, {"iat", now}, {"nbf", now},
+         {"exp", now + 3600}, {"name", "Abe Lincoln"}, {"oid", "00000000-0000-0000-66f3-3332eca7ea81"},
+         {"sub", "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ"}, {"tid", "9188040d-6c67-4c5b-b112-36a304b66dad"},
+         {"ver", "2.0"}}
+      .dump(),
+    private_of(entra_key.get()));
+  auto er = check(e, set, entra);
+  REQUIRE(er);
+  CHECK(er.ok->subject == "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ");
+  // Google's token does not pass for Entra's audience.
+  CHECK(check(g, set, entra).error == jwt::verify_error::bad_issuer);
 }
