@@ -13,4 +13,13 @@ std::string_view to_string(failure_code code) {
   }
 }
 
+json to_json(const thread_message& m) {
+  json out{{"role", m.role}, {"content", m.content}, {"run_id", m.run_id}, {"ts", m.ts}};
+  if (m.role == "assistant" && m.extra.is_array())
+    out["tool_calls"] = m.extra;
+  else if (m.role == "tool" && m.extra.is_object())
+    out.update(m.extra);
+  return out;
+}
+
 } // namespace aw

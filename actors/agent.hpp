@@ -8,6 +8,9 @@
 //                          tool_call                   -> tool_executing, then
 //                                                         tool_completed; answered
 //                                                         with a tool_outcome
+//                          tool_started, tool_finished -> tool_executing and
+//                                                         tool_completed of a tool
+//                                                         the agent ran itself
 //                          (done_atom, agent_result)   -> agent_completed
 //                          (fail_atom, agent_failure)  -> agent_error
 //   supervisor -> agent    (cancel_atom)  the run was cancelled or ran out of
@@ -137,6 +140,10 @@ typename Inspector::result_type inspect(Inspector& f, thread_message& x) {
                                    x.run_id, x.ts);
 }
 
+// The message as the threads API shows it: role, content, run_id, ts, and
+// tool_calls (assistant) or call_id and ok (tool).
+json to_json(const thread_message& m);
+
 // A run as its agent receives it.
 struct agent_run {
   std::string run_id;
@@ -180,6 +187,31 @@ struct tool_outcome {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tool_outcome& x) {
   return detail::inspect_with_json(f, "aw.tool_outcome", x.output, x.ok);
+}
+
+// A tool the agent ran itself (a process agent's own function, an AG-UI
+// upstream's tool): shown to clients as tool_executing and then
+// tool_completed, not run here. The call id pairs the two.
+struct tool_started {
+  std::string call_id;
+  std::string tool;
+  json input = json::object();
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_started& x) {
+  return detail::inspect_with_json(f, "aw.tool_started", x.input, x.call_id, x.tool);
+}
+
+struct tool_finished {
+  std::string call_id;
+  bool ok = true;
+  json output;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tool_finished& x) {
+  return detail::inspect_with_json(f, "aw.tool_finished", x.output, x.call_id, x.ok);
 }
 
 // -- how a run ends ------------------------------------------------------------
@@ -230,7 +262,8 @@ typename Inspector::result_type inspect(Inspector& f, agent_failure& x) {
 // What an agent reports through: its run's supervisor.
 using run_reporter = caf::typed_actor<
   caf::reacts_to<think_atom, std::string>, caf::reacts_to<text_atom, std::string>,
-  caf::replies_to<tool_call>::with<tool_outcome>, caf::reacts_to<done_atom, agent_result>,
+  caf::replies_to<tool_call>::with<tool_outcome>, caf::reacts_to<tool_started>,
+  caf::reacts_to<tool_finished>, caf::reacts_to<done_atom, agent_result>,
   caf::reacts_to<fail_atom, agent_failure>>;
 
 // An agent: one actor per run.

@@ -241,20 +241,6 @@ void commit(store_ptr self) {
   }
 }
 
-json message_json(const statement& q) {
-  // id, role, content, run_id, ts, extra
-  json m{{"role", q.text(1)}, {"content", q.text(2)}, {"run_id", q.text(3)}, {"ts", q.integer(4)}};
-  auto extra = q.text(5);
-  if (!extra.empty()) {
-    auto x = json::parse(extra, nullptr, false);
-    if (m["role"] == "assistant" && x.is_array())
-      m["tool_calls"] = std::move(x);
-    else if (m["role"] == "tool" && x.is_object())
-      m.update(x);
-  }
-  return m;
-}
-
 thread_message message_of(const statement& q) {
   thread_message m{q.text(1), q.text(2), q.text(3), q.integer(4), json{}};
   auto extra = q.text(5);
@@ -263,6 +249,10 @@ thread_message message_of(const statement& q) {
   if (m.extra.is_discarded())
     m.extra = json{};
   return m;
+}
+
+json message_json(const statement& q) {
+  return to_json(message_of(q));
 }
 
 bool owns_thread(store_state& st, const std::string& user, const std::string& thread) {

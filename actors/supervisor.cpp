@@ -28,6 +28,8 @@ std::string_view default_message(failure_code code) {
 
 // An agent's own public message is shown when it is short, well-formed text.
 constexpr std::size_t max_public_message_bytes = 500;
+// Tool calls an agent may report having run itself in one run.
+constexpr std::size_t max_own_calls = 1000;
 
 struct supervisor_state {
   run_spec spec;
@@ -39,6 +41,7 @@ struct supervisor_state {
   bool cancelling = false; // the agent was told to stop; waiting for it to quit
   int next_call = 0;
   std::map<std::string, std::string> open_calls; // call_id -> tool
+  std::map<std::string, std::string> own_calls;  // the agent's call id -> ours (tools it ran)
   // The answer as streamed so far; its bytes from `published` on are not
   // yet sent.
   std::string streamed;
@@ -349,6 +352,38 @@ caf::result<tool_outcome> on_tool_call(self_ptr self, tool_call& call) {
   return rp;
 }
 
+// A tool the agent runs itself: shown, not run. Its name comes from the
+// agent and is bounded like any id.
+void on_tool_started(self_ptr self, tool_started& t) {
+  auto& st = self->state;
+  if (st.finished || st.own_calls.count(t.call_id) > 0
+      || st.own_calls.size() >= max_own_calls)
+    return;
+  auto agent_id = t.call_id;
+  auto call_id = call_id_of(self, t.call_id);
+  std::string tool = !t.tool.empty() && t.tool.size() <= st.env->settings.protocol.max_id_bytes
+                         && utf8::valid(t.tool)
+                       ? std::move(t.tool)
+                       : std::string{"tool"};
+  st.own_calls.emplace(std::move(agent_id), call_id);
+  st.open_calls.emplace(call_id, tool);
+  publish(self, make_tool_executing(st.spec.run, tool, call_id, std::move(t.input)));
+}
+
+void on_tool_finished(self_ptr self, tool_finished& t) {
+  auto& st = self->state;
+  auto own = st.own_calls.find(t.call_id);
+  if (st.finished || own == st.own_calls.end())
+    return;
+  auto open = st.open_calls.find(own->second);
+  if (open == st.open_calls.end())
+    return; // finished already
+  auto tool = std::move(open->second);
+  auto call_id = own->second;
+  st.open_calls.erase(open);
+  publish(self, make_tool_completed(st.spec.run, tool, call_id, std::move(t.output), t.ok));
+}
+
 json snapshot_of(self_ptr self) {
   auto& st = self->state;
   json calls = json::array();
@@ -439,6 +474,7 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
       [](tool_call&) -> caf::result<tool_outcome> {
         return caf::make_error(caf::sec::request_receiver_down);
       },
+      [](tool_started&) {}, [](tool_finished&) {},
       [](done_atom, agent_result&) {}, [](fail_atom, agent_failure&) {}, [](cancel_atom) {},
       [](deadline_atom) {}, [self](snapshot_atom) { return snapshot_of(self); },
       [](flush_atom) {}, [](reap_atom) {}, [](agent_gone_atom) {},
@@ -450,6 +486,8 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
     },
     [self](text_atom, std::string& delta) { on_text(self, delta); },
     [self](tool_call& call) { return on_tool_call(self, call); },
+    [self](tool_started& t) { on_tool_started(self, t); },
+    [self](tool_finished& t) { on_tool_finished(self, t); },
     [self](done_atom, agent_result& result) {
       auto& st = self->state;
       if (st.finished)

@@ -8,6 +8,7 @@
 #include "agents/demo_agent.hpp"
 #include "agents/fault_agent.hpp"
 #include "agents/openai_agent.hpp"
+#include "agents/process_agent.hpp"
 
 namespace aw::agents {
 
@@ -110,6 +111,104 @@ std::optional<std::string> read_secret_file(const std::string& path) {
   return s;
 }
 
+// The tools an agent lists: each must be registered.
+std::vector<std::string> read_tool_names(const json& a, const std::string& path, checker& c,
+                                         const agents_file_context& ctx) {
+  std::vector<std::string> out;
+  auto t = a.find("tools");
+  if (t == a.end() || t->is_null())
+    return out;
+  if (!t->is_array()) {
+    c.problem(path + ".tools", "must be an array of tool names");
+    return out;
+  }
+  for (std::size_t i = 0; i < t->size(); ++i) {
+    auto item = path + ".tools[" + std::to_string(i) + "]";
+    auto& v = (*t)[i];
+    if (!v.is_string())
+      c.problem(item, "must be a tool name");
+    else if (v.get_ref<const std::string&>().find('.') != std::string::npos)
+      c.problem(item, "tool servers are not available in this build yet");
+    else if (!ctx.tools || ctx.tools->count(v.get<std::string>()) == 0)
+      c.problem(item, "unknown tool " + v.get<std::string>());
+    else
+      out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// A duration field from `low` to `high`.
+std::optional<std::chrono::milliseconds> read_duration(const json& a, const std::string& path,
+                                                       const char* key, checker& c,
+                                                       std::chrono::milliseconds low,
+                                                       std::chrono::milliseconds high,
+                                                       const char* range) {
+  auto t = c.text(a, path, key, false);
+  if (!t)
+    return std::nullopt;
+  auto d = parse_duration(*t);
+  if (!d || *d < low || *d > high) {
+    c.problem(checker::join(path, key), std::string{"must be a duration from "} + range);
+    return std::nullopt;
+  }
+  return d;
+}
+
+std::optional<agent_entry> read_process(const json& a, const std::string& path, checker& c,
+                                        const agents_file_context& ctx,
+                                        const std::string& name) {
+  c.only(a, path, {"kind", "command", "env", "tools", "pool", "max_line_bytes", "cancel_grace",
+                   "kill_grace", "history_messages"});
+  process_options o;
+  o.name = name;
+  o.host = ctx.processes;
+  auto cmd = a.find("command");
+  if (cmd == a.end() || !cmd->is_array() || cmd->empty()) {
+    c.problem(path + ".command", "required: an array of the program and its arguments");
+  } else {
+    for (std::size_t i = 0; i < cmd->size(); ++i) {
+      auto& v = (*cmd)[i];
+      if (!v.is_string() || (i == 0 && v.get_ref<const std::string&>().empty())
+          || v.get_ref<const std::string&>().find('\0') != std::string::npos)
+        c.problem(path + ".command[" + std::to_string(i) + "]", "must be a string");
+      else
+        o.command.push_back(v.get<std::string>());
+    }
+  }
+  if (auto env = a.find("env"); env != a.end() && !env->is_null()) {
+    if (!env->is_object()) {
+      c.problem(path + ".env", "must be an object of names and string values");
+    } else {
+      for (auto& [k, v] : env->items()) {
+        bool name_ok = !k.empty() && k.find('=') == std::string::npos
+                       && k.find('\0') == std::string::npos;
+        if (!name_ok || !v.is_string()
+            || v.get_ref<const std::string&>().find('\0') != std::string::npos)
+          c.problem(path + ".env." + k, "must be a string (and the name must not hold '=')");
+        else
+          o.env.emplace_back(k, v.get<std::string>());
+      }
+    }
+  }
+  o.tools = read_tool_names(a, path, c, ctx);
+  if (auto n = c.number<int>(a, path, "pool", 0, 64))
+    o.pool = static_cast<std::size_t>(*n);
+  if (auto n = c.number<long long>(a, path, "max_line_bytes", 1024, 64LL * 1024 * 1024))
+    o.max_line_bytes = static_cast<std::size_t>(*n);
+  if (auto n = c.number<int>(a, path, "history_messages", 0, 10'000))
+    o.history_messages = static_cast<std::size_t>(*n);
+  using std::chrono::milliseconds;
+  if (auto d = read_duration(a, path, "cancel_grace", c, milliseconds{0}, milliseconds{60'000},
+                             "0s to 60s, such as \"2s\""))
+    o.cancel_grace = *d;
+  if (auto d = read_duration(a, path, "kill_grace", c, milliseconds{0}, milliseconds{60'000},
+                             "0s to 60s, such as \"2s\""))
+    o.kill_grace = *d;
+  if (o.command.empty() || !c.ok() || !o.host)
+    return std::nullopt;
+  return process_agent(std::move(o));
+}
+
 std::optional<agent_entry> read_openai(const json& a, const std::string& path, checker& c,
                                        const agents_file_context& ctx, const std::string& name) {
   c.only(a, path, {"kind", "base_url", "model", "api_key_env", "api_key_file", "system_prompt",
@@ -142,24 +241,7 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   }
   if (auto s = c.text(a, path, "system_prompt", false))
     o.system_prompt = *s;
-  if (auto t = a.find("tools"); t != a.end() && !t->is_null()) {
-    if (!t->is_array()) {
-      c.problem(path + ".tools", "must be an array of tool names");
-    } else {
-      for (std::size_t i = 0; i < t->size(); ++i) {
-        auto item = path + ".tools[" + std::to_string(i) + "]";
-        auto& v = (*t)[i];
-        if (!v.is_string())
-          c.problem(item, "must be a tool name");
-        else if (v.get_ref<const std::string&>().find('.') != std::string::npos)
-          c.problem(item, "tool servers are not available in this build yet");
-        else if (!ctx.tools || ctx.tools->count(v.get<std::string>()) == 0)
-          c.problem(item, "unknown tool " + v.get<std::string>());
-        else
-          o.tools.push_back(v.get<std::string>());
-      }
-    }
-  }
+  o.tools = read_tool_names(a, path, c, ctx);
   if (auto n = c.number<int>(a, path, "max_steps", 1, 100))
     o.max_steps = *n;
   if (auto n = c.number<double>(a, path, "temperature", 0.0, 2.0))
@@ -234,7 +316,10 @@ std::optional<agent_set> read_agents(const json& doc, const agents_file_context&
     } else if (*kind == "openai") {
       if (auto entry = read_openai(a, path, c, ctx, name))
         out.agents.insert_or_assign(name, std::move(*entry));
-    } else if (*kind == "process" || *kind == "agui") {
+    } else if (*kind == "process") {
+      if (auto entry = read_process(a, path, c, ctx, name))
+        out.agents.insert_or_assign(name, std::move(*entry));
+    } else if (*kind == "agui") {
       c.problem(path + ".kind", *kind + " agents are not available in this build yet");
     } else {
       c.problem(path + ".kind", "unknown kind " + *kind

@@ -17,12 +17,15 @@
 #include "actors/metrics.hpp"
 #include "actors/tool.hpp"
 #include "agents/http_client.hpp"
+#include "agents/process_host.hpp"
 
 namespace aw::agents {
 
 struct agents_file_context {
   // The one HTTP client every upstream agent shares.
   std::shared_ptr<http_client> client;
+  // The one host of every agent process.
+  std::shared_ptr<process_host> processes;
   // The tools an agent may list (registered before the file is read).
   const tool_registry* tools = nullptr;
   caf::timespan demo_step = std::chrono::milliseconds{100};

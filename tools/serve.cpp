@@ -35,11 +35,14 @@ namespace {
 // The agents of `path` in place of `base`'s (the built-in tools stay; with
 // --enable-fault-agent, so does `fault`): false with the problems.
 bool read_agents_file(const std::string& path, const aw::environment& base,
-                      std::shared_ptr<aw::agents::http_client> http, caf::timespan demo_step,
-                      aw::environment& into, std::vector<std::string>& problems) {
+                      std::shared_ptr<aw::agents::http_client> http,
+                      std::shared_ptr<aw::agents::process_host> processes,
+                      caf::timespan demo_step, aw::environment& into,
+                      std::vector<std::string>& problems) {
   aw::agents::agents_file_context ctx;
   ctx.demo_step = demo_step;
   ctx.client = std::move(http);
+  ctx.processes = std::move(processes);
   ctx.tools = &base.tools;
   ctx.metrics = base.metrics;
   ctx.getenv = [](const std::string& name) -> std::optional<std::string> {
@@ -495,9 +498,14 @@ int serve(int argc, char** argv) {
   aw::agents::register_builtins(assembly, {demo_step, cfg.enable_fault_agent});
   auto base_env = std::make_shared<const aw::environment>(assembly);
   auto http = std::make_shared<aw::agents::http_client>();
+  // Agent processes run under it; when it goes (after the service), the
+  // last of them are killed and reaped.
+  auto processes = std::make_shared<aw::agents::process_host>();
+  processes->adopt_orphans();
   if (!cfg.agents_file.empty()) {
     std::vector<std::string> problems;
-    if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, assembly, problems)) {
+    if (!read_agents_file(cfg.agents_file, *base_env, http, processes, demo_step, assembly,
+                          problems)) {
       for (auto& p : problems)
         std::cerr << "agentwire: " << cfg.agents_file << ": " << p << "\n";
       return 2;
@@ -511,7 +519,8 @@ int serve(int argc, char** argv) {
   auto reload_agents = [&] {
     aw::environment next = *base_env;
     std::vector<std::string> problems;
-    if (!read_agents_file(cfg.agents_file, *base_env, http, demo_step, next, problems)) {
+    if (!read_agents_file(cfg.agents_file, *base_env, http, processes, demo_step, next,
+                          problems)) {
       aw::log::error("main", "the agents file was not reloaded: the running agents stay",
                      {{"file", cfg.agents_file}, {"problems", problems}});
       return;
