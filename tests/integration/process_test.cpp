@@ -7,6 +7,8 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <random>
 #include <set>
@@ -85,25 +87,57 @@ std::vector<std::string> types(const std::vector<json>& evs) {
   return out;
 }
 
+// Every process as /proc shows it: pid, state letter, parent, command line
+// (arguments joined by spaces). /proc rather than ps: a minimal machine may
+// have no procps.
+struct proc_entry {
+  int pid = 0;
+  char state = '?';
+  int ppid = 0;
+  std::string args;
+};
+
+std::vector<proc_entry> all_processes() {
+  std::vector<proc_entry> out;
+  for (auto& dir : std::filesystem::directory_iterator{"/proc"}) {
+    auto name = dir.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    proc_entry e;
+    e.pid = std::stoi(name);
+    std::ifstream stat{dir.path() / "stat"};
+    std::string text{std::istreambuf_iterator<char>{stat}, {}};
+    auto close = text.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest{text.substr(close + 1)};
+    rest >> e.state >> e.ppid;
+    std::ifstream cmd{dir.path() / "cmdline"};
+    std::string args{std::istreambuf_iterator<char>{cmd}, {}};
+    for (auto& c : args)
+      if (c == '\0')
+        c = ' ';
+    e.args = args;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 // Processes whose command line has `marker`: pid and state letter.
 std::vector<std::pair<int, char>> processes_with(const std::string& marker) {
-  auto r = run_command("ps -ww -eo pid=,stat=,args= | grep -F -- '" + marker + "' | grep -v grep");
   std::vector<std::pair<int, char>> out;
-  std::istringstream in{r.output};
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream l{line};
-    int pid;
-    std::string stat;
-    if (l >> pid >> stat)
-      out.emplace_back(pid, stat[0]);
-  }
+  for (auto& p : all_processes())
+    if (p.args.find(marker) != std::string::npos)
+      out.emplace_back(p.pid, p.state);
   return out;
 }
 
 // Zombie children of `parent`.
 int zombies_of(pid_t parent) {
-  auto r = run_command("ps -o stat= --ppid " + std::to_string(parent) + " | grep -c '^Z' || true");
-  return std::stoi(r.output.empty() ? "0" : r.output);
+  int n = 0;
+  for (auto& p : all_processes())
+    n += p.ppid == parent && p.state == 'Z';
+  return n;
 }
 
 // The server reaps what it adopted within a second or so.
