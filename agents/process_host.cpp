@@ -75,10 +75,8 @@ std::string resolve(const std::string& name, const std::string& path_var) {
 
 class process_impl : public process, public std::enable_shared_from_this<process_impl> {
 public:
-  process_impl(std::shared_ptr<process_host::impl> host, process_spec spec,
-               std::shared_ptr<process_events> ev)
-    : keep_(std::move(host)),
-      host_(*keep_),
+  process_impl(process_host::impl& host, process_spec spec, std::shared_ptr<process_events> ev)
+    : host_(host),
       spec_(std::move(spec)),
       events_(std::move(ev)),
       in_(host_.io),
@@ -434,7 +432,7 @@ private:
     // running goes with it (no orphans), then it is reaped.
     ::kill(-pid_, SIGKILL);
     if (host_.adopting) // what it left behind dies now; its zombies are ours
-      net::post(host_.io, [keep = keep_] { keep->reap_orphans(); });
+      net::post(host_.io, [h = &host_] { h->reap_orphans(); });
     int status = 0;
     ::waitpid(pid_, &status, 0);
     exited_ = true;
@@ -477,7 +475,9 @@ private:
     host_.live.erase(shared_from_this());
   }
 
-  std::shared_ptr<process_host::impl> keep_; // the io_context outlives every handle
+  // Handles live within their host: whoever holds one holds a source that
+  // holds the host. Handlers still queued when the host goes are destroyed
+  // with its io_context.
   process_host::impl& host_;
   process_spec spec_;
   std::mutex mtx_;
@@ -551,7 +551,9 @@ void process_host::adopt_orphans() {
 }
 
 process_host::process_host() : impl_(std::make_shared<impl>()) {
-  impl_->thread = std::thread{[i = impl_.get()] { i->io.run(); }};
+  // The thread holds the host's state too: if the host is dropped on this
+  // very thread, the state goes once run() has returned.
+  impl_->thread = std::thread{[i = impl_] { i->io.run(); }};
 }
 
 process_host::~process_host() {
@@ -576,7 +578,7 @@ process_host::~process_host() {
 
 std::shared_ptr<process> process_host::spawn(process_spec spec,
                                              std::shared_ptr<process_events> events) {
-  auto p = std::make_shared<process_impl>(impl_, std::move(spec), std::move(events));
+  auto p = std::make_shared<process_impl>(*impl_, std::move(spec), std::move(events));
   net::post(impl_->io, [p] { p->start(); });
   return p;
 }
