@@ -13,6 +13,15 @@ std::string_view to_string(failure_code code) {
   }
 }
 
+failure_code failure_code_of(std::string_view name) {
+  for (auto c : {failure_code::timeout, failure_code::upstream_auth,
+                 failure_code::upstream_unavailable, failure_code::upstream_protocol,
+                 failure_code::max_steps})
+    if (to_string(c) == name)
+      return c;
+  return failure_code::agent_failed;
+}
+
 json to_json(const thread_message& m) {
   json out{{"role", m.role}, {"content", m.content}, {"run_id", m.run_id}, {"ts", m.ts}};
   if (m.role == "assistant" && m.extra.is_array())

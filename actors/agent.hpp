@@ -244,6 +244,9 @@ constexpr std::size_t failure_codes = 6;
 // agent_failed.)
 std::string_view to_string(failure_code code);
 
+// The code of that name (AGENTS.md's table); agent_failed for any other.
+failure_code failure_code_of(std::string_view name);
+
 // A failure. Clients see a fixed sentence per code unless the agent gives
 // `public_message`, which it vouches is safe to show (no paths, URLs, keys
 // or internals); the supervisor still bounds its length.

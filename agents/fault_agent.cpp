@@ -30,15 +30,6 @@ std::pair<std::string, std::string> split_command(const std::string& content) {
   return {content.substr(0, space), content.substr(space + 1)};
 }
 
-failure_code code_of(const std::string& name) {
-  for (auto c : {failure_code::timeout, failure_code::upstream_auth,
-                 failure_code::upstream_unavailable, failure_code::upstream_protocol,
-                 failure_code::max_steps})
-    if (to_string(c) == name)
-      return c;
-  return failure_code::agent_failed;
-}
-
 void call_tool(fault_ptr self, std::string tool, json input, bool report) {
   self->request(self->state.reporter, caf::infinite, tool_call{std::move(tool), std::move(input), {}})
     .then(
@@ -82,7 +73,7 @@ void run(fault_ptr self, const std::string& content) {
   }
   if (command == "fail") {
     auto [code, message] = split_command(text);
-    self->send(st.reporter, fail_atom::value, agent_failure{code_of(code), message});
+    self->send(st.reporter, fail_atom::value, agent_failure{failure_code_of(code), message});
     return;
   }
   if (command == "stream") {

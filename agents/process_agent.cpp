@@ -10,15 +10,6 @@
 
 namespace aw::agents {
 
-failure_code failure_code_of(std::string_view code) {
-  for (auto c : {failure_code::timeout, failure_code::upstream_auth,
-                 failure_code::upstream_unavailable, failure_code::upstream_protocol,
-                 failure_code::max_steps})
-    if (to_string(c) == code)
-      return c;
-  return failure_code::agent_failed;
-}
-
 namespace {
 
 // What the process host's thread tells the run's actor.

@@ -31,8 +31,4 @@ struct process_options {
 
 agent_entry process_agent(process_options options);
 
-// The failure code an agent's `error` line names (AGENTS.md's table);
-// agent_failed for any other.
-failure_code failure_code_of(std::string_view code);
-
 } // namespace aw::agents

@@ -333,6 +333,13 @@ std::string sign(std::string_view subject, std::string_view secret, std::int64_t
                  std::int64_t ttl_s, std::string_view issuer, std::string_view audience,
                  std::int64_t not_before) {
   nlohmann::json header = {{"alg", "HS256"}, {"typ", "JWT"}};
+  return sign_parts(header.dump(),
+                    claims_payload(subject, now, ttl_s, issuer, audience, not_before), secret);
+}
+
+std::string claims_payload(std::string_view subject, std::int64_t now, std::int64_t ttl_s,
+                           std::string_view issuer, std::string_view audience,
+                           std::int64_t not_before) {
   nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
   if (!issuer.empty())
     payload["iss"] = issuer;
@@ -340,7 +347,7 @@ std::string sign(std::string_view subject, std::string_view secret, std::int64_t
     payload["aud"] = audience;
   if (not_before != 0)
     payload["nbf"] = not_before;
-  return sign_parts(header.dump(), payload.dump(), secret);
+  return payload.dump();
 }
 
 std::string sign_parts(std::string_view header_json, std::string_view payload_json,

@@ -74,6 +74,12 @@ std::optional<token_parts> split_token(std::string_view token);
 verify_result check_claims(std::string_view payload_b64, std::int64_t now,
                            const claim_rules& rules);
 
+// The payload text of a minted token: sub, iat, exp = now + ttl_s, and
+// iss, aud and nbf when given (nbf 0: none).
+std::string claims_payload(std::string_view subject, std::int64_t now, std::int64_t ttl_s,
+                           std::string_view issuer, std::string_view audience,
+                           std::int64_t not_before);
+
 // Mints an HS256 token with sub, iat and exp = now + ttl_s, iss and aud
 // when they are not empty, and nbf when not 0.
 std::string sign(std::string_view subject, std::string_view secret, std::int64_t now,

@@ -420,14 +420,8 @@ std::string sign(const private_key& key, std::string_view kid, std::string_view 
   nlohmann::json header = {{"alg", alg_of(key.type())}, {"typ", "JWT"}};
   if (!kid.empty())
     header["kid"] = kid;
-  nlohmann::json payload = {{"sub", subject}, {"iat", now}, {"exp", now + ttl_s}};
-  if (!issuer.empty())
-    payload["iss"] = issuer;
-  if (!audience.empty())
-    payload["aud"] = audience;
-  if (not_before != 0)
-    payload["nbf"] = not_before;
-  return sign_parts(header.dump(), payload.dump(), key);
+  return sign_parts(header.dump(),
+                    claims_payload(subject, now, ttl_s, issuer, audience, not_before), key);
 }
 
 } // namespace aw::jwt

@@ -88,14 +88,6 @@ std::vector<json> ask(aw::client::ws_client& c, const std::string& content) {
   return run_to_end(c, {{"type", "user_message"}, {"content", content}});
 }
 
-std::string streamed(const std::vector<json>& evs) {
-  std::string s;
-  for (auto& e : evs)
-    if (e["type"] == "agent_text")
-      s += e["delta"].get<std::string>();
-  return s;
-}
-
 std::vector<json> of_type(const std::vector<json>& evs, const std::string& type) {
   std::vector<json> out;
   for (auto& e : evs)

@@ -72,14 +72,6 @@ std::vector<json> ask(aw::client::ws_client& c, const std::string& content,
   return run_to_end(c, m);
 }
 
-std::string streamed(const std::vector<json>& evs) {
-  std::string s;
-  for (auto& e : evs)
-    if (e["type"] == "agent_text")
-      s += e["delta"].get<std::string>();
-  return s;
-}
-
 std::vector<std::string> types(const std::vector<json>& evs) {
   std::vector<std::string> out;
   for (auto& e : evs)

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -49,6 +50,15 @@ inline std::vector<nlohmann::json> run_to_end(client::ws_client& c,
     if (f["type"] == "agent_completed" || f["type"] == "agent_error")
       return evs;
   }
+}
+
+// The concatenated agent_text deltas of a run's events.
+inline std::string streamed(const std::vector<nlohmann::json>& evs) {
+  std::string s;
+  for (auto& e : evs)
+    if (e["type"] == "agent_text")
+      s += e["delta"].get<std::string>();
+  return s;
 }
 
 } // namespace aw::test
