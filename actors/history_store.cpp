@@ -16,15 +16,7 @@ namespace aw {
 
 std::string thread_title(std::string_view first_message) {
   constexpr std::size_t max_bytes = 80;
-  std::size_t end = 0;
-  while (end < first_message.size()) {
-    auto n = utf8::sequence_length(reinterpret_cast<const unsigned char*>(first_message.data())
-                                     + end,
-                                   first_message.size() - end);
-    if (n == 0 || end + n > max_bytes)
-      break;
-    end += n;
-  }
+  auto end = utf8::prefix(first_message, max_bytes);
   std::string out{first_message.substr(0, end)};
   std::replace_if(out.begin(), out.end(), [](char c) { return c == '\n' || c == '\r' || c == '\t'; },
                   ' ');

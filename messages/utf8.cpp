@@ -47,4 +47,15 @@ bool valid(std::string_view s) {
   return true;
 }
 
+std::size_t prefix(std::string_view s, std::size_t max_bytes) {
+  std::size_t end = 0;
+  while (end < s.size()) {
+    auto n = sequence_length(reinterpret_cast<const unsigned char*>(s.data()) + end, s.size() - end);
+    if (n == 0 || end + n > max_bytes)
+      break;
+    end += n;
+  }
+  return end;
+}
+
 } // namespace aw::utf8

@@ -16,4 +16,8 @@ std::size_t sequence_length(const unsigned char* p, std::size_t available);
 
 bool valid(std::string_view s);
 
+// The length of the longest well-formed prefix of `s` of at most `max_bytes`
+// bytes (to cut a text without splitting a character).
+std::size_t prefix(std::string_view s, std::size_t max_bytes);
+
 } // namespace aw::utf8
