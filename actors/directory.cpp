@@ -175,11 +175,25 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       json me{{"users", st.sessions},
               {"connections", st.connections},
               {"mailbox", self->mailbox().size()}};
+      // The whole server's snapshot shows its tool servers too.
+      std::vector<caf::actor> servers;
+      if (user.empty())
+        servers = st.env->tool_servers;
       gather(self, std::move(sessions),
-             [rp, me = std::move(me), truncated](json users) mutable {
-               rp.deliver(json{{"directory", std::move(me)},
-                               {"users", std::move(users)},
-                               {"truncated", truncated}});
+             [self, rp, me = std::move(me), truncated,
+              servers = std::move(servers)](json users) mutable {
+               json out{{"directory", std::move(me)},
+                        {"users", std::move(users)},
+                        {"truncated", truncated}};
+               if (servers.empty()) {
+                 rp.deliver(std::move(out));
+                 return;
+               }
+               gather(self, std::move(servers),
+                      [rp, out = std::move(out)](json tool_servers) mutable {
+                        out["tool_servers"] = std::move(tool_servers);
+                        rp.deliver(std::move(out));
+                      });
              },
              session_snapshot_timeout);
       return rp;

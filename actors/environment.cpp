@@ -10,6 +10,8 @@ env_ptr make_environment(environment env) {
     for (auto& tool : entry.tools) {
       auto t = env.tools.find(tool);
       if (t == env.tools.end()) {
+        if (tool.find('.') != std::string::npos)
+          continue;
         log::warn("environment", "an agent lists a tool that is not registered",
                   {{"agent", name}, {"tool", tool}});
         continue;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
@@ -60,13 +61,17 @@ struct environment {
   // The history store, when settings.history_path names one (set by
   // service::start, which spawns it).
   history_actor history;
+  // Actors that serve tools (MCP tool servers), listed in snapshots: each
+  // answers (snapshot_atom) -> json.
+  std::vector<caf::actor> tool_servers;
 };
 
 using env_ptr = std::shared_ptr<const environment>;
 
 // Seals an environment for the actors: works out what each agent is
-// offered. A tool an agent lists that is not registered is logged and left
-// out. Every server is assembled through this.
+// offered. A tool an agent lists that is not registered is left out, and
+// logged unless it is a tool server's (`<server>.<tool>`: its server may not
+// have listed its tools yet). Every server is assembled through this.
 env_ptr make_environment(environment env);
 
 } // namespace aw

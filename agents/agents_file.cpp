@@ -46,6 +46,7 @@ public:
     problems_.push_back(path + ": " + what);
   }
   bool ok() const { return problems_.empty(); }
+  std::size_t count() const { return problems_.size(); }
 
   // Every key of `obj` must be one of `known`.
   void only(const json& obj, const std::string& path, std::set<std::string_view> known) {
@@ -111,9 +112,11 @@ std::optional<std::string> read_secret_file(const std::string& path) {
   return s;
 }
 
-// The tools an agent lists: each must be registered.
+// The tools an agent lists: each must be registered, or be a tool-server
+// tool, `<server>.<tool>`, of a server the file names (whether the server
+// has that tool is known once it has listed its tools).
 std::vector<std::string> read_tool_names(const json& a, const std::string& path, checker& c,
-                                         const agents_file_context& ctx) {
+                                         const agents_file_context& ctx, const json& servers) {
   std::vector<std::string> out;
   auto t = a.find("tools");
   if (t == a.end() || t->is_null())
@@ -125,14 +128,25 @@ std::vector<std::string> read_tool_names(const json& a, const std::string& path,
   for (std::size_t i = 0; i < t->size(); ++i) {
     auto item = path + ".tools[" + std::to_string(i) + "]";
     auto& v = (*t)[i];
-    if (!v.is_string())
+    if (!v.is_string()) {
       c.problem(item, "must be a tool name");
-    else if (v.get_ref<const std::string&>().find('.') != std::string::npos)
-      c.problem(item, "tool servers are not available in this build yet");
-    else if (!ctx.tools || ctx.tools->count(v.get<std::string>()) == 0)
-      c.problem(item, "unknown tool " + v.get<std::string>());
-    else
-      out.push_back(v.get<std::string>());
+      continue;
+    }
+    auto& name = v.get_ref<const std::string&>();
+    auto dot = name.find('.');
+    if (dot != std::string::npos) {
+      auto server = name.substr(0, dot);
+      if (dot + 1 == name.size() || name.size() > 200)
+        c.problem(item, "a tool-server tool is named <server>.<tool>");
+      else if (!servers.is_object() || !servers.contains(server))
+        c.problem(item, "names no server in tool_servers: " + server);
+      else
+        out.push_back(name);
+    } else if (!ctx.tools || ctx.tools->count(name) == 0) {
+      c.problem(item, "unknown tool " + name);
+    } else {
+      out.push_back(name);
+    }
   }
   return out;
 }
@@ -154,43 +168,94 @@ std::optional<std::chrono::milliseconds> read_duration(const json& a, const std:
   return d;
 }
 
+// `command`: the program and its arguments (required).
+std::vector<std::string> read_command(const json& a, const std::string& path, checker& c) {
+  std::vector<std::string> out;
+  auto cmd = a.find("command");
+  if (cmd == a.end() || !cmd->is_array() || cmd->empty()) {
+    c.problem(path + ".command", "required: an array of the program and its arguments");
+    return out;
+  }
+  for (std::size_t i = 0; i < cmd->size(); ++i) {
+    auto& v = (*cmd)[i];
+    if (!v.is_string() || (i == 0 && v.get_ref<const std::string&>().empty())
+        || v.get_ref<const std::string&>().find('\0') != std::string::npos)
+      c.problem(path + ".command[" + std::to_string(i) + "]", "must be a string");
+    else
+      out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+// `env`: the whole environment of a process besides PATH.
+std::vector<std::pair<std::string, std::string>> read_env(const json& a, const std::string& path,
+                                                          checker& c) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto env = a.find("env");
+  if (env == a.end() || env->is_null())
+    return out;
+  if (!env->is_object()) {
+    c.problem(path + ".env", "must be an object of names and string values");
+    return out;
+  }
+  for (auto& [k, v] : env->items()) {
+    bool name_ok = !k.empty() && k.find('=') == std::string::npos
+                   && k.find('\0') == std::string::npos;
+    if (!name_ok || !v.is_string()
+        || v.get_ref<const std::string&>().find('\0') != std::string::npos)
+      c.problem(path + ".env." + k, "must be a string (and the name must not hold '=')");
+    else
+      out.emplace_back(k, v.get<std::string>());
+  }
+  return out;
+}
+
+std::optional<tool_server_spec> read_tool_server(const json& a, const std::string& path,
+                                                 checker& c, const std::string& name) {
+  if (!valid_name(name) || name.find("__") != std::string::npos) {
+    c.problem(path, "a name is 1 to 64 letters, digits, '_' or '-' (and no \"__\")");
+    return std::nullopt;
+  }
+  if (!a.is_object()) {
+    c.problem(path, "must be an object");
+    return std::nullopt;
+  }
+  c.only(a, path, {"command", "env", "call_timeout", "start_timeout", "max_calls",
+                   "max_line_bytes", "max_output_bytes"});
+  auto problems_before = c.count();
+  tool_server_spec s;
+  s.name = name;
+  s.command = read_command(a, path, c);
+  s.env = read_env(a, path, c);
+  using std::chrono::milliseconds;
+  if (auto d = read_duration(a, path, "call_timeout", c, milliseconds{100}, milliseconds{3'600'000},
+                             "100ms to 1h, such as \"30s\""))
+    s.call_timeout = *d;
+  if (auto d = read_duration(a, path, "start_timeout", c, milliseconds{100},
+                             milliseconds{600'000}, "100ms to 10m, such as \"20s\""))
+    s.start_timeout = *d;
+  if (auto n = c.number<int>(a, path, "max_calls", 1, 10'000))
+    s.max_calls = static_cast<std::size_t>(*n);
+  if (auto n = c.number<long long>(a, path, "max_line_bytes", 1024, 64LL * 1024 * 1024))
+    s.max_line_bytes = static_cast<std::size_t>(*n);
+  if (auto n = c.number<long long>(a, path, "max_output_bytes", 64, 16LL * 1024 * 1024))
+    s.limits.max_output_bytes = static_cast<std::size_t>(*n);
+  if (c.count() != problems_before)
+    return std::nullopt;
+  return s;
+}
+
 std::optional<agent_entry> read_process(const json& a, const std::string& path, checker& c,
-                                        const agents_file_context& ctx,
-                                        const std::string& name) {
+                                        const agents_file_context& ctx, const std::string& name,
+                                        const json& servers) {
   c.only(a, path, {"kind", "command", "env", "tools", "pool", "max_line_bytes", "cancel_grace",
                    "kill_grace", "history_messages"});
   process_options o;
   o.name = name;
   o.host = ctx.processes;
-  auto cmd = a.find("command");
-  if (cmd == a.end() || !cmd->is_array() || cmd->empty()) {
-    c.problem(path + ".command", "required: an array of the program and its arguments");
-  } else {
-    for (std::size_t i = 0; i < cmd->size(); ++i) {
-      auto& v = (*cmd)[i];
-      if (!v.is_string() || (i == 0 && v.get_ref<const std::string&>().empty())
-          || v.get_ref<const std::string&>().find('\0') != std::string::npos)
-        c.problem(path + ".command[" + std::to_string(i) + "]", "must be a string");
-      else
-        o.command.push_back(v.get<std::string>());
-    }
-  }
-  if (auto env = a.find("env"); env != a.end() && !env->is_null()) {
-    if (!env->is_object()) {
-      c.problem(path + ".env", "must be an object of names and string values");
-    } else {
-      for (auto& [k, v] : env->items()) {
-        bool name_ok = !k.empty() && k.find('=') == std::string::npos
-                       && k.find('\0') == std::string::npos;
-        if (!name_ok || !v.is_string()
-            || v.get_ref<const std::string&>().find('\0') != std::string::npos)
-          c.problem(path + ".env." + k, "must be a string (and the name must not hold '=')");
-        else
-          o.env.emplace_back(k, v.get<std::string>());
-      }
-    }
-  }
-  o.tools = read_tool_names(a, path, c, ctx);
+  o.command = read_command(a, path, c);
+  o.env = read_env(a, path, c);
+  o.tools = read_tool_names(a, path, c, ctx, servers);
   if (auto n = c.number<int>(a, path, "pool", 0, 64))
     o.pool = static_cast<std::size_t>(*n);
   if (auto n = c.number<long long>(a, path, "max_line_bytes", 1024, 64LL * 1024 * 1024))
@@ -210,7 +275,8 @@ std::optional<agent_entry> read_process(const json& a, const std::string& path, 
 }
 
 std::optional<agent_entry> read_openai(const json& a, const std::string& path, checker& c,
-                                       const agents_file_context& ctx, const std::string& name) {
+                                       const agents_file_context& ctx, const std::string& name,
+                                       const json& servers) {
   c.only(a, path, {"kind", "base_url", "model", "api_key_env", "api_key_file", "system_prompt",
                    "tools", "max_steps", "temperature", "max_tokens", "history_messages",
                    "timeout", "retries", "ca_file"});
@@ -241,7 +307,7 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   }
   if (auto s = c.text(a, path, "system_prompt", false))
     o.system_prompt = *s;
-  o.tools = read_tool_names(a, path, c, ctx);
+  o.tools = read_tool_names(a, path, c, ctx, servers);
   if (auto n = c.number<int>(a, path, "max_steps", 1, 100))
     o.max_steps = *n;
   if (auto n = c.number<double>(a, path, "temperature", 0.0, 2.0))
@@ -287,10 +353,19 @@ std::optional<agent_set> read_agents(const json& doc, const agents_file_context&
     return std::nullopt;
   }
   c.only(doc, "", {"default_agent", "agents", "tool_servers", "routes"});
-  for (const char* later : {"tool_servers", "routes"})
-    if (auto v = doc.find(later); v != doc.end() && !v->is_null() && !v->empty())
-      c.problem(later, "not available in this build yet");
+  if (auto v = doc.find("routes"); v != doc.end() && !v->is_null() && !v->empty())
+    c.problem("routes", "not available in this build yet");
   agent_set out;
+  json servers = json::object();
+  if (auto v = doc.find("tool_servers"); v != doc.end() && !v->is_null()) {
+    if (!v->is_object())
+      c.problem("tool_servers", "must be an object of servers by name");
+    else
+      servers = *v;
+  }
+  for (auto& [name, s] : servers.items())
+    if (auto spec = read_tool_server(s, "tool_servers." + name, c, name))
+      out.tool_servers.emplace(name, std::move(*spec));
   auto agents = doc.find("agents");
   if (agents == doc.end() || !agents->is_object() || agents->empty()) {
     c.problem("agents", "required: an object with at least one agent");
@@ -314,10 +389,10 @@ std::optional<agent_set> read_agents(const json& doc, const agents_file_context&
       out.agents.insert_or_assign(name, *kind == "demo" ? demo_agent(ctx.demo_step)
                                                         : fault_agent());
     } else if (*kind == "openai") {
-      if (auto entry = read_openai(a, path, c, ctx, name))
+      if (auto entry = read_openai(a, path, c, ctx, name, servers))
         out.agents.insert_or_assign(name, std::move(*entry));
     } else if (*kind == "process") {
-      if (auto entry = read_process(a, path, c, ctx, name))
+      if (auto entry = read_process(a, path, c, ctx, name, servers))
         out.agents.insert_or_assign(name, std::move(*entry));
     } else if (*kind == "agui") {
       c.problem(path + ".kind", *kind + " agents are not available in this build yet");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@
 #include "actors/tool.hpp"
 #include "agents/http_client.hpp"
 #include "agents/process_host.hpp"
+#include "agents/tool_server.hpp"
 
 namespace aw::agents {
 
@@ -38,6 +40,8 @@ struct agents_file_context {
 struct agent_set {
   std::string default_agent;
   agent_registry agents;
+  // The MCP tool servers, by name (started by the catalog, not here).
+  std::map<std::string, tool_server_spec, std::less<>> tool_servers;
 };
 
 // The agents of the file at `path`, or nullopt with every problem found.

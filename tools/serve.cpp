@@ -21,6 +21,7 @@
 #include "actors/settings.hpp"
 #include "agents/agents_file.hpp"
 #include "agents/builtin.hpp"
+#include "agents/catalog.hpp"
 #include "messages/jwt.hpp"
 #include "messages/jwt_keys.hpp"
 #include "tools/cli.hpp"
@@ -32,13 +33,12 @@ namespace aw::cli {
 
 namespace {
 
-// The agents of `path` in place of `base`'s (the built-in tools stay; with
-// --enable-fault-agent, so does `fault`): false with the problems.
-bool read_agents_file(const std::string& path, const aw::environment& base,
-                      std::shared_ptr<aw::agents::http_client> http,
-                      std::shared_ptr<aw::agents::process_host> processes,
-                      caf::timespan demo_step, aw::environment& into,
-                      std::vector<std::string>& problems) {
+// The agents file at `path`, checked: nullopt with the problems.
+std::optional<aw::agents::agent_set> read_agents_file(
+  const std::string& path, const aw::environment& base,
+  std::shared_ptr<aw::agents::http_client> http,
+  std::shared_ptr<aw::agents::process_host> processes, caf::timespan demo_step,
+  std::vector<std::string>& problems) {
   aw::agents::agents_file_context ctx;
   ctx.demo_step = demo_step;
   ctx.client = std::move(http);
@@ -50,14 +50,7 @@ bool read_agents_file(const std::string& path, const aw::environment& base,
       return std::string{v};
     return std::nullopt;
   };
-  auto set = aw::agents::load_agents_file(path, ctx, problems);
-  if (!set)
-    return false;
-  into.agents = std::move(set->agents);
-  if (auto fault = base.agents.find("fault"); fault != base.agents.end())
-    into.agents.emplace("fault", fault->second);
-  into.settings.default_agent = set->default_agent;
-  return true;
+  return aw::agents::load_agents_file(path, ctx, problems);
 }
 
 constexpr std::size_t min_admin_token_bytes = 16;
@@ -496,39 +489,42 @@ int serve(int argc, char** argv) {
   assembly.settings = settings;
   caf::timespan demo_step = std::chrono::milliseconds{cfg.demo_step_ms};
   aw::agents::register_builtins(assembly, {demo_step, cfg.enable_fault_agent});
-  auto base_env = std::make_shared<const aw::environment>(assembly);
   auto http = std::make_shared<aw::agents::http_client>();
-  // Agent processes run under it; when it goes (after the service), the
-  // last of them are killed and reaped.
+  // Agent processes and tool servers run under it; when it goes (after the
+  // service), the last of them are killed and reaped.
   auto processes = std::make_shared<aw::agents::process_host>();
   processes->adopt_orphans();
+  std::optional<aw::agents::agent_set> file_agents;
   if (!cfg.agents_file.empty()) {
     std::vector<std::string> problems;
-    if (!read_agents_file(cfg.agents_file, *base_env, http, processes, demo_step, assembly,
-                          problems)) {
+    file_agents = read_agents_file(cfg.agents_file, assembly, http, processes, demo_step,
+                                   problems);
+    if (!file_agents) {
       for (auto& p : problems)
         std::cerr << "agentwire: " << cfg.agents_file << ": " << p << "\n";
       return 2;
     }
+    // The file's agents replace the built-in ones (`fault` stays when enabled).
+    for (auto i = assembly.agents.begin(); i != assembly.agents.end();)
+      i = i->first == "fault" ? std::next(i) : assembly.agents.erase(i);
   }
-  auto env = aw::make_environment(std::move(assembly));
   transport.stop_on_signals = true;
   // Set once the service exists; SIGHUP is only handled while it runs.
-  std::function<void(aw::env_ptr)> reload_into;
   std::function<void(aw::jwt::key_set)> keys_into;
+  std::unique_ptr<aw::agents::catalog> catalog;
   auto reload_agents = [&] {
-    aw::environment next = *base_env;
     std::vector<std::string> problems;
-    if (!read_agents_file(cfg.agents_file, *base_env, http, processes, demo_step, next,
-                          problems)) {
+    auto next = read_agents_file(cfg.agents_file, assembly, http, processes, demo_step, problems);
+    if (!next) {
       aw::log::error("main", "the agents file was not reloaded: the running agents stay",
                      {{"file", cfg.agents_file}, {"problems", problems}});
       return;
     }
     aw::log::info("main", "agents file reloaded",
-                  {{"file", cfg.agents_file}, {"agents", next.agents.size()},
-                   {"default_agent", next.settings.default_agent}});
-    reload_into(aw::make_environment(std::move(next)));
+                  {{"file", cfg.agents_file}, {"agents", next->agents.size()},
+                   {"tool_servers", next->tool_servers.size()},
+                   {"default_agent", next->default_agent}});
+    catalog->apply(std::move(*next));
   };
   // Key rotation: the provider's new key comes in, tokens signed with the
   // old one stop being accepted when it leaves the file.
@@ -561,6 +557,18 @@ int serve(int argc, char** argv) {
     }
   }
   caf::actor_system sys{cfg};
+  // Its tool servers stop before the system waits for its actors.
+  struct stop_first {
+    std::unique_ptr<aw::agents::catalog>& c;
+    ~stop_first() { c.reset(); }
+  } catalog_guard{catalog};
+  aw::env_ptr env;
+  if (file_agents) {
+    catalog = std::make_unique<aw::agents::catalog>(sys, processes, assembly);
+    env = catalog->apply(std::move(*file_agents));
+  } else {
+    env = aw::make_environment(std::move(assembly));
+  }
   std::unique_ptr<aw::service> svc;
   try {
     svc = aw::service::start(sys, env, transport);
@@ -572,7 +580,8 @@ int serve(int argc, char** argv) {
               << e.what() << "\n";
     return 1;
   }
-  reload_into = [&svc](aw::env_ptr next) { svc->reload(std::move(next)); };
+  if (catalog)
+    catalog->set_publisher([&svc](aw::env_ptr next) { svc->reload(std::move(next)); });
   keys_into = [&svc](aw::jwt::key_set next) { svc->set_token_keys(std::move(next)); };
   caf::actor inspector;
   if (cfg.caf_port >= 0) {
@@ -620,6 +629,7 @@ int serve(int argc, char** argv) {
     inspector = nullptr;
   }
   svc.reset();
+  catalog.reset();
   sys.await_all_actors_done();
   aw::log::info("main", "stopped");
   return 0;

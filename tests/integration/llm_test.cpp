@@ -11,6 +11,7 @@
 
 #include "support/command.hpp"
 #include "support/frames.hpp"
+#include "support/openai_stub.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -21,30 +22,6 @@ using namespace aw::test;
 namespace {
 
 const std::string api_key = "sk-test-0123456789-secret-key";
-
-// The stub, started as a process of its own.
-struct stub {
-  explicit stub(std::vector<std::string> extra = {}) : proc(make(std::move(extra))) {}
-
-  static server_process::program make(std::vector<std::string> extra) {
-    std::vector<std::string> argv{"/usr/bin/python3", OPENAI_STUB};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    return {argv};
-  }
-  std::string url(bool tls = false) const {
-    return std::string{tls ? "https" : "http"} + "://127.0.0.1:" + std::to_string(proc.port())
-           + "/v1";
-  }
-  void script(const json& responses) const {
-    auto r = aw::client::http_request("127.0.0.1", proc.port(), "POST", "/_script",
-                                      responses.dump());
-    REQUIRE(r.status == 200);
-  }
-  json requests() const { return json::parse(proc.get("/_requests").body); }
-  json disconnects() const { return json::parse(proc.get("/_disconnects").body); }
-
-  server_process proc;
-};
 
 // An SSE body line for a chunk with this delta.
 std::string chunk(const json& delta, const json& finish = nullptr) {

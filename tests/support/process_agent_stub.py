@@ -11,7 +11,8 @@ picks what it does:
   stderr N            write N lines to stderr, then complete
   stubborn            ignore SIGTERM and never answer (cancel -> TERM -> KILL)
   grandchild          start a child that sleeps (MARKER in its command line) and never answer
-  tool NAME           ask agentwire for tool NAME and answer with its result
+  tool NAME [JSON]    ask agentwire for tool NAME (with JSON as its input, or
+                      {"expression": "2+2"}) and answer with its result
   own                 report a tool it ran itself, then complete
   public              end with an error whose message is public
   private             end with an error whose message is not public
@@ -42,9 +43,9 @@ def read():
 
 
 def serve(run):
-    words = run["content"].split()
+    words = run["content"].split(" ", 1)
     what = words[0] if words else ""
-    arg = words[1] if len(words) > 1 else ""
+    arg = words[1].strip() if len(words) > 1 else ""
     if what == "pid":
         send(type="text", delta=str(os.getpid()))
     elif what == "env":
@@ -76,7 +77,9 @@ def serve(run):
         send(type="text", delta=f"{os.getpid()} {child.pid}")
         return wait_for_end(ignore_cancel=True)
     elif what == "tool":
-        send(type="tool_call", call_id="t-1", tool=arg, input={"expression": "2+2"})
+        name, _, given = arg.partition(" ")
+        send(type="tool_call", call_id="t-1", tool=name,
+             input=json.loads(given) if given else {"expression": "2+2"})
         msg = read()
         while msg is not None and msg["type"] != "tool_result":
             msg = read()
