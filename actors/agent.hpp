@@ -13,6 +13,7 @@
 //                                                         the agent ran itself
 //                          (done_atom, agent_result)   -> agent_completed
 //                          (fail_atom, agent_failure)  -> agent_error
+//                          agent_detail                -> the run's actor snapshot
 //   supervisor -> agent    (cancel_atom)  the run was cancelled or ran out of
 //                          time: stop now (close a socket, signal a process)
 //                          and quit; an agent still alive after the cancel
@@ -260,6 +261,18 @@ typename Inspector::result_type inspect(Inspector& f, agent_failure& x) {
   return f(caf::meta::type_name("aw.agent_failure"), x.code, x.public_message);
 }
 
+// What an agent shows of itself to operators, as it changes (a process
+// agent: its pid and state): the latest is part of the run's actor snapshot
+// (/admin/actors), bounded there. Never sent to clients.
+struct agent_detail {
+  json fields = json::object();
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, agent_detail& x) {
+  return detail::inspect_with_json(f, "aw.agent_detail", x.fields);
+}
+
 // -- the typed interfaces ------------------------------------------------------
 
 // What an agent reports through: its run's supervisor.
@@ -267,7 +280,7 @@ using run_reporter = caf::typed_actor<
   caf::reacts_to<think_atom, std::string>, caf::reacts_to<text_atom, std::string>,
   caf::replies_to<tool_call>::with<tool_outcome>, caf::reacts_to<tool_started>,
   caf::reacts_to<tool_finished>, caf::reacts_to<done_atom, agent_result>,
-  caf::reacts_to<fail_atom, agent_failure>>;
+  caf::reacts_to<fail_atom, agent_failure>, caf::reacts_to<agent_detail>>;
 
 // An agent: one actor per run.
 using agent_actor =
@@ -278,12 +291,15 @@ using agent_actor =
 // while they can). The supervisor links itself to it.
 using agent_factory = std::function<agent_actor(caf::local_actor* parent)>;
 
-// A registered agent: how to spawn it, the tools it may call, and how many
-// of its thread's earlier messages a run is given (0: none).
+// A registered agent: how to spawn it, the tools it may call, how many of
+// its thread's earlier messages a run is given (0: none), and its kind
+// (the agents file's `kind`; an embedding application's own: "custom"),
+// which agent_started and the actor snapshot show.
 struct agent_entry {
   agent_factory spawn;
   std::vector<std::string> tools;
   std::size_t history = 0;
+  std::string kind = "custom";
 };
 
 using agent_registry = std::map<std::string, agent_entry, std::less<>>;

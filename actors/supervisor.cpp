@@ -59,6 +59,8 @@ struct supervisor_state {
   std::chrono::steady_clock::time_point started_at;
   std::uint64_t events = 0;
   std::optional<event_type> last_event; // the last one published
+  std::string kind;                     // the agent's
+  json detail = json::object();         // what the agent last showed of itself
   static inline const char* name = "supervisor";
 };
 
@@ -384,6 +386,19 @@ void on_tool_finished(self_ptr self, tool_finished& t) {
   publish(self, make_tool_completed(st.spec.run, tool, call_id, std::move(t.output), t.ok));
 }
 
+// What an agent shows of itself is kept for the snapshot if it is a small
+// object (an embedding application's agent may send anything).
+void on_detail(self_ptr self, agent_detail& d) {
+  constexpr std::size_t max_detail_bytes = 1024;
+  auto& st = self->state;
+  if (!d.fields.is_object())
+    return;
+  if (d.fields.dump(-1, ' ', false, json::error_handler_t::replace).size() > max_detail_bytes)
+    st.detail = json{{"dropped", "over 1 KiB"}};
+  else
+    st.detail = std::move(d.fields);
+}
+
 json snapshot_of(self_ptr self) {
   auto& st = self->state;
   json calls = json::array();
@@ -392,6 +407,8 @@ json snapshot_of(self_ptr self) {
   return json{{"run_id", st.spec.run.run_id},
               {"thread_id", st.spec.run.thread_id},
               {"agent", st.spec.agent},
+              {"agent_kind", st.kind},
+              {"agent_detail", st.detail},
               {"state", st.cancelling      ? "cancelling"
                         : st.finished      ? "finishing"
                         : st.open_calls.empty() ? "running"
@@ -448,7 +465,9 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
     st.record.push_back({"user", st.spec.content, st.spec.run.run_id, unix_ms(), json{}});
   st.env->metrics->runs_started.inc();
   st.env->metrics->run_start_latency.observe(st.started_at - st.spec.received_at);
-  publish(self, make_agent_started(st.spec.run, st.spec.agent));
+  if (auto e = st.env->agents.find(st.spec.agent); e != st.env->agents.end())
+    st.kind = e->second.kind;
+  publish(self, make_agent_started(st.spec.run, st.spec.agent, st.kind));
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (st.agent && msg.source == st.agent.address()) {
@@ -475,7 +494,8 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
         return caf::make_error(caf::sec::request_receiver_down);
       },
       [](tool_started&) {}, [](tool_finished&) {},
-      [](done_atom, agent_result&) {}, [](fail_atom, agent_failure&) {}, [](cancel_atom) {},
+      [](done_atom, agent_result&) {}, [](fail_atom, agent_failure&) {}, [](agent_detail&) {},
+      [](cancel_atom) {},
       [](deadline_atom) {}, [self](snapshot_atom) { return snapshot_of(self); },
       [](flush_atom) {}, [](reap_atom) {}, [](agent_gone_atom) {},
     };
@@ -507,6 +527,7 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
                    && utf8::valid(f.public_message);
       fail(self, f.code, shown ? std::string_view{f.public_message} : std::string_view{});
     },
+    [self](agent_detail& d) { on_detail(self, d); },
     [self](flush_atom) {
       self->state.flush_armed = false;
       if (!self->state.finished)

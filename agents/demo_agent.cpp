@@ -154,7 +154,9 @@ std::vector<std::string> split_answer(const std::string& answer, std::size_t max
 
 agent_entry demo_agent(caf::timespan step) {
   return {[step](caf::local_actor* parent) -> agent_actor { return parent->spawn(demo, step); },
-          {"calculator", "clock", "echo"}};
+          {"calculator", "clock", "echo"},
+          0,
+          "demo"};
 }
 
 } // namespace aw::agents

@@ -127,7 +127,9 @@ json fault_schema() {
 
 agent_entry fault_agent() {
   return {[](caf::local_actor* parent) -> agent_actor { return parent->spawn(fault); },
-          {"calculator", "clock", "echo", "fault", "fault-inline"}};
+          {"calculator", "clock", "echo", "fault", "fault-inline"},
+          0,
+          "fault"};
 }
 
 tool_entry fault_tool() {

@@ -511,7 +511,7 @@ agent_entry openai_agent(openai_options options) {
   return {[opts](caf::local_actor* parent) -> agent_actor {
             return caf::actor_cast<agent_actor>(parent->spawn(openai_run, opts));
           },
-          std::move(tools), history};
+          std::move(tools), history, "openai"};
 }
 
 } // namespace aw::agents

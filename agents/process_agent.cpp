@@ -14,18 +14,19 @@ namespace {
 
 // What the process host's thread tells the run's actor.
 using p_ready_atom = caf::atom_constant<caf::atom("p_ready")>;
+using p_started_atom = caf::atom_constant<caf::atom("p_started")>;
 using p_line_atom = caf::atom_constant<caf::atom("p_line")>;
 using p_long_atom = caf::atom_constant<caf::atom("p_long")>;
 using p_exit_atom = caf::atom_constant<caf::atom("p_exit")>;
 
 using process_run_actor = agent_actor::extend<
-  caf::reacts_to<p_ready_atom>, caf::reacts_to<p_line_atom, std::string>,
+  caf::reacts_to<p_ready_atom>, caf::reacts_to<p_started_atom>, caf::reacts_to<p_line_atom, std::string>,
   caf::reacts_to<p_long_atom>, caf::reacts_to<p_exit_atom, std::int32_t, std::int32_t, std::string>>;
 
 class relay : public process_events {
 public:
   explicit relay(process_run_actor to) : to_(std::move(to)) {}
-  void on_started(int) override {}
+  void on_started(int) override { caf::anon_send(to_, p_started_atom::value); }
   void on_line(std::string line) override {
     caf::anon_send(to_, p_line_atom::value, std::move(line));
   }
@@ -70,6 +71,7 @@ struct process_state {
   run_reporter reporter;
   std::string run_id, user_id;
   bool over = false;
+  int tools_running = 0;
   static inline const char* name = "process_agent";
 
   ~process_state() {
@@ -89,6 +91,21 @@ std::shared_ptr<process> current(self_ptr self) {
 void write(self_ptr self, const json& line) {
   if (auto p = current(self))
     p->write_line(line.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+// The run's process and what it is doing, for /admin/actors.
+void show(self_ptr self) {
+  auto& st = self->state;
+  auto p = current(self);
+  auto pid = p ? p->pid() : 0;
+  json d{{"state", !p                    ? "waiting_for_process"
+                   : pid <= 0            ? "starting"
+                   : st.tools_running > 0 ? "in_tool"
+                                          : "running"},
+         {"pool", st.opts->pool}};
+  if (pid > 0)
+    d["pid"] = pid;
+  self->send(st.reporter, agent_detail{std::move(d)});
 }
 
 json log_fields(self_ptr self, json more = json::object()) {
@@ -146,18 +163,19 @@ void run_tool(self_ptr self, const json& line) {
     return protocol_error(self, "tool_call needs call_id and tool (strings)");
   tool_call call{*tool, line.contains("input") ? line["input"] : json::object(), *call_id};
   auto id = *call_id;
+  ++self->state.tools_running;
+  show(self);
+  auto answer = [self, id](bool ok, json output) {
+    --self->state.tools_running;
+    if (self->state.over)
+      return;
+    write(self, json{{"type", "tool_result"}, {"call_id", id}, {"ok", ok},
+                     {"output", std::move(output)}});
+    show(self);
+  };
   self->request(self->state.reporter, caf::infinite, std::move(call))
-    .then(
-      [self, id](tool_outcome& out) {
-        if (!self->state.over)
-          write(self, json{{"type", "tool_result"}, {"call_id", id}, {"ok", out.ok},
-                           {"output", std::move(out.output)}});
-      },
-      [self, id](caf::error&) {
-        if (!self->state.over)
-          write(self, json{{"type", "tool_result"}, {"call_id", id}, {"ok", false},
-                           {"output", {{"error", "the tool failed"}}}});
-      });
+    .then([answer](tool_outcome& out) { answer(out.ok, std::move(out.output)); },
+          [answer](caf::error&) { answer(false, {{"error", "the tool failed"}}); });
 }
 
 void on_line(self_ptr self, std::string& text) {
@@ -258,6 +276,7 @@ process_run_actor::behavior_type process_run(self_ptr self,
       st.reporter = std::move(reporter);
       st.run_id = run.run_id;
       st.user_id = run.user_id;
+      show(self);
       auto line = std::make_shared<json>(run_line(*st.opts, run));
       auto me = caf::actor_cast<process_run_actor>(self);
       auto held = st.held;
@@ -287,7 +306,14 @@ process_run_actor::behavior_type process_run(self_ptr self,
       }
       self->quit();
     },
-    [](p_ready_atom) {},
+    [self](p_ready_atom) {
+      if (!self->state.over)
+        show(self);
+    },
+    [self](p_started_atom) {
+      if (!self->state.over)
+        show(self);
+    },
     [self](p_line_atom, std::string& line) { on_line(self, line); },
     [self](p_long_atom) {
       protocol_error(self, "a line over max_line_bytes");
@@ -321,7 +347,7 @@ agent_entry process_agent(process_options options) {
   return {[opts, source](caf::local_actor* parent) -> agent_actor {
             return caf::actor_cast<agent_actor>(parent->spawn(process_run, opts, source));
           },
-          std::move(tools), history};
+          std::move(tools), history, "process"};
 }
 
 } // namespace aw::agents

@@ -111,8 +111,13 @@ struct event_builder {
 
 } // namespace
 
-run_event make_agent_started(const run_ref& run, std::string_view agent) {
-  return std::move(event_builder{event_type::agent_started, run}.set("agent", agent).ev);
+run_event make_agent_started(const run_ref& run, std::string_view agent,
+                             std::string_view kind) {
+  event_builder b{event_type::agent_started, run};
+  b.set("agent", agent);
+  if (!kind.empty())
+    b.set("agent_kind", kind);
+  return std::move(b.ev);
 }
 
 run_event make_agent_thinking(const run_ref& run, std::string_view text) {

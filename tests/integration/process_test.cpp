@@ -231,21 +231,39 @@ TEST_CASE("process agents: a cancel sends cancel then SIGTERM then SIGKILL and l
 
 TEST_CASE("process agents: kill -9 of a run's process fails the run and takes its children along") {
   auto marker = fresh_marker();
-  agents_server s{{{"stub", stub_agent(marker)}}};
+  const std::string admin = "admin-token-for-process-tests-0123456789";
+  temp_file admin_file{admin + "\n"};
+  agents_server s{{{"stub", stub_agent(marker)}}, {"--admin-token-file=" + admin_file.path}};
   auto c = greeted(s.srv.connect("alice"));
   send(*c, {{"type", "user_message"}, {"content", "grandchild"}});
-  json text;
+  json text, started;
   while (text.is_null()) {
     auto f = next_frame(*c);
+    if (f["type"] == "agent_started")
+      started = f;
     if (f["type"] == "agent_text")
       text = f;
   }
+  CHECK(started["agent_kind"] == "process");
   std::istringstream ids{text["delta"].get<std::string>()};
   int agent_pid = 0, child_pid = 0;
   ids >> agent_pid >> child_pid;
   REQUIRE(agent_pid > 0);
   REQUIRE(child_pid > 0);
   CHECK(processes_with(marker).size() == 2);
+  // /admin/actors shows the run's agent kind, its process and what it does.
+  auto r = aw::client::http_request("127.0.0.1", s.srv.port(), "GET", "/admin/actors", "",
+                                    {{"Authorization", "Bearer " + admin}});
+  REQUIRE(r.status == 200);
+  auto snap = json::parse(r.body);
+  json run;
+  for (auto& u : snap["users"])
+    if (u["user"] == "alice" && u["runs"].size() == 1)
+      run = u["runs"][0];
+  REQUIRE(run.is_object());
+  CHECK(run["agent_kind"] == "process");
+  CHECK(run["agent_detail"]["pid"] == agent_pid);
+  CHECK(run["agent_detail"]["state"] == "running");
   REQUIRE(kill(agent_pid, SIGKILL) == 0);
   json end;
   while (end.is_null()) {

@@ -625,3 +625,55 @@ TEST_CASE_FIXTURE(session_fixture, "a timed-out run tells its agent too and an a
   REQUIRE_FALSE(next.error.has_value());
   CHECK(run_events(next.run.run_id).back()["result"]["text"] == "hello");
 }
+
+namespace {
+
+// An agent that shows `detail` of itself and then waits for its cancel.
+agent_entry showing_agent(json detail) {
+  agent_entry e{[detail](caf::local_actor* parent) -> agent_actor {
+                  return parent->spawn([detail](agent_actor::pointer self) -> agent_actor::behavior_type {
+                    return {[self, detail](run_atom, agent_run&, run_reporter& r) {
+                              self->send(r, agent_detail{detail});
+                            },
+                            [self](cancel_atom) { self->quit(); }};
+                  });
+                },
+                {}};
+  e.kind = "showing";
+  return e;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(session_fixture, "a run's snapshot shows its agent's kind and what the agent shows of itself within a bound") {
+  auto s = fast();
+  s.default_agent = "small";
+  environment extra;
+  extra.agents.emplace("small", showing_agent({{"pid", 42}, {"state", "running"}}));
+  extra.agents.emplace("big", showing_agent({{"blob", std::string(2000, 'x')}}));
+  open(s, 0ms, std::move(extra));
+  auto small = start("a");
+  auto big = start(run_request::from({"b", std::nullopt, std::string{"q2"}, std::string{"big"}}));
+  auto started = next_event();
+  CHECK(started["type"] == "agent_started");
+  CHECK(started["agent_kind"] == "showing");
+  std::map<std::string, json> runs;
+  for (int i = 0; i < 200; ++i) {
+    (*self)->request(session, 2s, snapshot_atom::value)
+      .receive(
+        [&](const json& snap) {
+          for (auto& r : snap["runs"])
+            runs[r["run_id"].get<std::string>()] = r;
+        },
+        [](caf::error&) { FAIL("no snapshot"); });
+    if (runs[small.run.run_id]["agent_detail"].contains("pid")
+        && runs[big.run.run_id]["agent_detail"].contains("dropped"))
+      break;
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(runs[small.run.run_id]["agent_kind"] == "showing");
+  CHECK(runs[small.run.run_id]["agent_detail"] == json{{"pid", 42}, {"state", "running"}});
+  CHECK(runs[big.run.run_id]["agent_detail"] == json{{"dropped", "over 1 KiB"}});
+  cancel(small.run.run_id);
+  cancel(big.run.run_id);
+}

@@ -470,7 +470,9 @@ function addStep(run, ev) {
   run.lastTs = ev.ts;
   const body = el("div", "body");
   switch (ev.type) {
-    case "agent_started": body.textContent = "agent " + ev.agent; break;
+    case "agent_started":
+      body.textContent = "agent " + ev.agent + (ev.agent_kind ? " (" + ev.agent_kind + ")" : "");
+      break;
     case "agent_thinking": body.textContent = ev.text; break;
     case "tool_executing": body.appendChild(details(ev.tool + " input", ev.input)); break;
     case "tool_completed": {
@@ -617,8 +619,12 @@ async function refreshActors() {
          "/" + u.emitter.replay.capacity + ", " + u.emitter.subscribers + " subscribers");
     for (const c of u.connections)
       item("connection " + c.id + " (" + c.transport + ", " + c.state + ", out " + c.frames_out + ")");
-    for (const run of u.runs)
-      item("run " + run.run_id + " " + run.agent + ": " + run.state + ", step " + run.current_step);
+    for (const run of u.runs) {
+      const d = run.agent_detail || {};
+      item("run " + run.run_id + " " + run.agent + " (" + run.agent_kind + "): " + run.state +
+           ", step " + run.current_step +
+           (d.pid ? ", process " + d.pid + " " + d.state : d.state ? ", " + d.state : ""));
+    }
     div.append(title, ul);
     tree.appendChild(div);
   }

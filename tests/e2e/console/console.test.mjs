@@ -5,7 +5,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { startServer as startServerWith, stopServer } from "../server.mjs";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { chromium } from "playwright-core";
@@ -82,6 +82,7 @@ test("a message shows its run's lifecycle steps in order and the answer 42", asy
                      ["agent_started", "agent_thinking", "tool_executing", "tool_completed",
                       "agent_text", "agent_completed"]);
     assert.match(steps.at(-2).text, /6\*7 = 42/);
+    assert.match(steps[0].text, /agent demo \(demo\)/); // which agent, of which kind
     // The tool call's input and output are there, collapsed.
     assert.match(steps[2].text, /calculator input/);
     assert.equal(await page.locator(".run:last-child .ask").textContent(), "what is 6*7?");
@@ -387,6 +388,7 @@ test("the actor panel shows the live tree with the admin token, on a phone-width
     await page.click("#actors-toggle");
     await page.waitForSelector(`#actor-tree :text("user ${user}")`);
     await page.waitForSelector("#actor-tree :text('run ')");
+    assert.match(await page.textContent("#actor-tree"), /run \S+ demo \(demo\)/);
     await page.screenshot({ path: path.join(ARTIFACTS, "console-actors.png") });
     const phone = await signedIn(server, token, { admin: ADMIN, width: 390 });
     await phone.click("#actors-toggle");
@@ -397,5 +399,30 @@ test("the actor panel shows the live tree with the admin token, on a phone-width
     assert.equal(await page.isVisible("#use-dev-token"), false);
   } finally {
     await stopServer(server);
+  }
+});
+
+test("the actor panel shows a process agent's pid and state while it runs", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "agentwire-agents-"));
+  const file = path.join(dir, "agents.json");
+  const stub = path.resolve(process.env.PROCESS_AGENT_STUB);
+  writeFileSync(file, JSON.stringify({
+    agents: { stub: { kind: "process", command: ["/usr/bin/python3", stub, "console-e2e"] } },
+  }));
+  const server = await startServer([`--agents-file=${file}`]);
+  try {
+    const page = await signedIn(server, newToken(), { admin: ADMIN });
+    await ask(page, "hang");
+    await page.waitForSelector(".run:last-child .step[data-type=agent_started]");
+    assert.match(await page.textContent(".run:last-child .step[data-type=agent_started]"),
+                 /agent stub \(process\)/);
+    await page.click("#actors-toggle");
+    await page.waitForSelector("#actor-tree :text('process ')");
+    assert.match(await page.textContent("#actor-tree"),
+                 /run \S+ stub \(process\): running, step agent_started, process \d+ running/);
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
