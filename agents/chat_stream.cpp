@@ -2,21 +2,6 @@
 
 namespace aw::agents {
 
-namespace {
-
-// A short, printable excerpt of upstream text for a log line.
-std::string excerpt(std::string_view text) {
-  constexpr std::size_t max_bytes = 120;
-  std::string out;
-  for (char c : text.substr(0, max_bytes))
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? ' ' : c;
-  if (text.size() > max_bytes)
-    out += "...";
-  return out;
-}
-
-} // namespace
-
 void chat_stream::fail(outcome why, std::string reason) {
   if (state_ != outcome::streaming)
     return;
@@ -25,73 +10,30 @@ void chat_stream::fail(outcome why, std::string reason) {
 }
 
 void chat_stream::feed(std::string_view bytes, std::vector<piece>& out) {
-  while (!bytes.empty() && state_ == outcome::streaming) {
-    auto nl = bytes.find('\n');
-    auto part = bytes.substr(0, nl);
-    if (line_.size() + part.size() > limits_.max_line_bytes)
-      return fail(outcome::malformed, "a line over " + std::to_string(limits_.max_line_bytes)
-                                        + " bytes");
-    if (nl == std::string_view::npos) {
-      line_.append(part);
-      return;
-    }
-    bytes.remove_prefix(nl + 1);
-    if (line_.empty()) {
-      on_line(part, out);
-    } else {
-      line_.append(part);
-      std::string line = std::move(line_);
-      line_.clear();
-      on_line(line, out);
-    }
-  }
+  if (state_ != outcome::streaming)
+    return;
+  if (reader_.feed(bytes, [&](std::string data) { return on_event(data, out); })
+      == sse_reader::status::malformed)
+    fail(outcome::malformed, reader_.failure());
 }
 
-void chat_stream::on_line(std::string_view line, std::vector<piece>& out) {
-  if (!line.empty() && line.back() == '\r')
-    line.remove_suffix(1);
-  if (line.empty()) { // the end of an event
-    if (has_data_)
-      on_event(out);
-    return;
-  }
-  if (line.front() == ':') // a comment: keep-alives, OpenRouter's "PROCESSING"
-    return;
-  auto colon = line.find(':');
-  auto field = line.substr(0, colon);
-  auto value = colon == std::string_view::npos ? std::string_view{} : line.substr(colon + 1);
-  if (!value.empty() && value.front() == ' ')
-    value.remove_prefix(1);
-  if (field == "data") {
-    if (has_data_)
-      data_ += '\n';
-    data_.append(value);
-    has_data_ = true;
-    return;
-  }
-  if (field == "event" || field == "id" || field == "retry")
-    return;
-  fail(outcome::malformed, "not an event stream: " + excerpt(line));
-}
-
-void chat_stream::on_event(std::vector<piece>& out) {
-  std::string data = std::move(data_);
-  data_.clear();
-  has_data_ = false;
+bool chat_stream::on_event(const std::string& data, std::vector<piece>& out) {
   if (data == "[DONE]") {
     state_ = outcome::finished;
-    return;
+    return false;
   }
   auto chunk = json::parse(data, nullptr, false);
   if (chunk.is_discarded() || !chunk.is_object())
-    return fail(outcome::malformed, "an event that is not a JSON object: " + excerpt(data));
-  on_chunk(chunk, out);
+    fail(outcome::malformed, "an event that is not a JSON object: " + log_excerpt(data));
+  else
+    on_chunk(chunk, out);
+  return state_ == outcome::streaming;
 }
 
 void chat_stream::on_chunk(const json& chunk, std::vector<piece>& out) {
   if (auto e = chunk.find("error"); e != chunk.end() && !e->is_null()) {
     std::string what = e->is_object() ? e->value("message", std::string{}) : e->dump();
-    return fail(outcome::upstream_error, "the upstream reported an error: " + excerpt(what));
+    return fail(outcome::upstream_error, "the upstream reported an error: " + log_excerpt(what));
   }
   if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
     has_usage_ = true;
@@ -214,13 +156,9 @@ void chat_stream::on_tool_call(const json& fragment, std::size_t position) {
 void chat_stream::end_of_body(std::vector<piece>& out) {
   if (state_ != outcome::streaming)
     return;
-  if (!line_.empty()) { // a last line without its newline
-    std::string line = std::move(line_);
-    line_.clear();
-    on_line(line, out);
-  }
-  if (has_data_ && state_ == outcome::streaming)
-    on_event(out);
+  if (reader_.end([&](std::string data) { return on_event(data, out); })
+      == sse_reader::status::malformed)
+    fail(outcome::malformed, reader_.failure());
   if (state_ != outcome::streaming)
     return;
   // Some servers close without [DONE] once the turn is over.

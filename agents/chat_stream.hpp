@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agents/sse_reader.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw::agents {
@@ -47,7 +48,7 @@ public:
   };
 
   chat_stream() = default;
-  explicit chat_stream(limits l) : limits_(l) {}
+  explicit chat_stream(limits l) : limits_(l), reader_(l.max_line_bytes) {}
 
   // Appends the text and reasoning pieces these bytes complete to `out`.
   // Bytes after the stream ended are ignored.
@@ -66,8 +67,8 @@ public:
   std::int64_t completion_tokens() const { return completion_tokens_; }
 
 private:
-  void on_line(std::string_view line, std::vector<piece>& out);
-  void on_event(std::vector<piece>& out);
+  // False once the stream is over.
+  bool on_event(const std::string& data, std::vector<piece>& out);
   void on_chunk(const json& chunk, std::vector<piece>& out);
   void on_delta(const json& delta, std::vector<piece>& out);
   void on_tool_call(const json& fragment, std::size_t position);
@@ -76,9 +77,7 @@ private:
   limits limits_;
   outcome state_ = outcome::streaming;
   std::string failure_;
-  std::string line_; // an incomplete line
-  std::string data_; // the data lines of the event being read
-  bool has_data_ = false;
+  sse_reader reader_;
   std::string finish_reason_;
   std::vector<call> calls_;
   bool has_usage_ = false;
