@@ -317,7 +317,7 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   if (auto n = c.number<int>(a, path, "history_messages", 0, 10'000))
     o.history_messages = static_cast<std::size_t>(*n);
   if (auto n = c.number<int>(a, path, "retries", 0, 10))
-    o.retries = *n;
+    o.retry.retries = *n;
   if (auto t = c.text(a, path, "timeout", false)) {
     auto d = parse_duration(*t);
     if (!d || *d < std::chrono::milliseconds{100} || *d > std::chrono::hours{1})

@@ -7,6 +7,7 @@
 
 #include "actors/log.hpp"
 #include "agents/chat_stream.hpp"
+#include "agents/upstream.hpp"
 
 namespace aw::agents {
 
@@ -89,67 +90,11 @@ json chat_request(const openai_options& options, const std::vector<json>& messag
   return body;
 }
 
-std::chrono::milliseconds retry_delay(const openai_options& options, int attempt,
-                                      std::string_view retry_after, double jitter) {
-  if (!retry_after.empty() && retry_after.size() <= 6
-      && std::all_of(retry_after.begin(), retry_after.end(),
-                     [](char c) { return c >= '0' && c <= '9'; })) {
-    std::chrono::milliseconds asked{std::stol(std::string{retry_after}) * 1000};
-    return std::min(asked, options.max_retry_after);
-  }
-  auto delay = options.backoff;
-  for (int i = 1; i < attempt && delay < options.max_retry_after; ++i)
-    delay *= 2;
-  auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(
-    delay * (0.75 + 0.5 * std::clamp(jitter, 0.0, 1.0)));
-  return std::min(spread, options.max_retry_after);
-}
-
 namespace {
 
-// What the HTTP client's thread tells the run's actor, tagged with the
-// attempt it belongs to so that a late word from an abandoned one is
-// ignored.
-using up_head_atom = caf::atom_constant<caf::atom("up_head")>;
-using up_body_atom = caf::atom_constant<caf::atom("up_body")>;
-using up_end_atom = caf::atom_constant<caf::atom("up_end")>;
-using retry_atom = caf::atom_constant<caf::atom("retry")>;
-
-using openai_actor = agent_actor::extend<
-  caf::reacts_to<up_head_atom, std::uint64_t, std::uint32_t, std::string>,
-  caf::reacts_to<up_body_atom, std::uint64_t, std::string>,
-  caf::reacts_to<up_end_atom, std::uint64_t, std::int32_t, std::string>,
-  caf::reacts_to<retry_atom, std::uint64_t>>;
-
-class relay : public response_handler {
-public:
-  relay(openai_actor to, std::uint64_t attempt) : to_(std::move(to)), attempt_(attempt) {}
-  void on_head(unsigned status, std::string retry_after) override {
-    caf::anon_send(to_, up_head_atom::value, attempt_, static_cast<std::uint32_t>(status),
-                   std::move(retry_after));
-  }
-  void on_body(std::string piece) override {
-    caf::anon_send(to_, up_body_atom::value, attempt_, std::move(piece));
-  }
-  void on_end(fetch_error error, std::string detail) override {
-    caf::anon_send(to_, up_end_atom::value, attempt_, static_cast<std::int32_t>(error),
-                   std::move(detail));
-  }
-
-private:
-  openai_actor to_;
-  std::uint64_t attempt_;
-};
+using openai_actor = agent_actor::extend_with<upstream_listener>;
 
 constexpr std::size_t max_logged_body = 300;
-
-std::string redacted(std::string text, const std::string& secret) {
-  if (secret.empty())
-    return text;
-  for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at))
-    text.replace(at, secret.size(), "[redacted]");
-  return text;
-}
 
 struct openai_state {
   std::shared_ptr<const openai_options> opts;
@@ -231,7 +176,7 @@ void send_turn(self_ptr self) {
   st.first_piece_seen = false;
   auto me = caf::actor_cast<openai_actor>(self);
   st.call = st.opts->client->post(st.opts->upstream, std::move(req),
-                                  std::make_shared<relay>(std::move(me), st.attempt));
+                                  std::make_shared<upstream_relay>(std::move(me), st.attempt));
 }
 
 void flush_reasoning(self_ptr self) {
@@ -265,11 +210,11 @@ void take_pieces(self_ptr self, std::vector<chat_stream::piece>& pieces) {
 // retries are left and nothing of this turn reached the user.
 void retry_or_fail(self_ptr self, std::string_view why, json fields) {
   auto& st = self->state;
-  if (st.retries < st.opts->retries && !st.streamed) {
+  if (st.retries < st.opts->retry.retries && !st.streamed) {
     ++st.retries;
     if (st.opts->stats)
       st.opts->stats->retries.inc();
-    auto delay = retry_delay(*st.opts, st.retries, st.retry_after,
+    auto delay = retry_delay(st.opts->retry, st.retries, st.retry_after,
                              std::uniform_real_distribution<double>{0, 1}(st.rng));
     fields["why"] = why;
     fields["retry"] = st.retries;
@@ -379,47 +324,22 @@ void on_end(self_ptr self, fetch_error error, std::string& detail) {
   auto& st = self->state;
   st.call.reset();
   json fields{{"status", st.status}, {"detail", detail}};
-  if (error == fetch_error::cancelled)
+  auto verdict = judge(st.status, error);
+  using act = upstream_verdict::action;
+  if (verdict.act == act::none)
     return;
   if (st.status == 0 && st.opts->stats)
     st.opts->stats->requests[metrics::idx(metrics::upstream_status::none)].inc();
-  if (st.status == 0) { // no answer at all
-    switch (error) {
-      case fetch_error::first_byte_timeout:
-        return end_run(self, failure_code::timeout, "no answer from the upstream in time", fields);
-      case fetch_error::certificate:
-        return end_run(self, failure_code::upstream_unavailable,
-                       "the upstream's certificate did not verify", fields);
-      default:
-        return retry_or_fail(self, "the upstream could not be reached", fields);
-    }
-  }
-  if (st.status != 200) {
-    // An auth failure's body may quote the key; others are logged without it.
-    if (st.status != 401 && st.status != 403)
-      fields["body"] = redacted(st.error_body, st.opts->api_key);
-    if (st.status == 401 || st.status == 403)
-      return end_run(self, failure_code::upstream_auth, "the upstream refused the credentials",
-                     fields);
-    if (st.status == 429 || st.status >= 500)
-      return retry_or_fail(self, "the upstream is busy or failing", fields);
-    return end_run(self, failure_code::agent_failed, "the upstream refused the request", fields);
-  }
-  switch (error) {
-    case fetch_error::none: {
-      std::vector<chat_stream::piece> pieces;
-      st.stream->end_of_body(pieces);
-      take_pieces(self, pieces);
-      break;
-    }
-    case fetch_error::idle_timeout:
-      return end_run(self, failure_code::timeout, "the upstream's stream stalled", fields);
-    case fetch_error::too_large:
-      return end_run(self, failure_code::upstream_protocol, "the upstream's answer was too large",
-                     fields);
-    default:
-      return retry_or_fail(self, "the upstream's stream broke off", fields);
-  }
+  // An auth failure's body may quote the key; others are logged without it.
+  if (st.status != 0 && st.status != 200 && verdict.code != failure_code::upstream_auth)
+    fields["body"] = redacted(st.error_body, st.opts->api_key);
+  if (verdict.act == act::fail)
+    return end_run(self, verdict.code, verdict.why, fields);
+  if (verdict.act == act::retry)
+    return retry_or_fail(self, verdict.why, fields);
+  std::vector<chat_stream::piece> pieces;
+  st.stream->end_of_body(pieces);
+  take_pieces(self, pieces);
   switch (st.stream->state()) {
     case chat_stream::outcome::finished:
       return on_turn_end(self);

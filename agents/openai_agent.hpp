@@ -19,6 +19,7 @@
 #include "actors/agent.hpp"
 #include "actors/metrics.hpp"
 #include "agents/http_client.hpp"
+#include "agents/upstream.hpp"
 
 namespace aw::agents {
 
@@ -35,9 +36,7 @@ struct openai_options {
   std::optional<int> max_tokens;
   std::size_t history_messages = 40;
   std::chrono::milliseconds timeout{60000}; // to the first byte, and between bytes
-  int retries = 2;
-  std::chrono::milliseconds backoff{500}; // before the first retry; doubled each time
-  std::chrono::milliseconds max_retry_after{30000};
+  retry_policy retry;
   std::shared_ptr<metrics::upstream_stats> stats; // may be null
 };
 
@@ -57,13 +56,5 @@ std::vector<json> chat_messages(const openai_options& options, const agent_run& 
 // The request body of one turn.
 json chat_request(const openai_options& options, const std::vector<json>& messages,
                   const tool_list& tools);
-
-// How long to wait before retry number `attempt` (1, 2, ...): the
-// upstream's Retry-After when it gave one in seconds (at most
-// max_retry_after), else the backoff doubled per attempt, spread by
-// `jitter` (0..1: from 0.75 to 1.25 times) so that runs failing together
-// do not come back together.
-std::chrono::milliseconds retry_delay(const openai_options& options, int attempt,
-                                      std::string_view retry_after, double jitter = 0.5);
 
 } // namespace aw::agents

@@ -67,8 +67,8 @@ TEST_CASE("openai: the request streams with usage and offers the tools with thei
   CHECK_FALSE(chat_request(openai_options{}, {}, tool_list{}).contains("temperature"));
 }
 
-TEST_CASE("openai: retries wait as the upstream asks or back off with jitter and a cap") {
-  openai_options o;
+TEST_CASE("upstream: retries wait as the upstream asks or back off with jitter and a cap") {
+  retry_policy o;
   o.backoff = 500ms;
   o.max_retry_after = 30s;
   CHECK(retry_delay(o, 1, "2") == 2000ms);
