@@ -1,10 +1,13 @@
 #include "agents/agents_file.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "agents/agui_agent.hpp"
 #include "agents/demo_agent.hpp"
 #include "agents/fault_agent.hpp"
 #include "agents/openai_agent.hpp"
@@ -274,6 +277,106 @@ std::optional<agent_entry> read_process(const json& a, const std::string& path, 
   return process_agent(std::move(o));
 }
 
+// The upstream at `url` (the agent's field `key`), with its `ca_file`.
+std::shared_ptr<const http_client::upstream>
+read_upstream(const std::string& url, const std::optional<std::string>& ca_file,
+              const std::string& path, const char* key, checker& c,
+              const agents_file_context& ctx, upstream_url* parts = nullptr) {
+  std::string why;
+  auto u = parse_upstream_url(url, why);
+  if (!u) {
+    c.problem(path + "." + key, why);
+    return nullptr;
+  }
+  if (parts)
+    *parts = *u;
+  if (!ctx.client)
+    return nullptr;
+  auto up = ctx.client->make_upstream(*u, ca_file.value_or(""), why);
+  if (!up)
+    c.problem(path + (ca_file ? ".ca_file" : std::string{"."} + key), why);
+  return up;
+}
+
+// headers_env: header names and the environment variables holding their
+// values (secrets never sit in the file).
+std::vector<std::pair<std::string, std::string>>
+read_headers_env(const json& a, const std::string& path, checker& c,
+                 const agents_file_context& ctx) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto h = a.find("headers_env");
+  if (h == a.end() || h->is_null())
+    return out;
+  if (!h->is_object()) {
+    c.problem(path + ".headers_env", "must be an object of header names and variable names");
+    return out;
+  }
+  static const std::set<std::string> reserved{"host", "content-length", "content-type",
+                                              "transfer-encoding", "connection", "accept"};
+  for (auto& [name, var] : h->items()) {
+    auto where = path + ".headers_env." + name;
+    bool token = !name.empty() && name.size() <= 64
+                 && std::all_of(name.begin(), name.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-'
+                             || ch == '_';
+                    });
+    std::string lower;
+    for (char ch : name)
+      lower += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!token || reserved.count(lower)) {
+      c.problem(where, "not a header agentwire lets an agent set");
+      continue;
+    }
+    if (!var.is_string()) {
+      c.problem(where, "must name an environment variable");
+      continue;
+    }
+    auto value = ctx.getenv ? ctx.getenv(var.get<std::string>()) : std::nullopt;
+    if (!value || value->empty())
+      c.problem(where, "the environment variable " + var.get<std::string>() + " is not set");
+    else if (value->find_first_of("\r\n") != std::string::npos || value->find('\0') != std::string::npos)
+      c.problem(where, "the environment variable " + var.get<std::string>()
+                         + " holds a line break");
+    else
+      out.emplace_back(name, *value);
+  }
+  return out;
+}
+
+std::optional<agent_entry> read_agui(const json& a, const std::string& path, checker& c,
+                                     const agents_file_context& ctx, const std::string& name,
+                                     const json& servers) {
+  c.only(a, path, {"kind", "url", "headers_env", "tools", "max_steps", "history_messages",
+                   "timeout", "retries", "ca_file"});
+  auto problems_before = c.count();
+  agui_options o;
+  o.name = name;
+  o.client = ctx.client;
+  if (ctx.metrics)
+    o.stats = ctx.metrics->upstream(name);
+  auto url = c.text(a, path, "url", true);
+  auto ca_file = c.text(a, path, "ca_file", false);
+  o.headers = read_headers_env(a, path, c, ctx);
+  o.tools = read_tool_names(a, path, c, ctx, servers);
+  if (auto n = c.number<int>(a, path, "max_steps", 1, 100))
+    o.max_steps = *n;
+  if (auto n = c.number<int>(a, path, "history_messages", 0, 10'000))
+    o.history_messages = static_cast<std::size_t>(*n);
+  if (auto n = c.number<int>(a, path, "retries", 0, 10))
+    o.retry.retries = *n;
+  using std::chrono::milliseconds;
+  if (auto d = read_duration(a, path, "timeout", c, milliseconds{100}, milliseconds{3'600'000},
+                             "100ms to 1h, such as \"60s\""))
+    o.timeout = *d;
+  upstream_url parts;
+  if (url)
+    o.upstream = read_upstream(*url, ca_file, path, "url", c, ctx, &parts);
+  o.target = parts.path.empty() ? "/" : "";
+  if (!o.upstream || c.count() != problems_before)
+    return std::nullopt;
+  return agui_agent(std::move(o));
+}
+
 std::optional<agent_entry> read_openai(const json& a, const std::string& path, checker& c,
                                        const agents_file_context& ctx, const std::string& name,
                                        const json& servers) {
@@ -327,17 +430,8 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   }
   if (model)
     o.model = *model;
-  if (base_url) {
-    std::string why;
-    auto url = parse_upstream_url(*base_url, why);
-    if (!url) {
-      c.problem(path + ".base_url", why);
-    } else if (ctx.client) {
-      o.upstream = ctx.client->make_upstream(*url, ca_file.value_or(""), why);
-      if (!o.upstream)
-        c.problem(path + (ca_file ? ".ca_file" : ".base_url"), why);
-    }
-  }
+  if (base_url)
+    o.upstream = read_upstream(*base_url, ca_file, path, "base_url", c, ctx);
   if (!o.upstream || !model)
     return std::nullopt;
   return openai_agent(std::move(o));
@@ -395,7 +489,8 @@ std::optional<agent_set> read_agents(const json& doc, const agents_file_context&
       if (auto entry = read_process(a, path, c, ctx, name, servers))
         out.agents.insert_or_assign(name, std::move(*entry));
     } else if (*kind == "agui") {
-      c.problem(path + ".kind", *kind + " agents are not available in this build yet");
+      if (auto entry = read_agui(a, path, c, ctx, name, servers))
+        out.agents.insert_or_assign(name, std::move(*entry));
     } else {
       c.problem(path + ".kind", "unknown kind " + *kind
                                   + " (one of demo, fault, openai, process, agui)");

@@ -44,10 +44,6 @@ agent_entry openai_agent(openai_options options);
 
 // -- the pure parts, for tests -------------------------------------------------
 
-// A tool's name as an LLM API accepts it (^[a-zA-Z0-9_-]{1,64}$):
-// `server.tool` becomes `server__tool`, other characters `_`.
-std::string wire_tool_name(std::string_view name);
-
 // The conversation as the model is sent it: the system prompt, the last
 // `history_messages` of the thread (never starting with a tool result that
 // lost its call), the user's message.

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "agents/agui_stream.hpp"
 #include "agents/chat_stream.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
@@ -322,6 +323,53 @@ inline void chat_stream_input(std::string_view bytes) {
   for (std::size_t i = 0; i < whole.calls.size(); ++i)
     require(whole.calls[i].id == split.calls[i].id && whole.calls[i].name == split.calls[i].name
             && whole.calls[i].arguments == split.calls[i].arguments);
+}
+
+// An AG-UI agent's event stream (untrusted): the same promises.
+inline void agui_stream_input(std::string_view bytes) {
+  agents::agui_stream::limits limits;
+  limits.max_line_bytes = 4096;
+  limits.max_tool_calls = 8;
+  limits.max_argument_bytes = 1024;
+  limits.max_result_bytes = 1024;
+  struct outcome {
+    std::string text, reasoning, tools;
+    agents::agui_stream::outcome state;
+    std::vector<agents::agui_stream::call> pending;
+  };
+  auto read = [&](std::size_t split) {
+    agents::agui_stream s{{"calculator"}, limits};
+    std::vector<agents::agui_stream::item> items;
+    s.feed(bytes.substr(0, split), items);
+    s.feed(bytes.substr(split), items);
+    s.end_of_body(items);
+    outcome o;
+    using kind = agents::agui_stream::item::kind;
+    for (auto& i : items) {
+      if (i.what == kind::text)
+        o.text += i.text;
+      else if (i.what == kind::thinking)
+        o.reasoning += i.text;
+      else
+        o.tools += i.call_id + i.tool + i.data.dump() + (i.ok ? "+" : "-");
+    }
+    o.state = s.state();
+    require(s.state() != agents::agui_stream::outcome::streaming);
+    require((s.state() == agents::agui_stream::outcome::finished) == s.failure().empty());
+    require(s.pending_calls().size() <= limits.max_tool_calls);
+    for (auto& c : s.pending_calls())
+      require(c.arguments.size() <= limits.max_argument_bytes && c.name == "calculator");
+    o.pending = s.pending_calls();
+    return o;
+  };
+  auto whole = read(bytes.size());
+  auto split = read(bytes.empty() ? 0 : static_cast<unsigned char>(bytes[0]) % bytes.size());
+  require(whole.text == split.text && whole.reasoning == split.reasoning);
+  require(whole.tools == split.tools && whole.state == split.state);
+  require(whole.pending.size() == split.pending.size());
+  for (std::size_t i = 0; i < whole.pending.size(); ++i)
+    require(whole.pending[i].id == split.pending[i].id
+            && whole.pending[i].arguments == split.pending[i].arguments);
 }
 
 } // namespace aw::fuzz

@@ -37,6 +37,7 @@ TEST_CASE("the WebSocket frame fuzz corpus passes the fuzz target's checks") {
   CHECK(replay("ws", aw::fuzz::bench_frames_input) >= 5);
 }
 
-TEST_CASE("the chat stream fuzz corpus passes the fuzz target's checks") {
+TEST_CASE("the upstream stream fuzz corpus passes the fuzz target's checks") {
   CHECK(replay("chat", aw::fuzz::chat_stream_input) >= 6);
+  CHECK(replay("chat", aw::fuzz::agui_stream_input) >= 10);
 }
