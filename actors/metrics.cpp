@@ -123,6 +123,19 @@ registry::upstreams() const {
   return {upstreams_.begin(), upstreams_.end()};
 }
 
+std::shared_ptr<route_stats> registry::route(const std::string& name) {
+  std::lock_guard<std::mutex> guard{upstreams_mtx_};
+  auto& stats = routes_[name];
+  if (!stats)
+    stats = std::make_shared<route_stats>();
+  return stats;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<route_stats>>> registry::routes() const {
+  std::lock_guard<std::mutex> guard{upstreams_mtx_};
+  return {routes_.begin(), routes_.end()};
+}
+
 registry::registry()
   : run_duration({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}),
     run_start_latency({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -287,6 +300,32 @@ void render_upstreams(exposition& x, const registry& r) {
   }
 }
 
+// The route families, one series per route (and side and outcome).
+void render_routes(exposition& x, const registry& r) {
+  auto all = r.routes();
+  if (all.empty())
+    return;
+  std::vector<std::string> outcomes{"ok"};
+  for (std::size_t i = 0; i < failure_codes; ++i)
+    outcomes.emplace_back(to_string(static_cast<failure_code>(i)));
+  outcomes.emplace_back("other");
+  static constexpr std::string_view sides[] = {"stable", "canary"};
+  x.family("agentwire_route_runs_total", "counter",
+           "Finished runs of a route, by side and outcome (ok, or the failure code; "
+           "cancelled runs are not counted).");
+  for (auto& [name, s] : all)
+    for (std::size_t side = 0; side < 2; ++side)
+      for (std::size_t o = 0; o < outcomes.size(); ++o)
+        x.sample("agentwire_route_runs_total",
+                 "route=\"" + name + "\",side=\"" + std::string{sides[side]} + "\",outcome=\""
+                   + outcomes[o] + "\"",
+                 s->runs[side][o].value());
+  x.family("agentwire_route_rollbacks_total", "counter",
+           "Automatic rollbacks of a route's canary (its success rate fell below the minimum).");
+  for (auto& [name, s] : all)
+    x.sample("agentwire_route_rollbacks_total", "route=\"" + name + "\"", s->rollbacks.value());
+}
+
 std::string render(const registry& r, const scrape_facts& facts) {
   static constexpr std::string_view transports[] = {"websocket", "http"};
   static constexpr std::string_view rejects[] = {"unauthorized", "user_limit", "global_limit",
@@ -388,6 +427,7 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "ended in agent_error internal.",
            r.history_write_failures.value());
   render_upstreams(x, r);
+  render_routes(x, r);
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",
            resident_bytes());
   x.single("agentwire_process_open_fds", "gauge", "Open file descriptors.", open_fds());

@@ -133,6 +133,13 @@ struct upstream_stats {
   duration_histogram first_token; // request sent -> first streamed piece
 };
 
+// One route's runs: per side (stable, canary), by outcome (ok, then the
+// run failures in their order), and its rollbacks.
+struct route_stats {
+  std::array<std::array<counter, run_failures + 1>, 2> runs;
+  counter rollbacks;
+};
+
 struct registry {
   registry();
 
@@ -142,6 +149,9 @@ struct registry {
   std::shared_ptr<upstream_stats> upstream(const std::string& agent);
   // Every agent's, by name, for a scrape.
   std::vector<std::pair<std::string, std::shared_ptr<upstream_stats>>> upstreams() const;
+  // The same for a route, by its name.
+  std::shared_ptr<route_stats> route(const std::string& name);
+  std::vector<std::pair<std::string, std::shared_ptr<route_stats>>> routes() const;
 
   std::array<gauge, transport_kinds> connections_open;
   std::array<counter, transport_kinds> connections_accepted;
@@ -175,6 +185,7 @@ struct registry {
 private:
   mutable std::mutex upstreams_mtx_;
   std::map<std::string, std::shared_ptr<upstream_stats>> upstreams_;
+  std::map<std::string, std::shared_ptr<route_stats>> routes_;
 };
 
 using registry_ptr = std::shared_ptr<registry>;

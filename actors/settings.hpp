@@ -20,6 +20,7 @@
 #include "actors/history_store.hpp"
 #include "actors/metrics.hpp"
 #include "actors/rate_limiter.hpp"
+#include "actors/router.hpp"
 #include "actors/tool.hpp"
 #include "messages/protocol.hpp"
 
@@ -64,6 +65,10 @@ struct environment {
   // Actors that serve tools (MCP tool servers), listed in snapshots: each
   // answers (snapshot_atom) -> json.
   std::vector<caf::actor> tool_servers;
+  // Routes (names that are two agents) as their router last published
+  // them, and the router their runs report their ends to.
+  route_table routes;
+  router_actor router;
 };
 
 using env_ptr = std::shared_ptr<const environment>;

@@ -167,7 +167,18 @@ void count_outcome(self_ptr self, const run_event& terminal) {
     m.runs_cancelled.inc();
   else
     m.runs_completed.inc();
-  m.run_duration.observe(std::chrono::steady_clock::now() - st.started_at);
+  auto took = std::chrono::steady_clock::now() - st.started_at;
+  m.run_duration.observe(took);
+  // A route's side is judged by how its runs end (a cancel says nothing).
+  bool cancelled = terminal.type != event_type::agent_error
+                   && text_field(terminal, "status") == "cancelled";
+  if (!st.spec.route.empty() && st.env->router && !cancelled)
+    self->send(st.env->router, route_end_atom::value, st.spec.route, st.spec.canary,
+               terminal.type == event_type::agent_error
+                 ? std::string{text_field(terminal, "code")}
+                 : std::string{},
+               static_cast<std::int64_t>(
+                 std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
 }
 
 // Publishes `terminal` after the text not yet sent, first closing any tool
@@ -407,6 +418,7 @@ json snapshot_of(self_ptr self) {
   return json{{"run_id", st.spec.run.run_id},
               {"thread_id", st.spec.run.thread_id},
               {"agent", st.spec.agent},
+              {"route", st.spec.route},
               {"agent_kind", st.kind},
               {"agent_detail", st.detail},
               {"state", st.cancelling      ? "cancelling"
@@ -467,7 +479,10 @@ supervisor_actor::behavior_type supervisor(self_ptr self, run_spec spec, caf::ac
   st.env->metrics->run_start_latency.observe(st.started_at - st.spec.received_at);
   if (auto e = st.env->agents.find(st.spec.agent); e != st.env->agents.end())
     st.kind = e->second.kind;
-  publish(self, make_agent_started(st.spec.run, st.spec.agent, st.kind));
+  if (st.spec.route.empty())
+    publish(self, make_agent_started(st.spec.run, st.spec.agent, st.kind));
+  else
+    publish(self, make_agent_started(st.spec.run, st.spec.route, st.kind, st.spec.agent));
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
     if (st.agent && msg.source == st.agent.address()) {

@@ -26,6 +26,8 @@ struct run_spec {
   run_ref run;
   std::string user_id; // for logs and the actor snapshot
   std::string agent;   // registered agent name
+  std::string route;   // the route the run was asked for ("" when none)
+  bool canary = false; // the route's canary serves it
   std::string content; // the user's message
   std::vector<thread_message> history;
   std::chrono::steady_clock::time_point received_at; // of the user's request

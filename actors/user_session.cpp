@@ -134,6 +134,26 @@ rate_limiter::decision take_token(session_actor* self) {
 
 using run_answer = std::function<void(request_outcome)>;
 
+// The agent a request asks for (the default when it names none), through
+// its route when it names one: the side is the user's by the route's rule.
+struct resolved_agent {
+  std::string agent;
+  std::string route; // "" when the name is an agent's
+  bool canary = false;
+};
+
+std::optional<resolved_agent> resolve(const environment& env, const std::string& user,
+                                      const std::optional<std::string>& asked) {
+  auto& name = asked ? *asked : env.settings.default_agent;
+  if (auto r = env.routes.find(name); r != env.routes.end()) {
+    bool canary = goes_to_canary(name, r->second, user);
+    return resolved_agent{canary ? r->second.canary : r->second.stable, name, canary};
+  }
+  if (env.agents.count(name) == 0)
+    return std::nullopt;
+  return resolved_agent{name, {}, false};
+}
+
 // Why a request cannot start now, if it cannot: checked when it arrives and
 // again when its thread's history is in.
 std::optional<protocol_error> refusal(session_actor* self, const run_request& req) {
@@ -143,7 +163,7 @@ std::optional<protocol_error> refusal(session_actor* self, const run_request& re
   };
   if (req.run_id && st.runs.count(*req.run_id) > 0)
     return no(error_code::bad_request, "a run with this run_id is in flight");
-  if (req.agent && st.env->agents.count(*req.agent) == 0)
+  if (req.agent && !resolve(*st.env, st.user_id, req.agent))
     return no(error_code::not_found, "unknown agent");
   if (st.runs.size() >= st.env->settings.max_runs_per_user)
     return no(error_code::overloaded, "too many runs in flight; wait for one to finish");
@@ -161,7 +181,12 @@ request_outcome launch(session_actor* self, run_request& req,
   spec.run.run_id = req.run_id ? std::move(*req.run_id) : random_id("r");
   spec.run.thread_id = own_thread(self, req.thread_id);
   spec.run.request_id = req.request_id;
-  spec.agent = req.agent ? std::move(*req.agent) : st.env->settings.default_agent;
+  auto which = resolve(*st.env, st.user_id, req.agent);
+  spec.agent = which ? which->agent : st.env->settings.default_agent;
+  if (which) {
+    spec.route = which->route;
+    spec.canary = which->canary;
+  }
   spec.content = std::move(req.content);
   spec.history = std::move(history);
   spec.user_id = st.user_id;
@@ -192,8 +217,8 @@ void start_run(session_actor* self, run_request req, run_answer answer) {
         codec::make_error(error_code::not_found, "unknown thread_id", req.request_id), {}});
     return answer(launch(self, req, {}));
   }
-  auto& agent = req.agent ? *req.agent : st.env->settings.default_agent;
-  auto entry = st.env->agents.find(agent);
+  auto which = resolve(*st.env, st.user_id, req.agent);
+  auto entry = st.env->agents.find(which ? which->agent : std::string{});
   auto limit = static_cast<std::uint32_t>(
     std::min<std::size_t>(entry != st.env->agents.end() ? entry->second.history : 0, 100000));
   auto thread = *req.thread_id;

@@ -27,7 +27,7 @@ set(AGENTWIRE_PUBLIC_HEADERS
   messages/protocol.hpp messages/jwt.hpp messages/jwt_keys.hpp
   actors/agent.hpp actors/tool.hpp actors/run_request.hpp actors/settings.hpp
   actors/metrics.hpp actors/rate_limiter.hpp actors/log.hpp actors/runtime.hpp
-  actors/directory.hpp actors/history_store.hpp
+  actors/directory.hpp actors/history_store.hpp actors/router.hpp actors/route.hpp
   agents/builtin.hpp agents/builtin_tools.hpp agents/demo_agent.hpp
   transport/server.hpp transport/service.hpp)
 foreach(h ${AGENTWIRE_PUBLIC_HEADERS})

@@ -112,11 +112,13 @@ struct event_builder {
 } // namespace
 
 run_event make_agent_started(const run_ref& run, std::string_view agent,
-                             std::string_view kind) {
+                             std::string_view kind, std::string_view version) {
   event_builder b{event_type::agent_started, run};
   b.set("agent", agent);
   if (!kind.empty())
     b.set("agent_kind", kind);
+  if (!version.empty())
+    b.set("agent_version", version);
   return std::move(b.ev);
 }
 

@@ -150,9 +150,10 @@ struct run_event {
 };
 
 // The constructors of each event type: the only place that names their fields.
-// `kind`: the agent's kind (the agents file's `kind`), left out when empty.
+// `kind`: the agent's kind (the agents file's `kind`); `version`: the agent
+// that serves a run asked of a route named `agent`. Each left out when empty.
 run_event make_agent_started(const run_ref& run, std::string_view agent,
-                             std::string_view kind = {});
+                             std::string_view kind = {}, std::string_view version = {});
 run_event make_agent_thinking(const run_ref& run, std::string_view text);
 run_event make_tool_executing(const run_ref& run, std::string_view tool,
                               std::string_view call_id, json input);
