@@ -16,6 +16,7 @@
 
 #include "actors/agent.hpp"
 #include "actors/metrics.hpp"
+#include "actors/route.hpp"
 #include "actors/tool.hpp"
 #include "agents/http_client.hpp"
 #include "agents/process_host.hpp"
@@ -42,6 +43,8 @@ struct agent_set {
   agent_registry agents;
   // The MCP tool servers, by name (started by the catalog, not here).
   std::map<std::string, tool_server_spec, std::less<>> tool_servers;
+  // The routes, by name (their router takes them from the catalog).
+  route_table routes;
 };
 
 // The agents of the file at `path`, or nullopt with every problem found.

@@ -25,14 +25,32 @@ struct catalog::impl : std::enable_shared_from_this<catalog::impl> {
   std::map<std::string, server, std::less<>> servers;
   std::function<void(env_ptr)> publish;
   env_ptr current;
+  router_actor router;
+  route_table routes; // as the router last published them
 
   impl(caf::actor_system& s, std::shared_ptr<process_host> h, environment b)
     : sys(s), host(std::move(h)), base(std::move(b)) {
   }
 
+  // The router tells its rules (a load, a rollback, a live change) back here.
+  void start_router() {
+    std::weak_ptr<impl> weak = shared_from_this();
+    router = spawn_router(sys, base.metrics, [weak](route_table table) {
+      if (auto me = weak.lock())
+        me->on_routes(std::move(table));
+    });
+  }
+
+  void on_routes(route_table table) {
+    std::lock_guard<std::mutex> g{mtx};
+    routes = std::move(table);
+    republish();
+  }
+
   ~impl() {
     for (auto& [name, s] : servers)
       caf::anon_send(s.actor, stop_atom::value);
+    caf::anon_send_exit(router, caf::exit_reason::user_shutdown);
   }
 
   // The environment of what is held now (under the lock).
@@ -42,6 +60,8 @@ struct catalog::impl : std::enable_shared_from_this<catalog::impl> {
       env.agents.insert_or_assign(name, entry);
     if (!agents.default_agent.empty())
       env.settings.default_agent = agents.default_agent;
+    env.routes = routes;
+    env.router = router;
     for (auto& [name, s] : servers) {
       env.tool_servers.push_back(caf::actor_cast<caf::actor>(s.actor));
       auto actor = caf::actor_cast<tool_actor>(s.actor);
@@ -98,6 +118,7 @@ struct catalog::impl : std::enable_shared_from_this<catalog::impl> {
 
 catalog::catalog(caf::actor_system& sys, std::shared_ptr<process_host> host, environment base)
   : impl_(std::make_shared<impl>(sys, std::move(host), std::move(base))) {
+  impl_->start_router();
 }
 
 catalog::~catalog() = default;
@@ -119,6 +140,18 @@ env_ptr catalog::apply(agent_set set) {
   for (auto& [name, spec] : set.tool_servers)
     if (servers.count(name) == 0)
       impl_->start(spec);
+  std::vector<std::string> names;
+  for (auto& [name, entry] : set.agents)
+    names.push_back(name);
+  // The file's routes serve from now on; the router's word (a rollback
+  // that stands) follows.
+  route_table next; // an existing route keeps what runs by until the router says
+  for (auto& [name, rule] : set.routes) {
+    auto old = impl_->routes.find(name);
+    next.emplace(name, old != impl_->routes.end() ? old->second : rule);
+  }
+  impl_->routes = std::move(next);
+  caf::anon_send(impl_->router, set_routes_atom::value, set.routes, std::move(names));
   impl_->agents = std::move(set);
   for (auto& [name, s] : servers)
     if (!s.tools.empty())

@@ -95,10 +95,15 @@ void run(fault_ptr self, const std::string& content) {
   self->send(st.reporter, done_atom::value, agent_result{content, json::object()});
 }
 
-fault_actor::behavior_type fault(fault_ptr self) {
+fault_actor::behavior_type fault(fault_ptr self, bool fail_always) {
   return {
-    [self](run_atom, agent_run& r, run_reporter& reporter) {
+    [self, fail_always](run_atom, agent_run& r, run_reporter& reporter) {
       self->state.reporter = std::move(reporter);
+      if (fail_always) {
+        self->send(self->state.reporter, fail_atom::value,
+                   agent_failure{failure_code::agent_failed, {}});
+        return;
+      }
       run(self, r.content);
     },
     [self](cancel_atom) {
@@ -125,8 +130,10 @@ json fault_schema() {
 
 } // namespace
 
-agent_entry fault_agent() {
-  return {[](caf::local_actor* parent) -> agent_actor { return parent->spawn(fault); },
+agent_entry fault_agent(bool fail_always) {
+  return {[fail_always](caf::local_actor* parent) -> agent_actor {
+            return parent->spawn(fault, fail_always);
+          },
           {"calculator", "clock", "echo", "fault", "fault-inline"},
           0,
           "fault"};

@@ -31,8 +31,9 @@ namespace aw::agents {
 inline constexpr const char* fault_tool_text =
   "MARKER-9f1c /srv/agentwire/actors/secret.cpp:42 0x7ffdeadbeef aw::supervisor_state";
 
-// Offered the built-in tools and both fault tools.
-agent_entry fault_agent();
+// Offered the built-in tools and both fault tools. `fail_always`: every
+// run ends in agent_error agent_failed (a canary to roll back, in drills).
+agent_entry fault_agent(bool fail_always = false);
 
 tool_entry fault_tool();        // blocking: runs on a thread of its own
 tool_entry fault_inline_tool(); // non-blocking: called by the supervisor

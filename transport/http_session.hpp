@@ -113,6 +113,9 @@ private:
 
   void admin_actors(const request_t& req);
 
+  // GET /admin/routes, PUT /admin/routes/{name} (admin_routes.cpp).
+  void admin_routes(const request_t& req, std::string_view path);
+
   // GET /v1/threads, GET /v1/threads/{id}/messages, DELETE /v1/threads/{id}
   // (threads_api.cpp): the user's history, asked of the history store.
   void threads_api(const request_t& req, std::string_view path);

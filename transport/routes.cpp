@@ -80,6 +80,8 @@ void http_session::route(request_t req) {
                                  "use GET", version_, keep_alive_));
     return admin_actors(req);
   }
+  if (path == "/admin/routes" || (path.rfind("/admin/routes/", 0) == 0 && path.size() > 14))
+    return admin_routes(req, path);
   if (path.rfind("/admin/users/", 0) == 0 && path.size() > 20
       && path.substr(path.size() - 7) == "/notify")
     return admin_notify(req, path);

@@ -426,3 +426,53 @@ test("the actor panel shows a process agent's pid and state while it runs", asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the admin panel shows the routes, changes a canary share and shows a rollback", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "agentwire-routes-"));
+  const file = path.join(dir, "agents.json");
+  writeFileSync(file, JSON.stringify({
+    default_agent: "assistant",
+    agents: { current: { kind: "demo" }, next: { kind: "demo" }, broken: { kind: "fault", fail: "always" } },
+    routes: {
+      assistant: { stable: "current", canary: "next", canary_percent: 10 },
+      risky: { stable: "current", canary: "broken", canary_percent: 100,
+               rollback: { min_success_rate: 0.9, min_runs: 3, window: "5m" } },
+    },
+  }));
+  const server = await startServer([`--agents-file=${file}`, "--demo-step-ms=0"]);
+  try {
+    // Runs on both routes, over HTTP, from users of their own.
+    for (let i = 0; i < 6; i++) {
+      const token = newToken();
+      for (const agent of ["assistant", "risky"]) {
+        const r = await fetch(server.base + "/v1/runs", {
+          method: "POST",
+          headers: { Authorization: "Bearer " + token },
+          body: JSON.stringify({ content: "what is 1+1?", agent }),
+        });
+        await r.text();
+      }
+    }
+    const page = await signedIn(server, newToken(), { admin: ADMIN });
+    await page.click("#actors-toggle");
+    await page.waitForSelector("#routes:not([hidden]) .route[data-route=assistant]");
+    const risky = page.locator(".route[data-route=risky]");
+    await risky.locator(".rolled-back:not([hidden])").waitFor();
+    assert.match(await risky.locator(".rolled-back").textContent(),
+                 /Rolled back .*canary broken succeeded 0\.0% of 3 runs/);
+    const assistant = page.locator(".route[data-route=assistant]");
+    assert.match(await assistant.locator("p").first().textContent(), /canary next at 10%/);
+    await assistant.locator("input").fill("25");
+    await assistant.locator("button").click();
+    await page.waitForFunction(() =>
+      document.querySelector(".route[data-route=assistant] p").textContent.includes("at 25% (changed live)"));
+    const state = await (await fetch(server.base + "/admin/routes",
+                                     { headers: { Authorization: "Bearer " + ADMIN } })).json();
+    assert.equal(state.routes.find((r) => r.name === "assistant").canary_percent, 25);
+    await page.screenshot({ path: path.join(ARTIFACTS, "console-routes.png") });
+    assert.deepEqual(page.jsErrors, []);
+  } finally {
+    await stopServer(server);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
