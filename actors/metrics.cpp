@@ -123,6 +123,11 @@ registry::upstreams() const {
   return {upstreams_.begin(), upstreams_.end()};
 }
 
+route_stats::route_stats()
+  : duration{duration_histogram{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}},
+             duration_histogram{{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}}} {
+}
+
 std::shared_ptr<route_stats> registry::route(const std::string& name) {
   std::lock_guard<std::mutex> guard{upstreams_mtx_};
   auto& stats = routes_[name];
@@ -320,6 +325,24 @@ void render_routes(exposition& x, const registry& r) {
                  "route=\"" + name + "\",side=\"" + std::string{sides[side]} + "\",outcome=\""
                    + outcomes[o] + "\"",
                  s->runs[side][o].value());
+  x.family("agentwire_route_run_seconds", "histogram",
+           "How long a route's finished runs took, by side.");
+  for (auto& [name, s] : all)
+    for (std::size_t side = 0; side < 2; ++side) {
+      auto labels = "route=\"" + name + "\",side=\"" + std::string{sides[side]} + "\"";
+      auto rd = s->duration[side].read();
+      auto& bounds = s->duration[side].bounds();
+      for (std::size_t i = 0; i < bounds.size(); ++i) {
+        char le[32];
+        std::snprintf(le, sizeof le, "%.9g", bounds[i]);
+        x.sample("agentwire_route_run_seconds_bucket", labels + ",le=\"" + le + "\"",
+                 rd.cumulative[i]);
+      }
+      x.sample("agentwire_route_run_seconds_bucket", labels + ",le=\"+Inf\"",
+               rd.cumulative.back());
+      x.sample("agentwire_route_run_seconds_sum", labels, rd.sum_s);
+      x.sample("agentwire_route_run_seconds_count", labels, rd.count);
+    }
   x.family("agentwire_route_rollbacks_total", "counter",
            "Automatic rollbacks of a route's canary (its success rate fell below the minimum).");
   for (auto& [name, s] : all)

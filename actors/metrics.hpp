@@ -136,7 +136,9 @@ struct upstream_stats {
 // One route's runs: per side (stable, canary), by outcome (ok, then the
 // run failures in their order), and its rollbacks.
 struct route_stats {
+  route_stats();
   std::array<std::array<counter, run_failures + 1>, 2> runs;
+  std::array<duration_histogram, 2> duration; // of finished runs, per side
   counter rollbacks;
 };
 

@@ -123,6 +123,7 @@ void on_end(self_ptr self, const std::string& name, bool canary, const std::stri
   auto& r = it->second;
   auto side = canary ? 1 : 0;
   r.stats->runs[side][code.empty() ? 0 : 1 + metrics::run_failure_of(code)].inc();
+  r.stats->duration[side].observe(std::chrono::milliseconds{duration_ms});
   auto now = steady_ms();
   r.health[side].record(now, code, duration_ms);
   r.health[side].trim(now, r.rule.rollback.window);

@@ -15,6 +15,7 @@
 
 #include "support/command.hpp"
 #include "support/frames.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -219,9 +220,14 @@ TEST_CASE("routes: a canary under its success rate rolls back once after min_run
   auto log = s.srv.stderr_text();
   CHECK(count_of(log, "route rolled back") == 2);
   auto metrics = s.srv.get("/metrics").body;
+  auto read = prometheus::parse(metrics); // the route families hold to the format
+  INFO("first error: " << (read.errors.empty() ? "" : read.errors.front()));
+  CHECK(read.errors.empty());
   CHECK(metrics.find("agentwire_route_rollbacks_total{route=\"measured\"} 1") != std::string::npos);
   CHECK(metrics.find("agentwire_route_rollbacks_total{route=\"doomed\"} 1") != std::string::npos);
   CHECK(metrics.find("agentwire_route_runs_total{route=\"measured\",side=\"canary\",outcome=\"agent_failed\"} 3")
+        != std::string::npos);
+  CHECK(metrics.find("agentwire_route_run_seconds_count{route=\"doomed\",side=\"canary\"} 5")
         != std::string::npos);
   for (int i = 0; i < 3; ++i)
     CHECK(s.run("u-" + std::to_string(10 + i), "hi", "doomed").front()["agent_version"] == "good");

@@ -204,7 +204,13 @@ exposition parse(const std::string& text) {
     if (!x.samples.emplace(key, value).second)
       fail(no, line, "the same sample twice");
     if (x.types[family] == "histogram") {
-      auto& h = histograms[family];
+      // One histogram per label set (le aside): several agents or routes
+      // each have their own.
+      std::string series = family + "{";
+      for (auto& [label, v] : labels)
+        if (label != "le")
+          series += label + "=" + v + ",";
+      auto& h = histograms[series + "}"];
       if (ends_with(name, "_bucket")) {
         double le = 0;
         if (!labels.count("le") || !parse_value(labels["le"], le))
