@@ -459,7 +459,7 @@ TEST_CASE("agents file: every problem is reported with its JSON path and the ser
         "agents.a.tools[1]: unknown tool nope", "agents.a.max_steps: must be a whole number",
         "agents.a.timeout: must be a duration", "agents.a.modle: unknown field",
         "agents.b.kind: unknown kind wizard", "agents.bad name: a name is",
-        "routes: not available in this build yet",
+        "routes.r.stable: required", "routes.r.canary: required",
         "default_agent: names no agent in agents"}) {
     CAPTURE(expected);
     CHECK(text.find(expected) != std::string::npos);
