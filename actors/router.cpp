@@ -52,8 +52,9 @@ void publish(self_ptr self) {
     self->state.publish(std::move(table));
 }
 
-json side_json(const route_state& r, int side, std::int64_t now) {
-  auto h = r.health[side];
+// (Trims the side's window in place: only the actor's own thread is here.)
+json side_json(route_state& r, int side, std::int64_t now) {
+  auto& h = r.health[side];
   h.trim(now, r.rule.rollback.window);
   return {{"agent", side == 0 ? r.rule.stable : r.rule.canary},
           {"runs", h.runs()},
@@ -63,7 +64,7 @@ json side_json(const route_state& r, int side, std::int64_t now) {
           {"failures", h.failures()}};
 }
 
-json route_json(const std::string& name, const route_state& r) {
+json route_json(const std::string& name, route_state& r) {
   auto now = steady_ms();
   auto& rule = r.rule;
   return {{"name", name},
