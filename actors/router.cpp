@@ -115,8 +115,8 @@ void on_set(self_ptr self, route_table& table, std::vector<std::string>& agents)
   publish(self);
 }
 
-void on_end(self_ptr self, const std::string& name, bool canary, const std::string& code,
-            std::int64_t duration_ms) {
+void on_end(self_ptr self, const std::string& name, bool canary, const std::string& agent,
+            const std::string& code, std::int64_t duration_ms) {
   auto& st = self->state;
   auto it = st.routes.find(name);
   if (it == st.routes.end())
@@ -125,6 +125,8 @@ void on_end(self_ptr self, const std::string& name, bool canary, const std::stri
   auto side = canary ? 1 : 0;
   r.stats->runs[side][code.empty() ? 0 : 1 + metrics::run_failure_of(code)].inc();
   r.stats->duration[side].observe(std::chrono::milliseconds{duration_ms});
+  if (agent != (canary ? r.rule.canary : r.rule.stable))
+    return; // started before the side changed: not this agent's health
   auto now = steady_ms();
   r.health[side].record(now, code, duration_ms);
   r.health[side].trim(now, r.rule.rollback.window);
@@ -213,8 +215,10 @@ router_actor::behavior_type router(self_ptr self, metrics::registry_ptr metrics,
     [self](set_routes_atom, route_table& table, std::vector<std::string>& agents) {
       on_set(self, table, agents);
     },
-    [self](route_end_atom, const std::string& route, bool canary, const std::string& code,
-           std::int64_t duration_ms) { on_end(self, route, canary, code, duration_ms); },
+    [self](route_end_atom, const std::string& route, bool canary, const std::string& agent,
+           const std::string& code, std::int64_t duration_ms) {
+      on_end(self, route, canary, agent, code, duration_ms);
+    },
     [self](routes_atom) {
       json routes = json::array();
       for (auto& [name, r] : self->state.routes)

@@ -7,10 +7,12 @@
 //   (set_routes_atom, routes, agents)  the agents file's routes and the
 //                                      agents a live change may name (a load
 //                                      or reload)
-//   (route_end_atom, route, canary, code, duration_ms)
+//   (route_end_atom, route, canary, agent, code, duration_ms)
 //                                      a run of the route ended: code "" ok,
 //                                      else its failure code (cancelled runs
-//                                      are not reported)
+//                                      are not reported); a run of an agent
+//                                      its side no longer names is counted
+//                                      in the metrics only
 //   (routes_atom) -> json              GET /admin/routes
 //   (update_atom, route, body) -> json PUT /admin/routes/{name}: {"status":
 //                                      200, 400 or 404, "body": ...}
@@ -40,7 +42,8 @@ using routes_atom = caf::atom_constant<caf::atom("routes")>;
 
 using router_actor =
   caf::typed_actor<caf::reacts_to<set_routes_atom, route_table, std::vector<std::string>>,
-                   caf::reacts_to<route_end_atom, std::string, bool, std::string, std::int64_t>,
+                   caf::reacts_to<route_end_atom, std::string, bool, std::string, std::string,
+                                  std::int64_t>,
                    caf::replies_to<routes_atom>::with<json>,
                    caf::replies_to<update_atom, std::string, json>::with<json>>;
 

@@ -174,6 +174,7 @@ void count_outcome(self_ptr self, const run_event& terminal) {
                    && text_field(terminal, "status") == "cancelled";
   if (!st.spec.route.empty() && st.env->router && !cancelled)
     self->send(st.env->router, route_end_atom::value, st.spec.route, st.spec.canary,
+               st.spec.agent,
                terminal.type == event_type::agent_error
                  ? std::string{text_field(terminal, "code")}
                  : std::string{},
