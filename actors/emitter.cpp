@@ -13,46 +13,69 @@ namespace aw {
 
 namespace {
 
-// The last `capacity` events, oldest first. It allocates nothing until the
-// first event: the std::deque it replaces allocated its map and a 512-byte
-// block on construction, for every user who never ran anything.
+// The last `capacity` events, oldest first, and no more of them than fit in
+// `max_bytes` of frames (the newest always stays): a user whose events are
+// large (a tool's output) keeps fewer. It allocates nothing until the first
+// event: the std::deque it replaces allocated its map and a 512-byte block
+// on construction, for every user who never ran anything.
 class event_ring {
 public:
-  explicit event_ring(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)) {}
+  event_ring(std::size_t capacity, std::size_t max_bytes)
+    : capacity_(std::max<std::size_t>(capacity, 1)), max_bytes_(max_bytes) {}
 
   void push(event_ptr ev) {
-    if (items_.size() < capacity_) {
-      if (items_.size() == items_.capacity()) // grow by doubling, never past capacity_
-        items_.reserve(std::min(capacity_, std::max<std::size_t>(8, 2 * items_.size())));
-      items_.push_back(std::move(ev));
-      return;
-    }
-    items_[oldest_] = std::move(ev);
-    oldest_ = (oldest_ + 1) % capacity_;
+    bytes_ += ev->frame.size();
+    if (count_ == capacity_)
+      drop_oldest();
+    else if (count_ == items_.size())
+      grow();
+    items_[(head_ + count_) % items_.size()] = std::move(ev);
+    ++count_;
+    while (bytes_ > max_bytes_ && count_ > 1)
+      drop_oldest();
   }
-  bool empty() const { return items_.empty(); }
-  std::size_t size() const { return items_.size(); }
+  bool empty() const { return count_ == 0; }
+  std::size_t size() const { return count_; }
   std::size_t capacity() const { return capacity_; }
-  const event_ptr& oldest() const { return items_[oldest_]; } // not when empty
+  std::size_t bytes() const { return bytes_; }
+  const event_ptr& oldest() const { return items_[head_]; } // not when empty
   template <class F>
   void for_each(F&& f) const {
-    for (std::size_t i = oldest_; i < items_.size(); ++i)
-      f(items_[i]);
-    for (std::size_t i = 0; i < oldest_; ++i)
-      f(items_[i]);
+    for (std::size_t i = 0; i < count_; ++i)
+      f(items_[(head_ + i) % items_.size()]);
   }
 
 private:
+  void drop_oldest() {
+    bytes_ -= items_[head_]->frame.size();
+    items_[head_].reset();
+    head_ = (head_ + 1) % items_.size();
+    --count_;
+  }
+  // Room for more, by doubling, never past capacity_; the oldest first again.
+  void grow() {
+    std::vector<event_ptr> next;
+    next.reserve(std::min(capacity_, std::max<std::size_t>(8, 2 * items_.size())));
+    for (std::size_t i = 0; i < count_; ++i)
+      next.push_back(std::move(items_[(head_ + i) % items_.size()]));
+    next.resize(next.capacity());
+    items_.swap(next);
+    head_ = 0;
+  }
+
   std::size_t capacity_;
-  std::vector<event_ptr> items_;
-  std::size_t oldest_ = 0; // stays 0 until the ring is full
+  std::size_t max_bytes_;
+  std::vector<event_ptr> items_; // a ring of count_ events from head_
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::size_t bytes_ = 0;
 };
 
 struct emitter_state {
   std::string user_id;
   std::string epoch;
   std::uint64_t last_seq = 0;
-  event_ring buffer{1}; // seq ascending; sized from the settings at start
+  event_ring buffer{1, 0}; // seq ascending; sized from the settings at start
   // A WebSocket connection is written to through its socket's outlet; an
   // SSE stream (or a test) gets a message per event.
   struct subscriber {
@@ -79,11 +102,14 @@ bool subscribe(emitter_actor* self, const caf::actor& who, std::weak_ptr<outlet>
 }
 
 json snapshot_json(const std::string& epoch, std::uint64_t last_seq, std::size_t events,
-                   std::size_t capacity, std::uint64_t oldest_seq, std::size_t subscribers,
+                   std::size_t capacity, std::size_t bytes, std::uint64_t oldest_seq,
+                   std::size_t subscribers,
                    std::size_t mailbox, bool spawned) {
   return json{{"epoch", epoch},
               {"last_seq", last_seq},
-              {"replay", {{"events", events}, {"capacity", capacity}, {"oldest_seq", oldest_seq}}},
+              {"replay",
+               {{"events", events}, {"capacity", capacity}, {"bytes", bytes},
+                {"oldest_seq", oldest_seq}}},
               {"subscribers", subscribers},
               {"mailbox", mailbox},
               {"spawned", spawned}};
@@ -117,11 +143,11 @@ void emit(emitter_actor* self, run_event&& ev) {
 }
 
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
-                      metrics::registry_ptr metrics, std::string epoch) {
+                      std::size_t max_bytes, metrics::registry_ptr metrics, std::string epoch) {
   auto& st = self->state;
   st.metrics = std::move(metrics);
   st.user_id = std::move(user_id);
-  st.buffer = event_ring{capacity};
+  st.buffer = event_ring{capacity, max_bytes};
   st.epoch = std::move(epoch);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
@@ -140,7 +166,7 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
     [self](snapshot_atom) {
       auto& st = self->state;
       return snapshot_json(st.epoch, st.last_seq, st.buffer.size(), st.buffer.capacity(),
-                           st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
+                           st.buffer.bytes(), st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
                            st.subscribers.size(), self->mailbox().size(), true);
     },
     [self](subscribe_atom, const caf::actor& sub) {
@@ -202,21 +228,22 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
 } // namespace
 
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity, metrics::registry_ptr metrics,
-                         std::string epoch) {
-  return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity,
+                         std::size_t replay_capacity, std::size_t replay_bytes,
+                         metrics::registry_ptr metrics, std::string epoch) {
+  return session->spawn<caf::linked>(emitter, std::move(user_id), replay_capacity, replay_bytes,
                                      std::move(metrics), std::move(epoch));
 }
 
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
-                         std::size_t replay_capacity, metrics::registry_ptr metrics) {
-  return sys.spawn(emitter, std::move(user_id), replay_capacity, std::move(metrics),
-                   random_id("e"));
+                         std::size_t replay_capacity, metrics::registry_ptr metrics,
+                         std::size_t replay_bytes) {
+  return sys.spawn(emitter, std::move(user_id), replay_capacity, replay_bytes,
+                   std::move(metrics), random_id("e"));
 }
 
 json unspawned_emitter_snapshot(const std::string& epoch, std::size_t replay_capacity,
                                 std::size_t subscribers) {
-  return snapshot_json(epoch, 0, 0, std::max<std::size_t>(replay_capacity, 1), 1, subscribers,
+  return snapshot_json(epoch, 0, 0, std::max<std::size_t>(replay_capacity, 1), 0, 1, subscribers,
                        0, false);
 }
 

@@ -28,15 +28,18 @@
 
 namespace aw {
 
-// `epoch` is the one the session announced before its emitter existed.
+// `epoch` is the one the session announced before its emitter existed. It
+// keeps the last `replay_capacity` events for resumes, and no more of them
+// than `replay_bytes` of frames hold (the newest always).
 caf::actor spawn_emitter(caf::event_based_actor* session, std::string user_id,
-                         std::size_t replay_capacity, metrics::registry_ptr metrics,
-                         std::string epoch);
+                         std::size_t replay_capacity, std::size_t replay_bytes,
+                         metrics::registry_ptr metrics, std::string epoch);
 
 // Unlinked, for tests that drive an emitter on its own.
 caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
                          std::size_t replay_capacity,
-                         metrics::registry_ptr metrics = std::make_shared<metrics::registry>());
+                         metrics::registry_ptr metrics = std::make_shared<metrics::registry>(),
+                         std::size_t replay_bytes = SIZE_MAX);
 
 // What the snapshot of an emitter says before it exists (no event yet): the
 // same fields, with "spawned": false.

@@ -33,6 +33,7 @@ struct server_settings {
   std::size_t max_runs_per_user = 8;
   std::size_t max_threads_per_user = 1000; // oldest thread forgotten beyond
   std::size_t replay_capacity = 1024;      // events kept per user
+  std::size_t replay_bytes = 4 * 1024 * 1024; // and at most this much of their frames
   caf::timespan grace_period = std::chrono::seconds{60};
   caf::timespan run_timeout = std::chrono::seconds{120};
   // agent_text pieces of one run that arrive within this are sent as one

@@ -85,6 +85,7 @@ const caf::actor& emitter_of(session_actor* self) {
   if (st.emitter)
     return st.emitter;
   st.emitter = spawn_emitter(self, st.user_id, st.env->settings.replay_capacity,
+                             st.env->settings.replay_bytes,
                              st.env->metrics, st.epoch);
   metrics::track(st.emitter, metrics::actor_kind::emitter, st.env->metrics,
                  {{"user", st.user_id}});

@@ -72,6 +72,7 @@ struct serve_config : cli_config {
   double abuse_factor = 10;
   caf::timespan abuse_window = std::chrono::seconds{5};
   std::size_t replay_capacity = 1024;
+  std::size_t replay_bytes = 4 * 1024 * 1024;
   std::size_t max_threads_per_user = 1000;
   std::size_t max_queue_frames = 1024;
   std::size_t max_queue_bytes = 1024 * 1024;
@@ -159,6 +160,9 @@ struct serve_config : cli_config {
       .add(abuse_window, "abuse-window", "window of the abuse check (default 5s)")
       .add(replay_capacity, "replay-capacity",
            "events kept per user for resume (default 1024)")
+      .add(replay_bytes, "replay-bytes",
+           "and at most this many bytes of their frames, the newest event always "
+           "(default 4194304)")
       .add(max_threads_per_user, "max-threads-per-user",
            "threads remembered per user; the oldest is forgotten (default 1000)")
       .add(max_queue_frames, "max-queue-frames",
@@ -253,6 +257,8 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        std::to_string(cfg.max_runs_per_user));
   need(cfg.replay_capacity > 0, "--replay-capacity must be at least 1",
        std::to_string(cfg.replay_capacity));
+  need(cfg.replay_bytes >= 1024, "--replay-bytes must be at least 1024",
+       std::to_string(cfg.replay_bytes));
   need(cfg.max_threads_per_user > 0, "--max-threads-per-user must be at least 1",
        std::to_string(cfg.max_threads_per_user));
   need(cfg.workers > 0, "--workers must be at least 1", std::to_string(cfg.workers));
@@ -424,6 +430,7 @@ int serve(int argc, char** argv) {
   settings.rate_limit.abuse_window =
     std::chrono::duration_cast<std::chrono::milliseconds>(cfg.abuse_window);
   settings.replay_capacity = cfg.replay_capacity;
+  settings.replay_bytes = cfg.replay_bytes;
   settings.max_threads_per_user = cfg.max_threads_per_user;
   settings.grace_period = cfg.grace_period;
   settings.run_timeout = cfg.run_timeout;

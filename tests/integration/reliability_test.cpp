@@ -357,10 +357,12 @@ long rss_kb(pid_t pid) {
 } // namespace
 
 TEST_CASE("slow consumer: a socket that stops reading is closed with 1013 within bounded memory and resumes without loss") {
-  // Every event is kept for the resume (replay 8192 > 5000 events), so the
-  // memory bound is that buffer (~12.5 MB of frames) plus bounded queues.
+  // Every event is kept for the resume (replay 8192 > 6000 events and
+  // 32 MiB > their ~16.5 MB), so the memory bound is that buffer plus
+  // bounded queues.
   server_process srv{{"--demo-step-ms=0", "--max-queue-frames=64", "--max-queue-bytes=262144",
-                      "--replay-capacity=8192", "--close-timeout=60s", "--rate-limit=0"}};
+                      "--replay-capacity=8192", "--replay-bytes=33554432", "--close-timeout=60s",
+                      "--rate-limit=0"}};
   auto reader = open(srv, "alice");
   auto stalled = open(srv, "alice");
   auto bystander = open(srv, "bob");

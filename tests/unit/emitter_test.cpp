@@ -172,6 +172,46 @@ TEST_CASE_FIXTURE(test::actor_fixture, "emitter replays in order after its buffe
   (*self)->send_exit(em, caf::exit_reason::user_shutdown);
 }
 
+TEST_CASE_FIXTURE(test::actor_fixture, "emitter keeps no more events than replay_bytes holds and always the newest") {
+  // Each frame of these is a little over 1,000 bytes: three fit in 3,500.
+  auto em = spawn_emitter(*sys, "alice", 100, std::make_shared<metrics::registry>(), 3500);
+  auto [epoch, last] = subscribe(*self, em, *self);
+  for (int i = 0; i < 10; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", std::string(1000, 'x')));
+  for (int i = 0; i < 10; ++i)
+    next_event(*self);
+  json snap;
+  (*self)->request(em, 2s, snapshot_atom::value)
+    .receive([&](const json& j) { snap = j; }, [](caf::error&) { FAIL("no snapshot"); });
+  CHECK(snap["replay"]["events"] == 3);
+  CHECK(snap["replay"]["bytes"].get<std::size_t>() <= 3500);
+  CHECK(snap["replay"]["oldest_seq"] == 8);
+  auto gap = resume(*self, em, epoch, 6);
+  REQUIRE(gap.error.has_value());
+  CHECK(gap.error->extra["oldest_seq"] == 8);
+  auto ok = resume(*self, em, epoch, 7);
+  REQUIRE_FALSE(ok.error.has_value());
+  for (std::uint64_t seq = 8; seq <= 10; ++seq)
+    CHECK(next_replayed(*self)->seq == seq);
+  // One event over the bound is still kept: the newest always stays.
+  (*self)->send(em, publish_atom::value, sample("r-1", std::string(5000, 'y')));
+  next_event(*self);
+  (*self)->request(em, 2s, snapshot_atom::value)
+    .receive([&](const json& j) { snap = j; }, [](caf::error&) { FAIL("no snapshot"); });
+  CHECK(snap["replay"]["events"] == 1);
+  CHECK(snap["replay"]["oldest_seq"] == 11);
+  // Smaller events again: the ring refills around the slots it freed.
+  for (int i = 0; i < 30; ++i)
+    (*self)->send(em, publish_atom::value, sample("r-1", "z"));
+  for (int i = 0; i < 30; ++i)
+    next_event(*self);
+  auto tail = resume(*self, em, epoch, 35);
+  REQUIRE_FALSE(tail.error.has_value());
+  for (std::uint64_t seq = 36; seq <= 41; ++seq)
+    CHECK(next_replayed(*self)->seq == seq);
+  (*self)->send_exit(em, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(test::actor_fixture, "emitter writes the greeting then every event straight to a socket") {
   auto em = spawn_emitter(*sys, "alice", 16);
   (*self)->send(em, publish_atom::value, sample("r-1", "before"));
