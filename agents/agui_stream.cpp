@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "agents/tool_input.hpp"
+
 namespace aw::agents {
 
 namespace {
@@ -21,12 +23,14 @@ bool skipped(std::string_view type) {
 constexpr std::size_t max_id_bytes = 256;
 constexpr std::size_t max_reasoning_bytes = 64 * 1024; // then it goes out as it is
 
-// A tool's input as the agent wrote it: a JSON value, or the text itself.
-json input_of(const std::string& arguments) {
-  if (arguments.empty())
-    return json::object();
-  auto v = json::parse(arguments, nullptr, false);
-  return v.is_discarded() ? json(arguments) : v;
+
+agui_stream::item started_item(const agui_stream::call& c) {
+  agui_stream::item started;
+  started.what = agui_stream::item::kind::tool_started;
+  started.call_id = c.id;
+  started.tool = c.name;
+  started.data = tool_input(c.arguments);
+  return started;
 }
 
 } // namespace
@@ -232,7 +236,7 @@ void agui_stream::on_tool_event(const json& ev, const std::string& type,
       auto& s = content->get_ref<const std::string&>();
       output = s.size() > limits_.max_result_bytes ? json(s.substr(0, limits_.max_result_bytes)
                                                           + " [cut]")
-                                                   : input_of(s);
+                                                   : tool_input(s);
     } else if (content != ev.end() && content->is_array()) {
       std::string joined; // the text parts; other parts are named
       for (auto& part : *content) {
@@ -255,15 +259,8 @@ void agui_stream::on_tool_event(const json& ev, const std::string& type,
       return fail(outcome::malformed, "a tool result's content is not a string or parts");
     }
     auto& call = calls_[*index];
-    if (call.offered && call.closed) {
-      // The agent ran a tool of ours itself: it shows as its own call.
-      item started;
-      started.what = item::kind::tool_started;
-      started.call_id = call.c.id;
-      started.tool = call.c.name;
-      started.data = input_of(call.c.arguments);
-      out.push_back(std::move(started));
-    }
+    if (call.offered && call.closed) // the agent ran a tool of ours itself: its own call
+      out.push_back(started_item(call.c));
     call.offered = false;
     call.answered = true;
     item finished;
@@ -284,14 +281,8 @@ void agui_stream::close_call(std::size_t index, std::vector<item>& out) {
   if (call.closed)
     return;
   call.closed = true;
-  if (call.offered)
-    return; // shown when it runs (or when the agent answers it itself)
-  item started;
-  started.what = item::kind::tool_started;
-  started.call_id = call.c.id;
-  started.tool = call.c.name;
-  started.data = input_of(call.c.arguments);
-  out.push_back(std::move(started));
+  if (!call.offered) // an offered one shows when it runs (or when the agent answers it)
+    out.push_back(started_item(call.c));
 }
 
 void agui_stream::on_finished(const json& ev, std::vector<item>& out) {

@@ -74,13 +74,6 @@ std::string wire_tool_name(std::string_view name) {
   return out.empty() ? "_" : out;
 }
 
-json tool_input(const std::string& arguments) {
-  if (arguments.empty())
-    return json::object();
-  auto input = json::parse(arguments, nullptr, false);
-  return input.is_discarded() ? json(arguments) : input;
-}
-
 std::string tool_content(tool_outcome out) {
   json content = std::move(out.output);
   if (!out.ok && !(content.is_object() && content.contains("error")))

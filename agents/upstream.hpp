@@ -23,6 +23,7 @@
 #include "actors/agent.hpp"
 #include "actors/metrics.hpp"
 #include "agents/http_client.hpp"
+#include "agents/tool_input.hpp"
 
 namespace aw::agents {
 
@@ -185,11 +186,6 @@ void run_tool_calls(Self self, const run_reporter& to, std::vector<tool_call> ca
             [answer](caf::error&) { answer(tool_outcome{false, "the tool failed"}); });
   }
 }
-
-// A tool call's input from the JSON text a model or an agent wrote: {}
-// when empty, the text itself when it is not JSON (the tool then fails the
-// call, and the model is told).
-json tool_input(const std::string& arguments);
 
 // A tool's outcome as the text a model or an agent is given back: the
 // output, or {"error": ...} when the call failed.
