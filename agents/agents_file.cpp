@@ -5,10 +5,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "agents/agui_agent.hpp"
 #include "agents/demo_agent.hpp"
+#include "agents/file_checker.hpp"
+#include "agents/routes_file.hpp"
 #include "agents/fault_agent.hpp"
 #include "agents/openai_agent.hpp"
 #include "agents/process_agent.hpp"
@@ -36,74 +37,7 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 
 namespace {
 
-// Collects the problems of one document; each check names its path.
-class checker {
-public:
-  explicit checker(std::vector<std::string>& problems) : problems_(problems) {}
 
-  static std::string join(const std::string& path, const char* key) {
-    return path.empty() ? std::string{key} : path + "." + key;
-  }
-
-  void problem(const std::string& path, const std::string& what) {
-    problems_.push_back(path + ": " + what);
-  }
-  bool ok() const { return problems_.empty(); }
-  std::size_t count() const { return problems_.size(); }
-
-  // Every key of `obj` must be one of `known`.
-  void only(const json& obj, const std::string& path, std::set<std::string_view> known) {
-    for (auto& [key, value] : obj.items())
-      if (known.count(key) == 0)
-        problem(join(path, key.c_str()), "unknown field");
-  }
-
-  std::optional<std::string> text(const json& obj, const std::string& path, const char* key,
-                                  bool required) {
-    auto v = obj.find(key);
-    if (v == obj.end() || v->is_null()) {
-      if (required)
-        problem(join(path, key), "required");
-      return std::nullopt;
-    }
-    if (!v->is_string() || v->get_ref<const std::string&>().empty()) {
-      problem(join(path, key), "must be a non-empty string");
-      return std::nullopt;
-    }
-    return v->get<std::string>();
-  }
-
-  template <class T>
-  std::optional<T> number(const json& obj, const std::string& path, const char* key, T low,
-                          T high) {
-    auto v = obj.find(key);
-    if (v == obj.end() || v->is_null())
-      return std::nullopt;
-    bool whole = std::is_integral_v<T>;
-    if (!v->is_number() || (whole && !v->is_number_integer()) || v->get<double>() < low
-        || v->get<double>() > high) {
-      std::ostringstream what;
-      what << "must be " << (whole ? "a whole number" : "a number") << " from " << low << " to "
-           << high;
-      problem(join(path, key), what.str());
-      return std::nullopt;
-    }
-    return v->get<T>();
-  }
-
-private:
-  std::vector<std::string>& problems_;
-};
-
-bool valid_name(std::string_view name) {
-  if (name.empty() || name.size() > 64)
-    return false;
-  for (char c : name)
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'
-          || c == '-'))
-      return false;
-  return true;
-}
 
 std::optional<std::string> read_secret_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
@@ -154,64 +88,8 @@ std::vector<std::string> read_tool_names(const json& a, const std::string& path,
   return out;
 }
 
-// A duration field from `low` to `high`.
-std::optional<std::chrono::milliseconds> read_duration(const json& a, const std::string& path,
-                                                       const char* key, checker& c,
-                                                       std::chrono::milliseconds low,
-                                                       std::chrono::milliseconds high,
-                                                       const char* range) {
-  auto t = c.text(a, path, key, false);
-  if (!t)
-    return std::nullopt;
-  auto d = parse_duration(*t);
-  if (!d || *d < low || *d > high) {
-    c.problem(checker::join(path, key), std::string{"must be a duration from "} + range);
-    return std::nullopt;
-  }
-  return d;
-}
 
-// `command`: the program and its arguments (required).
-std::vector<std::string> read_command(const json& a, const std::string& path, checker& c) {
-  std::vector<std::string> out;
-  auto cmd = a.find("command");
-  if (cmd == a.end() || !cmd->is_array() || cmd->empty()) {
-    c.problem(path + ".command", "required: an array of the program and its arguments");
-    return out;
-  }
-  for (std::size_t i = 0; i < cmd->size(); ++i) {
-    auto& v = (*cmd)[i];
-    if (!v.is_string() || (i == 0 && v.get_ref<const std::string&>().empty())
-        || v.get_ref<const std::string&>().find('\0') != std::string::npos)
-      c.problem(path + ".command[" + std::to_string(i) + "]", "must be a string");
-    else
-      out.push_back(v.get<std::string>());
-  }
-  return out;
-}
 
-// `env`: the whole environment of a process besides PATH.
-std::vector<std::pair<std::string, std::string>> read_env(const json& a, const std::string& path,
-                                                          checker& c) {
-  std::vector<std::pair<std::string, std::string>> out;
-  auto env = a.find("env");
-  if (env == a.end() || env->is_null())
-    return out;
-  if (!env->is_object()) {
-    c.problem(path + ".env", "must be an object of names and string values");
-    return out;
-  }
-  for (auto& [k, v] : env->items()) {
-    bool name_ok = !k.empty() && k.find('=') == std::string::npos
-                   && k.find('\0') == std::string::npos;
-    if (!name_ok || !v.is_string()
-        || v.get_ref<const std::string&>().find('\0') != std::string::npos)
-      c.problem(path + ".env." + k, "must be a string (and the name must not hold '=')");
-    else
-      out.emplace_back(k, v.get<std::string>());
-  }
-  return out;
-}
 
 std::optional<tool_server_spec> read_tool_server(const json& a, const std::string& path,
                                                  checker& c, const std::string& name) {
@@ -437,78 +315,6 @@ std::optional<agent_entry> read_openai(const json& a, const std::string& path, c
   return openai_agent(std::move(o));
 }
 
-// `routes`: names that are really two agents (AGENTS.md).
-route_table read_routes(const json& doc, checker& c, const json& agents) {
-  route_table out;
-  auto v = doc.find("routes");
-  if (v == doc.end() || v->is_null())
-    return out;
-  if (!v->is_object()) {
-    c.problem("routes", "must be an object of routes by name");
-    return out;
-  }
-  for (auto& [name, r] : v->items()) {
-    auto path = "routes." + name;
-    if (!valid_name(name)) {
-      c.problem(path, "a name is 1 to 64 letters, digits, '_' or '-'");
-      continue;
-    }
-    if (agents.contains(name)) {
-      c.problem(path, "an agent has that name");
-      continue;
-    }
-    if (!r.is_object()) {
-      c.problem(path, "must be an object");
-      continue;
-    }
-    c.only(r, path, {"stable", "canary", "canary_percent", "canary_users", "rollback"});
-    auto problems_before = c.count();
-    route_rule rule;
-    for (auto [key, to] : {std::pair<const char*, std::string*>{"stable", &rule.stable},
-                           std::pair<const char*, std::string*>{"canary", &rule.canary}}) {
-      auto agent = c.text(r, path, key, true);
-      if (agent && !agents.contains(*agent))
-        c.problem(checker::join(path, key), "names no agent in agents: " + *agent);
-      else if (agent)
-        *to = *agent;
-    }
-    if (auto n = c.number<double>(r, path, "canary_percent", 0.0, 100.0))
-      rule.canary_percent = *n;
-    if (auto u = r.find("canary_users"); u != r.end() && !u->is_null()) {
-      if (!u->is_array() || u->size() > 10'000) {
-        c.problem(path + ".canary_users", "must be an array of at most 10000 user ids");
-      } else {
-        for (std::size_t i = 0; i < u->size(); ++i) {
-          auto& id = (*u)[i];
-          if (!id.is_string() || !is_valid_user_id(id.get_ref<const std::string&>()))
-            c.problem(path + ".canary_users[" + std::to_string(i) + "]",
-                      "must be a user id (1..128 of [A-Za-z0-9_.@-])");
-          else
-            rule.canary_users.insert(id.get<std::string>());
-        }
-      }
-    }
-    if (auto rb = r.find("rollback"); rb != r.end() && !rb->is_null()) {
-      auto rp = path + ".rollback";
-      if (!rb->is_object()) {
-        c.problem(rp, "must be an object");
-      } else {
-        c.only(*rb, rp, {"min_success_rate", "min_runs", "window"});
-        if (auto n = c.number<double>(*rb, rp, "min_success_rate", 0.0, 1.0))
-          rule.rollback.min_success_rate = *n;
-        if (auto n = c.number<long long>(*rb, rp, "min_runs", 1, 1'000'000))
-          rule.rollback.min_runs = static_cast<std::size_t>(*n);
-        if (auto d = read_duration(*rb, rp, "window", c, std::chrono::milliseconds{1000},
-                                   std::chrono::milliseconds{86'400'000},
-                                   "1s to 24h, such as \"5m\""))
-          rule.rollback.window = *d;
-      }
-    }
-    if (c.count() == problems_before)
-      out.emplace(name, std::move(rule));
-  }
-  return out;
-}
 
 } // namespace
 
