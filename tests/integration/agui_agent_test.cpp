@@ -11,6 +11,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/agents_server.hpp"
 #include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/server_process.hpp"
@@ -37,26 +38,20 @@ struct upstream_agent {
   server_process proc;
 };
 
-struct agui_server {
+json agui_agents(const upstream_agent& up) {
+  setenv("AW_AGUI_AUTH", secret.c_str(), 1);
+  setenv("AW_AGUI_WRONG", wrong.c_str(), 1);
+  json graph{{"kind", "agui"},   {"url", up.url()},     {"headers_env", {{"Authorization", "AW_AGUI_AUTH"}}},
+             {"tools", {"calculator"}}, {"timeout", "20s"}, {"retries", 0},
+             {"max_steps", 2}};
+  json stranger = graph;
+  stranger["headers_env"]["Authorization"] = "AW_AGUI_WRONG";
+  return {{"default_agent", "graph"}, {"agents", {{"graph", graph}, {"stranger", stranger}}}};
+}
+
+struct agui_server : agents_server {
   explicit agui_server(const upstream_agent& up)
-    : file(doc(up).dump(2)), srv(start(file.path)) {}
-  static json doc(const upstream_agent& up) {
-    setenv("AW_AGUI_AUTH", secret.c_str(), 1);
-    setenv("AW_AGUI_WRONG", wrong.c_str(), 1);
-    json graph{{"kind", "agui"},   {"url", up.url()},     {"headers_env", {{"Authorization", "AW_AGUI_AUTH"}}},
-               {"tools", {"calculator"}}, {"timeout", "20s"}, {"retries", 0},
-               {"max_steps", 2}};
-    json stranger = graph;
-    stranger["headers_env"]["Authorization"] = "AW_AGUI_WRONG";
-    return {{"default_agent", "graph"}, {"agents", {{"graph", graph}, {"stranger", stranger}}}};
-  }
-  static server_process start(const std::string& path) {
-    return server_process{{"--agents-file=" + path, "--text-flush=0ms", "--log-level=info"},
-                          true,
-                          log_to::file};
-  }
-  temp_file file;
-  server_process srv;
+    : agents_server(agui_agents(up), {"--text-flush=0ms"}) {}
 };
 
 std::vector<json> ask(aw::client::ws_client& c, const std::string& content,

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/command.hpp"
+#include "support/agents_server.hpp"
 #include "support/frames.hpp"
 #include "support/openai_stub.hpp"
 #include "support/processes.hpp"
@@ -26,7 +27,6 @@ namespace {
 
 const std::string everything_js =
   std::string{UPSTREAMS_DIR} + "/node_modules/@modelcontextprotocol/server-everything/dist/index.js";
-const std::string admin_token = "admin-token-for-mcp-tests-0123456789";
 
 json everything(json extra = json::object()) {
   json s{{"command", {"node", everything_js, "stdio"}}, {"env", {{"GIVEN_TO_SERVER", "yes"}}}};
@@ -39,17 +39,13 @@ json llm_agent(const std::string& url, json tools) {
           {"tools", tools},     {"timeout", "20s"}, {"retries", 0}};
 }
 
-struct mcp_server {
-  explicit mcp_server(const json& doc)
-    : admin(admin_token + "\n"), file(doc.dump(2)), srv(start(file.path, admin.path)) {
+struct mcp_server : agents_server {
+  explicit mcp_server(const json& doc) : agents_server(with_secret(doc), {"--text-flush=0ms"}) {
     wait_ready(1);
   }
-  static server_process start(const std::string& path, const std::string& admin_path) {
+  static const json& with_secret(const json& doc) {
     setenv("AW_MCP_TEST_SECRET", "do-not-leak-this-value", 1);
-    return server_process{{"--agents-file=" + path, "--text-flush=0ms", "--log-level=info",
-                           "--admin-token-file=" + admin_path},
-                          true,
-                          log_to::file};
+    return doc;
   }
   // The tool server has listed its tools `n` times: the server offers
   // them to runs started from now on (the log line follows the publishing).
@@ -67,12 +63,6 @@ struct mcp_server {
     }
     FAIL("the tool server did not list its tools: " << srv.stderr_text());
   }
-  json actors() const {
-    auto r = aw::client::http_request("127.0.0.1", srv.port(), "GET", "/admin/actors", "",
-                                      {{"Authorization", "Bearer " + admin_token}});
-    REQUIRE(r.status == 200);
-    return json::parse(r.body);
-  }
   // The tool server's process: a child of the server running server-everything.
   int tool_server_pid() const {
     for (auto& p : all_processes())
@@ -81,9 +71,6 @@ struct mcp_server {
         return p.pid;
     return 0;
   }
-  temp_file admin;
-  temp_file file;
-  server_process srv;
 };
 
 std::vector<json> ask(aw::client::ws_client& c, const std::string& content,

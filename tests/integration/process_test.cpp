@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/agents_server.hpp"
 #include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/processes.hpp"
@@ -49,18 +50,15 @@ json stub_agent(const std::string& marker, json extra = json::object()) {
   return a;
 }
 
-struct agents_server {
-  agents_server(const json& agents, std::vector<std::string> args = {})
-    : file(json{{"agents", agents}, {"default_agent", agents.begin().key()}}.dump()),
-      srv(start(file.path, std::move(args))) {}
-  static server_process start(const std::string& path, std::vector<std::string> args) {
-    args.push_back("--agents-file=" + path);
+// The agents of a file whose default is the first of them.
+struct process_server : agents_server {
+  explicit process_server(const json& agents, std::vector<std::string> args = {})
+    : agents_server(json{{"agents", agents}, {"default_agent", agents.begin().key()}},
+                    with_flush(std::move(args))) {}
+  static std::vector<std::string> with_flush(std::vector<std::string> args) {
     args.push_back("--text-flush=0ms");
-    args.push_back("--log-level=info");
-    return server_process{args, true, log_to::file};
+    return args;
   }
-  temp_file file;
-  server_process srv;
 };
 
 std::vector<json> ask(aw::client::ws_client& c, const std::string& content,
@@ -89,7 +87,7 @@ TEST_CASE("process agents: the Python example calls the calculator and the Node 
                       {"tools", {"calculator"}}};
   agents["node"] = {{"kind", "process"},
                     {"command", {"node", std::string{EXAMPLE_AGENTS_DIR} + "/node_agent.mjs"}}};
-  agents_server s{agents};
+  process_server s{agents};
   auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "what is 6*7?", "python");
   auto t = types(evs);
@@ -121,7 +119,7 @@ TEST_CASE("process agents: the Python example calls the calculator and the Node 
 
 TEST_CASE("process agents: a process gets only its configured environment and PATH and its stderr reaches the log with the run") {
   auto marker = fresh_marker();
-  agents_server s{{{"stub", stub_agent(marker)}}};
+  process_server s{{{"stub", stub_agent(marker)}}};
   auto c = greeted(s.srv.connect("alice"));
   auto env = ask(*c, "env");
   REQUIRE(env.back()["type"] == "agent_completed");
@@ -154,7 +152,7 @@ TEST_CASE("process agents: a process gets only its configured environment and PA
 
 TEST_CASE("process agents: crashes and bad lines and long lines fail the run with the code AGENTS.md gives") {
   auto marker = fresh_marker();
-  agents_server s{{{"stub", stub_agent(marker)}}};
+  process_server s{{{"stub", stub_agent(marker)}}};
   auto c = greeted(s.srv.connect("alice"));
   auto code_of = [&](const std::string& content) {
     auto evs = ask(*c, content);
@@ -182,7 +180,7 @@ TEST_CASE("process agents: crashes and bad lines and long lines fail the run wit
 }
 
 TEST_CASE("process agents: tools the agent may use run and answer and others fail as calls and its own tools show") {
-  agents_server s{{{"stub", stub_agent(fresh_marker())}}};
+  process_server s{{{"stub", stub_agent(fresh_marker())}}};
   auto c = greeted(s.srv.connect("alice"));
   auto allowed = ask(*c, "tool calculator");
   REQUIRE(allowed.back()["type"] == "agent_completed");
@@ -203,7 +201,7 @@ TEST_CASE("process agents: tools the agent may use run and answer and others fai
 
 TEST_CASE("process agents: a cancel sends cancel then SIGTERM then SIGKILL and leaves no process") {
   auto marker = fresh_marker();
-  agents_server s{{{"stub", stub_agent(marker)}}};
+  process_server s{{{"stub", stub_agent(marker)}}};
   auto c = greeted(s.srv.connect("alice"));
   send(*c, {{"type", "user_message"}, {"content", "stubborn"}});
   json started, text;
@@ -231,9 +229,7 @@ TEST_CASE("process agents: a cancel sends cancel then SIGTERM then SIGKILL and l
 
 TEST_CASE("process agents: kill -9 of a run's process fails the run and takes its children along") {
   auto marker = fresh_marker();
-  const std::string admin = "admin-token-for-process-tests-0123456789";
-  temp_file admin_file{admin + "\n"};
-  agents_server s{{{"stub", stub_agent(marker)}}, {"--admin-token-file=" + admin_file.path}};
+  process_server s{{{"stub", stub_agent(marker)}}};
   auto c = greeted(s.srv.connect("alice"));
   send(*c, {{"type", "user_message"}, {"content", "grandchild"}});
   json text, started;
@@ -252,10 +248,7 @@ TEST_CASE("process agents: kill -9 of a run's process fails the run and takes it
   REQUIRE(child_pid > 0);
   CHECK(processes_with(marker).size() == 2);
   // /admin/actors shows the run's agent kind, its process and what it does.
-  auto r = aw::client::http_request("127.0.0.1", s.srv.port(), "GET", "/admin/actors", "",
-                                    {{"Authorization", "Bearer " + admin}});
-  REQUIRE(r.status == 200);
-  auto snap = json::parse(r.body);
+  auto snap = s.actors();
   json run;
   for (auto& u : snap["users"])
     if (u["user"] == "alice" && u["runs"].size() == 1)
@@ -283,7 +276,7 @@ TEST_CASE("process agents: kill -9 of a run's process fails the run and takes it
 
 TEST_CASE("process agents: a pool keeps warm processes that serve run after run and replaces one that dies") {
   auto marker = fresh_marker();
-  agents_server s{{{"stub", stub_agent(marker, {{"pool", 2}})}}};
+  process_server s{{{"stub", stub_agent(marker, {{"pool", 2}})}}};
   // Warm before any run.
   for (int i = 0; i < 100 && processes_with(marker).size() < 2; ++i)
     std::this_thread::sleep_for(50ms);
@@ -328,7 +321,7 @@ TEST_CASE("process agents: the agents file checks a process agent's fields") {
 }
 
 TEST_CASE("process agents: a command that cannot run fails its runs and says why in the log") {
-  agents_server s{{{"ghost", {{"kind", "process"}, {"command", {"no-such-program-here"}}}}}};
+  process_server s{{{"ghost", {{"kind", "process"}, {"command", {"no-such-program-here"}}}}}};
   auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "hello");
   CHECK(evs.back()["type"] == "agent_error");

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/agents_server.hpp"
 #include "support/command.hpp"
 #include "support/frames.hpp"
 #include "support/prometheus_text.hpp"
@@ -25,24 +26,8 @@ using namespace aw::test;
 
 namespace {
 
-const std::string admin_token = "admin-token-for-route-tests-0123456789";
-
-struct routed_server {
-  explicit routed_server(const json& doc, std::vector<std::string> args = {})
-    : admin(admin_token + "\n"), file(doc.dump(2)), srv(start(file.path, admin.path, args)) {}
-  static server_process start(const std::string& path, const std::string& admin_path,
-                              std::vector<std::string> args) {
-    args.push_back("--agents-file=" + path);
-    args.push_back("--admin-token-file=" + admin_path);
-    args.push_back("--log-level=info");
-    return server_process{args, true, log_to::file};
-  }
-  aw::client::http_result admin_call(const std::string& method, const std::string& target,
-                                     const std::string& body = {},
-                                     const std::string& token = admin_token) const {
-    return aw::client::http_request("127.0.0.1", srv.port(), method, target, body,
-                                    {{"Authorization", "Bearer " + token}});
-  }
+struct routed_server : agents_server {
+  using agents_server::agents_server;
   json route(const std::string& name) const {
     auto r = admin_call("GET", "/admin/routes");
     REQUIRE(r.status == 200);
@@ -83,9 +68,6 @@ struct routed_server {
     CHECK(evs.back()["type"] == "agent_completed");
     return evs.front()["agent_version"];
   }
-  temp_file admin;
-  temp_file file;
-  server_process srv;
 };
 
 json demo_pair(json route) {
