@@ -54,23 +54,6 @@ struct agui_server : agents_server {
     : agents_server(agui_agents(up), {"--text-flush=0ms"}) {}
 };
 
-std::vector<json> ask(aw::client::ws_client& c, const std::string& content,
-                      const std::string& agent = {}, const std::string& thread = {}) {
-  json m{{"type", "user_message"}, {"content", content}};
-  if (!agent.empty())
-    m["agent"] = agent;
-  if (!thread.empty())
-    m["thread_id"] = thread;
-  return run_to_end(c, m);
-}
-
-std::vector<json> all_of(const std::vector<json>& evs, const std::string& type) {
-  std::vector<json> out;
-  std::copy_if(evs.begin(), evs.end(), std::back_inserter(out),
-               [&](const json& e) { return e["type"] == type; });
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("agui agents: text and reasoning and the agent's own tool call become agentwire's events") {
@@ -88,15 +71,15 @@ TEST_CASE("agui agents: text and reasoning and the agent's own tool call become 
 
   auto think = ask(*c, "think");
   REQUIRE(think.back()["type"] == "agent_completed");
-  auto thoughts = all_of(think, "agent_thinking");
+  auto thoughts = of_type(think, "agent_thinking");
   REQUIRE(thoughts.size() == 1);
   CHECK(thoughts[0]["text"] == "The user wants a thought.");
   CHECK(streamed(think) == "Thought about it.");
 
   auto own = ask(*c, "own");
   REQUIRE(own.back()["type"] == "agent_completed");
-  auto exec = all_of(own, "tool_executing");
-  auto done = all_of(own, "tool_completed");
+  auto exec = of_type(own, "tool_executing");
+  auto done = of_type(own, "tool_completed");
   REQUIRE(exec.size() == 1);
   REQUIRE(done.size() == 1);
   CHECK(exec[0]["tool"] == "lookup_weather");
@@ -126,8 +109,8 @@ TEST_CASE("agui agents: an offered tool the agent calls is run by agentwire and 
   auto c = greeted(s.srv.connect("alice"));
   auto evs = ask(*c, "calc");
   REQUIRE(evs.back()["type"] == "agent_completed");
-  auto exec = all_of(evs, "tool_executing");
-  auto done = all_of(evs, "tool_completed");
+  auto exec = of_type(evs, "tool_executing");
+  auto done = of_type(evs, "tool_completed");
   REQUIRE(exec.size() == 1);
   REQUIRE(done.size() == 1);
   CHECK(exec[0]["tool"] == "calculator");
@@ -151,7 +134,7 @@ TEST_CASE("agui agents: an offered tool the agent calls is run by agentwire and 
   auto loop = ask(*c, "loop");
   REQUIRE(loop.back()["type"] == "agent_error");
   CHECK(loop.back()["code"] == "max_steps");
-  CHECK(all_of(loop, "tool_completed").size() == 2);
+  CHECK(of_type(loop, "tool_completed").size() == 2);
 }
 
 TEST_CASE("agui agents: the thread's history goes to the agent as AG-UI messages and only the user's own") {

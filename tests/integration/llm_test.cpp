@@ -61,18 +61,6 @@ struct server_with_agents {
   server_process srv;
 };
 
-std::vector<json> ask(aw::client::ws_client& c, const std::string& content) {
-  return run_to_end(c, {{"type", "user_message"}, {"content", content}});
-}
-
-std::vector<json> of_type(const std::vector<json>& evs, const std::string& type) {
-  std::vector<json> out;
-  for (auto& e : evs)
-    if (e["type"] == type)
-      out.push_back(e);
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("llm: a streamed answer reaches the client and is the result text with usage") {

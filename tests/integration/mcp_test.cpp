@@ -73,14 +73,6 @@ struct mcp_server : agents_server {
   }
 };
 
-std::vector<json> ask(aw::client::ws_client& c, const std::string& content,
-                      const std::string& agent = {}) {
-  json m{{"type", "user_message"}, {"content", content}};
-  if (!agent.empty())
-    m["agent"] = agent;
-  return run_to_end(c, m);
-}
-
 const json* first_of(const std::vector<json>& evs, const std::string& type) {
   for (auto& e : evs)
     if (e["type"] == type)

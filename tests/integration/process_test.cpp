@@ -61,16 +61,6 @@ struct process_server : agents_server {
   }
 };
 
-std::vector<json> ask(aw::client::ws_client& c, const std::string& content,
-                      const std::string& agent = {}, const std::string& thread = {}) {
-  json m{{"type", "user_message"}, {"content", content}};
-  if (!agent.empty())
-    m["agent"] = agent;
-  if (!thread.empty())
-    m["thread_id"] = thread;
-  return run_to_end(c, m);
-}
-
 std::vector<std::string> types(const std::vector<json>& evs) {
   std::vector<std::string> out;
   for (auto& e : evs)

@@ -52,6 +52,29 @@ inline std::vector<nlohmann::json> run_to_end(client::ws_client& c,
   }
 }
 
+// Asks as a user_message (of `agent`, in `thread` when given) and returns
+// the run's events up to its terminal one, as run_to_end.
+inline std::vector<nlohmann::json> ask(client::ws_client& c, const std::string& content,
+                                       const std::string& agent = {},
+                                       const std::string& thread = {}) {
+  nlohmann::json m{{"type", "user_message"}, {"content", content}};
+  if (!agent.empty())
+    m["agent"] = agent;
+  if (!thread.empty())
+    m["thread_id"] = thread;
+  return run_to_end(c, m);
+}
+
+// The events of one type, in order.
+inline std::vector<nlohmann::json> of_type(const std::vector<nlohmann::json>& evs,
+                                           const std::string& type) {
+  std::vector<nlohmann::json> out;
+  for (auto& e : evs)
+    if (e["type"] == type)
+      out.push_back(e);
+  return out;
+}
+
 // The concatenated agent_text deltas of a run's events.
 inline std::string streamed(const std::vector<nlohmann::json>& evs) {
   std::string s;
