@@ -210,59 +210,51 @@ void on_stream_state(self_ptr self) {
 
 agui_actor::behavior_type agui_run(self_ptr self, std::shared_ptr<const agui_options> opts) {
   self->state.opts = std::move(opts);
-  return {
-    [self](run_atom, agent_run& run, run_reporter& reporter) {
-      auto& st = self->state;
-      upstream_run::settings s;
-      s.component = "agui";
-      s.agent = st.opts->name;
-      s.client = st.opts->client;
-      s.upstream = st.opts->upstream;
-      s.retry = st.opts->retry;
-      s.stats = st.opts->stats;
-      for (auto& [name, value] : st.opts->headers)
-        s.secrets.push_back(value);
-      st.up.start(std::move(s), caf::actor_cast<upstream_listener>(self), std::move(reporter),
-                  run.run_id, run.user_id);
-      st.run = std::move(run);
-      for (auto& t : st.run.tools) {
-        st.offered.insert(wire_tool_name(t.name));
-        st.tool_of_wire.emplace(wire_tool_name(t.name), t.name);
-      }
-      st.messages = agui_messages(*st.opts, st.run);
-      send_request(self);
-    },
-    [self](cancel_atom) {
-      self->state.up.cancel();
-      self->quit();
-    },
-    [self](up_head_atom, std::uint64_t attempt, std::uint32_t status, std::string& retry_after) {
-      if (self->state.up.current(attempt))
-        self->state.up.on_head(status, std::move(retry_after));
-    },
-    [self](up_body_atom, std::uint64_t attempt, std::string& piece) {
-      auto& st = self->state;
-      if (!st.up.current(attempt) || !st.up.take_body(piece))
-        return;
-      std::vector<agui_stream::item> items;
-      st.stream->feed(piece, items);
-      take_items(self, items);
-      on_stream_state(self);
-    },
-    [self](up_end_atom, std::uint64_t attempt, std::int32_t error, std::string& detail) {
-      auto& st = self->state;
-      if (!st.up.current(attempt) || !st.up.ended(static_cast<fetch_error>(error), detail))
-        return;
-      std::vector<agui_stream::item> items;
-      st.stream->end_of_body(items);
-      take_items(self, items);
-      on_stream_state(self);
-    },
-    [self](retry_atom, std::uint64_t attempt) {
-      if (self->state.up.current(attempt))
-        send_request(self);
-    },
+  auto feed = [self](const std::string& bytes) {
+    std::vector<agui_stream::item> items;
+    self->state.stream->feed(bytes, items);
+    take_items(self, items);
+    on_stream_state(self);
   };
+  auto end = [self] {
+    std::vector<agui_stream::item> items;
+    self->state.stream->end_of_body(items);
+    take_items(self, items);
+    on_stream_state(self);
+  };
+  auto resend = [self] { send_request(self); };
+  return std::apply(
+    [self](auto... upstream) -> agui_actor::behavior_type {
+      return {
+        [self](run_atom, agent_run& run, run_reporter& reporter) {
+          auto& st = self->state;
+          upstream_run::settings s;
+          s.component = "agui";
+          s.agent = st.opts->name;
+          s.client = st.opts->client;
+          s.upstream = st.opts->upstream;
+          s.retry = st.opts->retry;
+          s.stats = st.opts->stats;
+          for (auto& [name, value] : st.opts->headers)
+            s.secrets.push_back(value);
+          st.up.start(std::move(s), caf::actor_cast<upstream_listener>(self),
+                      std::move(reporter), run.run_id, run.user_id);
+          st.run = std::move(run);
+          for (auto& t : st.run.tools) {
+            st.offered.insert(wire_tool_name(t.name));
+            st.tool_of_wire.emplace(wire_tool_name(t.name), t.name);
+          }
+          st.messages = agui_messages(*st.opts, st.run);
+          send_request(self);
+        },
+        [self](cancel_atom) {
+          self->state.up.cancel();
+          self->quit();
+        },
+        upstream...,
+      };
+    },
+    upstream_handlers(self, feed, end, resend));
 }
 
 } // namespace

@@ -12,6 +12,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <caf/atom.hpp>
@@ -165,6 +166,33 @@ private:
   std::chrono::steady_clock::time_point sent_at_;
   std::minstd_rand rng_{std::random_device{}()};
 };
+
+// The handlers a run's actor has for its upstream's words, the same for
+// every HTTP-streaming kind (its state holds its upstream_run as `up`):
+// `feed(bytes)` takes the answer's bytes, `end()` the clean end of its
+// body, `resend()` sends the request again after a retry's pause. Spliced
+// into the actor's behavior with std::apply.
+template <class Self, class Feed, class End, class Resend>
+auto upstream_handlers(Self self, Feed feed, End end, Resend resend) {
+  return std::make_tuple(
+    [self](up_head_atom, std::uint64_t attempt, std::uint32_t status, std::string& retry_after) {
+      if (self->state.up.current(attempt))
+        self->state.up.on_head(status, std::move(retry_after));
+    },
+    [self, feed](up_body_atom, std::uint64_t attempt, std::string& piece) {
+      if (self->state.up.current(attempt) && self->state.up.take_body(piece))
+        feed(piece);
+    },
+    [self, end](up_end_atom, std::uint64_t attempt, std::int32_t error, std::string& detail) {
+      if (self->state.up.current(attempt)
+          && self->state.up.ended(static_cast<fetch_error>(error), detail))
+        end();
+    },
+    [self, resend](retry_atom, std::uint64_t attempt) {
+      if (self->state.up.current(attempt))
+        resend();
+    });
+}
 
 // Runs `calls` through the run's supervisor, all at once, and hands their
 // outcomes, in the calls' order, to `done` once every one is in (a call
