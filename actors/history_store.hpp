@@ -1,8 +1,8 @@
 // The history store: one actor per node owning the conversation database
-// (SQLite, one file under the data directory, WAL mode, a schema version
-// with migrations). It is the only code that touches the database, and it
-// runs on a thread of its own, so no session or supervisor ever waits on
-// disk in its own turn.
+// (SQLite under the data directory by default, PostgreSQL when a cluster's
+// nodes share one; actors/history_backend.hpp). It is the only code that
+// touches the database, and it runs on a thread of its own, so no session
+// or supervisor ever waits on disk in its own turn.
 //
 // A run's messages are written when it ends, together with its terminal
 // events: the supervisor hands both over, and the store publishes the
@@ -76,7 +76,8 @@ using history_actor = caf::typed_actor<
   caf::reacts_to<commit_atom>>;
 
 struct history_settings {
-  std::string path; // the database file
+  std::string path; // the SQLite database file
+  std::string url; // a PostgreSQL URL (postgresql://…); wins over path when set
   std::size_t max_batch = 512; // appends per transaction at most
 };
 
@@ -87,7 +88,9 @@ struct history_error : std::runtime_error {
 
 // Opens (creating or migrating) the database and spawns its actor on a
 // thread of its own; nullopt with `problem` set when the database cannot
-// be opened or is of a newer schema than this build knows.
+// be opened or is of a newer schema than this build knows. A read the
+// database fails is answered with an error; a write that fails ends its
+// runs in `internal`.
 std::optional<history_actor> spawn_history_store(caf::actor_system& sys, history_settings s,
                                                  metrics::registry_ptr metrics,
                                                  std::string& problem);
@@ -104,11 +107,8 @@ void query_messages(caf::actor_system& sys, const history_actor& store, std::str
 void query_forget(caf::actor_system& sys, const history_actor& store, std::string user,
                   std::string thread, std::function<void(std::optional<bool>)> done);
 
-// The schema version this build writes.
-constexpr int history_schema_version = 1;
-
 // The title of a thread: the start of its first message (at most 80 bytes,
-// cut at a character boundary).
+// cut at a character boundary, control characters as spaces).
 std::string thread_title(std::string_view first_message);
 
 } // namespace aw

@@ -46,9 +46,11 @@ struct server_settings {
   caf::timespan cancel_grace = std::chrono::seconds{2};
   std::string default_agent = "demo";
   rate_limit_settings rate_limit; // client frames per user
-  // The history database (SQLite); empty: threads are kept in memory only,
-  // and agents get no history.
+  // The history database: a PostgreSQL URL (history_url) or else a SQLite
+  // file (history_path); both empty: threads are kept in memory only, and
+  // agents get no history.
   std::string history_path;
+  std::string history_url;
 };
 
 struct environment {
@@ -60,7 +62,7 @@ struct environment {
   std::map<std::string, tool_list, std::less<>> offered;
   // Counters only: written by every actor, read by scrapes (metrics.hpp).
   metrics::registry_ptr metrics = std::make_shared<metrics::registry>();
-  // The history store, when settings.history_path names one (set by
+  // The history store, when the settings name a database (set by
   // service::start, which spawns it).
   history_actor history;
   // Actors that serve tools (MCP tool servers), listed in snapshots: each

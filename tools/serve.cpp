@@ -17,6 +17,7 @@
 
 #include "actors/inspector.hpp"
 #include "actors/log.hpp"
+#include "actors/postgres_history.hpp"
 #include "actors/runtime.hpp"
 #include "actors/settings.hpp"
 #include "agents/agents_file.hpp"
@@ -97,6 +98,7 @@ struct serve_config : cli_config {
   std::string caf_host = "127.0.0.1";
   std::string agents_file;
   std::string data_dir = "agentwire-data";
+  std::string history_url;
   std::string allowed_origins;
 
   serve_config() {
@@ -112,6 +114,10 @@ struct serve_config : cli_config {
       .add(data_dir, "data-dir",
            "where the conversation history is kept (history.db, SQLite); created if "
            "missing (default ./agentwire-data)")
+      .add(history_url, "history-url",
+           "keep the history in PostgreSQL instead (postgresql://user@host:port/db, else "
+           "$AGENTWIRE_HISTORY_URL): what a cluster's nodes share; a password is safer in "
+           "PGPASSWORD or ~/.pgpass than in the URL")
       .add(port, "port", "TCP port; 0 picks a free one (default 8080)")
       .add(common.jwt_secret_file, "jwt-secret-file",
            "file holding the HS256 secret (else $AGENTWIRE_JWT_SECRET; else a "
@@ -295,6 +301,10 @@ std::vector<std::string> limit_problems(const serve_config& cfg) {
        std::to_string(cfg.jwt_audience.size()) + " bytes");
   need(cfg.caf_port >= -1 && cfg.caf_port <= 65535, "--caf-port must be 0 to 65535 (-1: off)",
        std::to_string(cfg.caf_port));
+  // Not the value itself: it may hold a password.
+  need(cfg.history_url.empty() || aw::is_postgres_url(cfg.history_url),
+       "--history-url must start with postgresql:// or postgres://",
+       "a URL of another scheme");
   return out;
 }
 
@@ -347,6 +357,9 @@ int serve(int argc, char** argv) {
     return 2;
   }
   aw::log::set_level(lvl);
+  if (cfg.history_url.empty())
+    if (const char* url = std::getenv("AGENTWIRE_HISTORY_URL"))
+      cfg.history_url = url;
   std::string error;
   auto secret = load_secret(cfg.common, error);
   if (!error.empty()) {
@@ -437,7 +450,9 @@ int serve(int argc, char** argv) {
   settings.text_flush = cfg.text_flush;
   settings.cancel_grace = cfg.cancel_grace;
   settings.max_answer_bytes = cfg.max_answer_bytes;
-  settings.history_path = (std::filesystem::path{cfg.data_dir} / "history.db").string();
+  if (cfg.history_url.empty())
+    settings.history_path = (std::filesystem::path{cfg.data_dir} / "history.db").string();
+  settings.history_url = cfg.history_url;
 
   aw::transport_settings transport;
   transport.host = cfg.host;
@@ -554,7 +569,7 @@ int serve(int argc, char** argv) {
       if (public_keys)
         reload_keys();
     };
-  {
+  if (cfg.history_url.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(cfg.data_dir, ec);
     if (ec || cfg.data_dir.empty()) {

@@ -16,7 +16,7 @@ namespace aw {
 struct service::impl {
   caf::actor_system& sys;
   env_ptr env;
-  history_actor history; // invalid without a history_path
+  history_actor history; // invalid without a history database
   caf::actor directory;
   std::unique_ptr<server> srv;
   std::uint16_t port = 0;
@@ -35,9 +35,12 @@ service::service(std::unique_ptr<impl> p) : impl_(std::move(p)) {
 std::unique_ptr<service> service::start(caf::actor_system& sys, env_ptr env,
                                         transport_settings transport) {
   history_actor history;
-  if (!env->settings.history_path.empty()) {
+  if (!env->settings.history_path.empty() || !env->settings.history_url.empty()) {
     std::string problem;
-    auto store = spawn_history_store(sys, {env->settings.history_path}, env->metrics, problem);
+    history_settings hs;
+    hs.path = env->settings.history_path;
+    hs.url = env->settings.history_url;
+    auto store = spawn_history_store(sys, std::move(hs), env->metrics, problem);
     if (!store)
       throw history_error{problem};
     history = *store;

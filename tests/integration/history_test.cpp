@@ -18,6 +18,7 @@
 
 #include "support/command.hpp"
 #include "support/frames.hpp"
+#include "support/postgres_db.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -26,19 +27,6 @@ using namespace std::chrono_literals;
 using namespace aw::test;
 
 namespace {
-
-struct temp_dir {
-  temp_dir() {
-    char name[] = "/tmp/agentwire-history-XXXXXX";
-    REQUIRE(mkdtemp(name) != nullptr);
-    path = name;
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string path;
-};
 
 aw::client::http_result api(const server_process& srv, const std::string& user,
                             const std::string& method, const std::string& target) {
@@ -334,4 +322,57 @@ TEST_CASE("history: a full disk ends runs in internal and the server stays up") 
   CHECK(srv.get("/healthz").status == 200);
   auto metrics = srv.get("/metrics").body;
   CHECK(metrics.find("agentwire_history_write_failures_total 0") == std::string::npos);
+}
+
+TEST_CASE("history: two servers sharing a PostgreSQL history carry on each other's threads") {
+  stub up;
+  scratch_database db;
+  temp_file agents{llm_agents(up.url())};
+  std::vector<std::string> args{"--agents-file=" + agents.path, "--history-url=" + db.url};
+  server_process a{args};
+  server_process b{args};
+  auto on_a = greeted(a.connect("alice"));
+  auto first = run_to_end(*on_a, {{"type", "user_message"}, {"content", "call calculator {\"expression\":\"6*7\"}"}});
+  REQUIRE(first.back()["type"] == "agent_completed");
+  std::string thread = first.back()["thread_id"];
+
+  auto on_b = greeted(b.connect("alice"));
+  auto second = run_to_end(*on_b, {{"type", "user_message"}, {"content", "and times two?"}, {"thread_id", thread}});
+  REQUIRE(second.back()["type"] == "agent_completed");
+  auto msgs = up.requests().back()["body"]["messages"];
+  REQUIRE(msgs.size() == 5);
+  CHECK(msgs[2]["content"] == "42");
+  CHECK(msgs[4]["content"] == "and times two?");
+
+  auto listed = api(a, "alice", "GET", "/v1/threads");
+  REQUIRE(listed.status == 200);
+  auto threads = json::parse(listed.body)["threads"];
+  REQUIRE(threads.size() == 1);
+  CHECK(threads[0]["thread_id"] == thread);
+  CHECK(threads[0]["runs"] == 2);
+  CHECK(api(b, "bob", "GET", "/v1/threads/" + thread + "/messages").status == 404);
+  auto bob = greeted(b.connect("bob"));
+  auto refused = ask(*bob, "x", {}, thread);
+  CHECK(refused.back()["code"] == "not_found");
+  CHECK(db.query("SELECT count(*) FROM agentwire_messages") == "6");
+}
+
+TEST_CASE("history: a PostgreSQL history that cannot be opened stops the start and never shows its password") {
+  auto server = postgres_server_url();
+  auto at = server.find("agentwire@");
+  REQUIRE(at != std::string::npos);
+  auto url = server.substr(0, at) + "agentwire:SECRET-PW@" + server.substr(at + 10);
+  url.replace(url.find("/postgres?"), 10, "/missing_db?");
+  auto r = run_command("AGENTWIRE_JWT_SECRET=" + test_secret + " AGENTWIRE_HISTORY_URL='" + url
+                       + "' " + std::string{AGENTWIRE_BIN} + " serve --port=0 2>&1 >/dev/null");
+  CHECK(r.rc == 1);
+  CHECK(r.output.find("cannot open the history") != std::string::npos);
+  CHECK(r.output.find("missing_db") != std::string::npos);
+  CHECK(r.output.find("SECRET-PW") == std::string::npos);
+
+  auto wrong = run_command("AGENTWIRE_JWT_SECRET=" + test_secret + " " + std::string{AGENTWIRE_BIN}
+                           + " serve --port=0 --history-url=mysql://u:SECRET-PW@h/db 2>&1 >/dev/null");
+  CHECK(wrong.rc == 2);
+  CHECK(wrong.output.find("--history-url must start with postgresql://") != std::string::npos);
+  CHECK(wrong.output.find("SECRET-PW") == std::string::npos);
 }

@@ -104,6 +104,8 @@ struct actor_fixture {
     // actor, so one left running would hang the test instead of failing it.
     for (auto& a : stop_at_end)
       (*self)->send_exit(a, caf::exit_reason::user_shutdown);
+    // A detached actor's thread waits for its last handle to go.
+    stop_at_end.clear();
     self.reset();
     sys.reset();
   }
