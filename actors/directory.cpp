@@ -9,6 +9,7 @@
 #include "actors/user_session.hpp"
 #include "actors/actor_messages.hpp"
 #include "actors/ask_once.hpp"
+#include "actors/cluster.hpp"
 
 namespace aw {
 
@@ -175,24 +176,44 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       json me{{"users", st.sessions},
               {"connections", st.connections},
               {"mailbox", self->mailbox().size()}};
-      // The whole server's snapshot shows its tool servers too.
+      // The whole server's snapshot shows its tool servers and its cluster
+      // too.
       std::vector<caf::actor> servers;
-      if (user.empty())
+      caf::actor cluster;
+      if (user.empty()) {
         servers = st.env->tool_servers;
+        cluster = st.env->cluster;
+      }
       gather(self, std::move(sessions),
-             [self, rp, me = std::move(me), truncated,
-              servers = std::move(servers)](json users) mutable {
+             [self, rp, me = std::move(me), truncated, servers = std::move(servers),
+              cluster](json users) mutable {
                json out{{"directory", std::move(me)},
                         {"users", std::move(users)},
                         {"truncated", truncated}};
+               auto finish = [self, rp, cluster](json out) mutable {
+                 if (!cluster) {
+                   rp.deliver(std::move(out));
+                   return;
+                 }
+                 self->request(cluster, session_snapshot_timeout, status_atom::value)
+                   .then(
+                     [rp, out](std::string& status) mutable {
+                       out["cluster"] = json::parse(status, nullptr, false);
+                       rp.deliver(std::move(out));
+                     },
+                     [rp, out](caf::error&) mutable {
+                       out["cluster"] = json{{"error", "no answer"}};
+                       rp.deliver(std::move(out));
+                     });
+               };
                if (servers.empty()) {
-                 rp.deliver(std::move(out));
+                 finish(std::move(out));
                  return;
                }
                gather(self, std::move(servers),
-                      [rp, out = std::move(out)](json tool_servers) mutable {
+                      [finish, out = std::move(out)](json tool_servers) mutable {
                         out["tool_servers"] = std::move(tool_servers);
-                        rp.deliver(std::move(out));
+                        finish(std::move(out));
                       });
              },
              session_snapshot_timeout);

@@ -27,12 +27,6 @@ std::string thread_title(std::string_view first_message) {
 
 namespace {
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-           std::chrono::system_clock::now().time_since_epoch())
-    .count();
-}
-
 struct store_state {
   std::shared_ptr<history_backend> db;
   history_settings settings;
@@ -83,7 +77,7 @@ void commit(store_ptr self) {
   for (auto& r : batch) {
     // Strictly increasing, so that "newest first" is the order runs ended
     // in even within one millisecond.
-    st.last_stamp = std::max(now_ms(), st.last_stamp + 1);
+    st.last_stamp = std::max(unix_time_ms(), st.last_stamp + 1);
     writes.push_back({&r.user_id, &r.thread_id, &r.messages,
                       r.messages.empty() ? std::string{} : thread_title(r.messages.front().content),
                       st.last_stamp});

@@ -449,6 +449,13 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "History transactions that failed (a full or read-only disk); their runs "
            "ended in agent_error internal.",
            r.history_write_failures.value());
+  x.single("agentwire_cluster_members", "gauge",
+           "Live members of this node's cluster, this node among them (0: not in a cluster).",
+           r.cluster_members.value());
+  x.single("agentwire_cluster_refused_peers_total", "counter",
+           "Peers refused: another protocol version, this node's name, or not an agentwire "
+           "node.",
+           r.cluster_refused_peers.value());
   render_upstreams(x, r);
   render_routes(x, r);
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",

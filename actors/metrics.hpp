@@ -182,6 +182,8 @@ struct registry {
   counter notifications_dropped;   // the user had no session
   counter history_commits;         // transactions of the history store
   counter history_write_failures;  // of those, failed (each run in it ended internal)
+  gauge cluster_members;           // this node and its live peers (0: no cluster)
+  counter cluster_refused_peers;
   std::int64_t start_time_unix_s;
 
 private:

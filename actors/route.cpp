@@ -3,20 +3,12 @@
 #include <algorithm>
 #include <vector>
 
+#include "actors/stable_hash.hpp"
+
 namespace aw {
 
 std::uint32_t route_bucket(std::string_view route, std::string_view user) {
-  std::uint64_t h = 14695981039346656037ull;
-  auto mix = [&h](unsigned char c) {
-    h ^= c;
-    h *= 1099511628211ull;
-  };
-  for (char c : route)
-    mix(static_cast<unsigned char>(c));
-  mix(0);
-  for (char c : user)
-    mix(static_cast<unsigned char>(c));
-  return static_cast<std::uint32_t>(h % 10'000);
+  return static_cast<std::uint32_t>(stable_hash(route, user) % 10'000);
 }
 
 bool goes_to_canary(std::string_view route, const route_rule& rule, std::string_view user) {

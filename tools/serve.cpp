@@ -27,6 +27,7 @@
 #include "messages/jwt_keys.hpp"
 #include "tools/cli.hpp"
 #include "transport/origin_policy.hpp"
+#include "transport/cluster_link.hpp"
 #include "transport/service.hpp"
 #include "transport/ws_frame.hpp"
 
@@ -100,6 +101,7 @@ struct serve_config : cli_config {
   std::string data_dir = "agentwire-data";
   std::string history_url;
   std::string allowed_origins;
+  aw::cluster_options cluster;
 
   serve_config() {
     opt_group{custom_options_, "global"}
@@ -204,6 +206,8 @@ struct serve_config : cli_config {
       .add(max_http_body_bytes, "max-http-body-bytes",
            "largest HTTP request body (AG-UI input carries history); bigger gets 413 "
            "(default 1048576)");
+    opt_group cluster_group{custom_options_, "global"};
+    aw::add_cluster_options(cluster_group, cluster);
     // A CAF worker whose queue runs dry polls it busily, then sleeps 50 us
     // at a time for 25 ms, then waits on a condition variable an enqueue
     // signals: under a paced load those sleeps' context switches cost CPU,
@@ -395,10 +399,15 @@ int serve(int argc, char** argv) {
   bool dev_admin_token = admin_token.empty() && dev_secret;
   if (dev_admin_token)
     admin_token = aw::jwt::random_secret();
-  if (auto problems = limit_problems(cfg); !problems.empty()) {
-    for (auto& p : problems)
-      std::cerr << "agentwire: " << p << "\n";
-    return 2;
+  {
+    auto problems = limit_problems(cfg);
+    for (auto& p : aw::cluster_problems(cfg.cluster))
+      problems.push_back(std::move(p));
+    if (!problems.empty()) {
+      for (auto& p : problems)
+        std::cerr << "agentwire: " << p << "\n";
+      return 2;
+    }
   }
   // Sign and verify once, and answer RFC 6455's sample handshake key, before
   // listening: a crypto library that refuses HMAC-SHA256 or SHA-1 (a FIPS
@@ -503,8 +512,9 @@ int serve(int argc, char** argv) {
   // An actor yields after this many messages, so a busy emitter cannot hog
   // a worker (CAF 0.17 defaults to no limit).
   cfg.set("scheduler.max-throughput", int64_t{300});
-  if (cfg.caf_port >= 0)
+  if (cfg.caf_port >= 0 || !cfg.cluster.node.empty())
     cfg.load<caf::io::middleman>();
+  aw::prepare_cluster(cfg, cfg.cluster);
   aw::runtime::use_quiet_clock(cfg);
 
   aw::environment assembly;
@@ -584,6 +594,26 @@ int serve(int argc, char** argv) {
     std::unique_ptr<aw::agents::catalog>& c;
     ~stop_first() { c.reset(); }
   } catalog_guard{catalog};
+  // The cluster's member actor goes with the service, or on an early return.
+  struct stop_member {
+    caf::actor a;
+    ~stop_member() { reset(); }
+    void reset() {
+      if (a)
+        caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+      a = nullptr;
+    }
+  } member;
+  if (!cfg.cluster.node.empty()) {
+    std::string problem;
+    auto started = aw::start_cluster(sys, cfg.cluster, assembly.metrics, problem);
+    if (!started) {
+      std::cerr << "agentwire: " << problem << "\n";
+      return 1;
+    }
+    member.a = caf::actor_cast<caf::actor>(*started);
+    assembly.cluster = member.a;
+  }
   aw::env_ptr env;
   if (file_agents) {
     catalog = std::make_unique<aw::agents::catalog>(sys, processes, assembly);
@@ -652,6 +682,7 @@ int serve(int argc, char** argv) {
   }
   svc.reset();
   catalog.reset();
+  member.reset();
   sys.await_all_actors_done();
   aw::log::info("main", "stopped");
   return 0;

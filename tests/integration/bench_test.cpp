@@ -15,6 +15,7 @@
 
 #include "messages/protocol.hpp"
 #include "support/command.hpp"
+#include "support/free_port.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -180,18 +181,7 @@ TEST_CASE("bench: a deliberately wrong server is flagged for each kind of fault"
 TEST_CASE("bench: the llm scenario streams from its own stub upstream through an openai agent and reports text piece latency") {
   // A port for the bench's stub, free a moment ago (the server's agents
   // file must name it before the bench starts the stub).
-  std::uint16_t stub_port = 0;
-  {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    stub_port = ntohs(a.sin_port);
-    close(fd);
-  }
+  auto stub_port = free_port();
   temp_file agents{json{{"agents",
                          {{"llm",
                            {{"kind", "openai"},

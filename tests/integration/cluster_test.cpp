@@ -1,0 +1,218 @@
+// A cluster of real server processes on loopback: membership over CAF's
+// middleman, plain and with mutually authenticated TLS; a node killed and
+// restarted; a late node; peers refused for another protocol version or a
+// certificate of another CA.
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include "actors/cluster.hpp"
+#include "support/command.hpp"
+#include "support/free_port.hpp"
+#include "support/server_process.hpp"
+#include "support/temp_file.hpp"
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using namespace aw::test;
+
+namespace {
+
+const std::string admin_token = "admin-token-for-cluster-tests-0123456789";
+
+struct certs {
+  certs() {
+    auto r = run_command("sh " + std::string{MAKE_CLUSTER_CERTS} + " " + dir.path + " a b c 2>&1");
+    REQUIRE_MESSAGE(r.rc == 0, r.output);
+  }
+  std::vector<std::string> args(const std::string& node) const {
+    return {"--cluster-ca-file=" + dir.path + "/ca.pem",
+            "--cluster-cert-file=" + dir.path + "/" + node + ".pem",
+            "--cluster-key-file=" + dir.path + "/" + node + ".key"};
+  }
+  temp_dir dir;
+};
+
+struct node {
+  node(const std::string& name, std::uint16_t port, const std::string& peers,
+       std::vector<std::string> extra = {})
+    : admin(admin_token + "\n") {
+    start(name, port, peers, std::move(extra));
+  }
+
+  void start(const std::string& name, std::uint16_t port, const std::string& peers,
+             std::vector<std::string> extra) {
+    std::vector<std::string> args{"--cluster-node=" + name, "--cluster-port=" + std::to_string(port),
+                                  "--cluster-peers=" + peers, "--admin-token-file=" + admin.path,
+                                  "--log-level=info"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    srv = std::make_unique<server_process>(args, true, log_to::file);
+  }
+
+  json cluster() const {
+    auto r = aw::client::http_request("127.0.0.1", srv->port(), "GET", "/admin/actors", {},
+                                      {{"Authorization", "Bearer " + admin_token}});
+    REQUIRE(r.status == 200);
+    return json::parse(r.body)["cluster"];
+  }
+
+  std::vector<std::string> members() const {
+    std::vector<std::string> out;
+    auto c = cluster();
+    for (auto& m : c["members"])
+      out.push_back(m["node"]);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  temp_file admin;
+  std::unique_ptr<server_process> srv;
+};
+
+using names = std::vector<std::string>;
+
+// Waits up to 20 s for every node to list `want` as its members.
+bool converged(const std::vector<node*>& nodes, const names& want) {
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  for (;;) {
+    bool all = std::all_of(nodes.begin(), nodes.end(), [&](node* n) { return n->members() == want; });
+    if (all)
+      return true;
+    if (std::chrono::steady_clock::now() > deadline) {
+      for (auto* n : nodes)
+        MESSAGE(n->cluster().dump());
+      return false;
+    }
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+std::string list(std::initializer_list<std::uint16_t> ports) {
+  std::string out;
+  for (auto p : ports)
+    out += (out.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("cluster: three nodes given one list find each other and a node killed is out until it is back") {
+  auto pa = free_port(), pb = free_port(), pc = free_port();
+  auto peers = list({pa, pb, pc});
+  // Started apart: the first two meet, and the third joins late.
+  node a{"a", pa, peers};
+  node b{"b", pb, peers};
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  node c{"c", pc, peers};
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  auto status = a.cluster();
+  CHECK(status["node"] == "a");
+  CHECK(status["protocol"] == aw::cluster_protocol_version);
+  CHECK(status["tls"] == false);
+  // Its own address in the shared list is itself, not a peer.
+  int self_entries = 0;
+  for (auto& p : status["peers"])
+    self_entries += p["state"] == "this node";
+  CHECK(self_entries == 1);
+  CHECK(a.srv->stderr_text().find("cluster links are plain TCP") != std::string::npos);
+
+  REQUIRE(kill(c.srv->pid(), SIGKILL) == 0);
+  c.srv.reset();
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  CHECK(a.srv->stderr_text().find("a node left") != std::string::npos);
+
+  c.start("c", pc, peers, {});
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  CHECK(a.cluster()["departures"] == 1);
+  auto metrics = a.srv->get("/metrics").body;
+  CHECK(metrics.find("agentwire_cluster_members 3") != std::string::npos);
+}
+
+TEST_CASE("cluster: a peer of another protocol version is refused and logged") {
+  auto pa = free_port();
+  node a{"a", pa, list({pa})};
+  REQUIRE(converged({&a}, {"a"}));
+
+  caf::actor_system_config cfg;
+  cfg.load<caf::io::middleman>();
+  aw::add_cluster_types(cfg);
+  caf::actor_system sys{cfg};
+  auto peer = sys.middleman().remote_actor<aw::cluster_actor>("127.0.0.1", pa);
+  REQUIRE(peer);
+  caf::scoped_actor self{sys};
+  std::optional<caf::error> refused;
+  self->request(*peer, 5s, aw::hello_atom::value, aw::cluster_hello{99, "old", "127.0.0.1:1"})
+    .receive([](aw::cluster_hello&) { FAIL("a peer of version 99 was let in"); },
+             [&](caf::error& e) { refused = e; });
+  REQUIRE(refused);
+  CHECK(a.members() == names{"a"});
+  CHECK(a.cluster()["refused_peers"] == 1);
+  auto log = a.srv->stderr_text();
+  CHECK(log.find("a peer was refused") != std::string::npos);
+  CHECK(log.find("protocol version 99") != std::string::npos);
+  CHECK(a.srv->get("/metrics").body.find("agentwire_cluster_refused_peers_total 1")
+        != std::string::npos);
+  // The same peer with this version is a member.
+  self->request(*peer, 5s, aw::hello_atom::value,
+                aw::cluster_hello{aw::cluster_protocol_version, "new", "127.0.0.1:1"})
+    .receive([](aw::cluster_hello& h) { CHECK(h.node == "a"); },
+             [](caf::error& e) { FAIL("refused: " << to_string(e)); });
+  CHECK(a.members() == names{"a", "new"});
+  self->send_exit(*peer, caf::exit_reason::user_shutdown); // only the proxy goes
+}
+
+TEST_CASE("cluster: nodes with certificates of the cluster's CA form a cluster over TLS and a stranger's certificate is refused") {
+  certs keys;
+  auto pa = free_port(), pb = free_port(), pc = free_port(), px = free_port();
+  auto peers = list({pa, pb, pc});
+  node a{"a", pa, peers, keys.args("a")};
+  node b{"b", pb, peers, keys.args("b")};
+  node c{"c", pc, peers, keys.args("c")};
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  CHECK(a.cluster()["tls"] == true);
+  CHECK(a.srv->stderr_text().find("plain TCP") == std::string::npos);
+
+  // The stranger has a certificate and the right CA file, but its own
+  // certificate was signed by another CA.
+  std::vector<std::string> stranger{"--cluster-ca-file=" + keys.dir.path + "/ca.pem",
+                                    "--cluster-cert-file=" + keys.dir.path + "/stranger.pem",
+                                    "--cluster-key-file=" + keys.dir.path + "/stranger.key"};
+  node x{"x", px, list({pa, pb, pc, px}), stranger};
+  std::this_thread::sleep_for(3s);
+  CHECK(x.members() == names{"x"});
+  CHECK(converged({&a, &b, &c}, {"a", "b", "c"}));
+  CHECK(x.srv->stderr_text().find("a peer cannot be reached") != std::string::npos);
+}
+
+TEST_CASE("cluster: the options are checked together and plain links beyond loopback are refused") {
+  auto serve = [](const std::string& args) {
+    return run_command("AGENTWIRE_JWT_SECRET=" + test_secret + " " + std::string{AGENTWIRE_BIN}
+                       + " serve --port=0 " + args + " 2>&1 >/dev/null");
+  };
+  auto r = serve("--cluster-node='bad name' --cluster-port=70000 --cluster-peers=nohost,h:0 "
+                 "--cluster-cert-file=/nonexistent");
+  CHECK(r.rc == 2);
+  CHECK(r.output.find("--cluster-node must be 1..64") != std::string::npos);
+  CHECK(r.output.find("--cluster-port must be 1 to 65535") != std::string::npos);
+  CHECK(r.output.find("'nohost' is not host:port") != std::string::npos);
+  CHECK(r.output.find("'h:0' is not host:port") != std::string::npos);
+  CHECK(r.output.find("go together") != std::string::npos);
+  CHECK(r.output.find("cannot read /nonexistent") != std::string::npos);
+
+  auto open = serve("--cluster-node=a --cluster-port=" + std::to_string(free_port())
+                    + " --cluster-host=0.0.0.0");
+  CHECK(open.rc == 2);
+  CHECK(open.output.find("is not a loopback address") != std::string::npos);
+
+  auto lone = serve("--cluster-peers=127.0.0.1:9");
+  CHECK(lone.rc == 2);
+  CHECK(lone.output.find("need --cluster-node") != std::string::npos);
+}
