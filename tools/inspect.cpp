@@ -181,6 +181,20 @@ void sort_busiest(json& users) {
   users = json(v);
 }
 
+// "cluster n1 (protocol 1, tls): members n1 n2; peers ...; joins ..."
+void print_cluster(std::ostream& out, const json& c) {
+  out << "cluster " << c.value("node", "?") << " (protocol " << c.value("protocol", 0) << ", "
+      << (c.value("tls", false) ? "tls" : "plain") << ")  members";
+  for (auto& m : c.value("members", json::array()))
+    out << " " << m.value("node", "?");
+  out << "\n";
+  for (auto& p : c.value("peers", json::array()))
+    out << "  peer     " << p.value("address", "?") << "  " << p.value("state", "?")
+        << (p.contains("node") ? "  " + p.value("node", "") : "") << "\n";
+  out << "  joins " << c.value("joins", 0) << "  departures " << c.value("departures", 0)
+      << "  refused " << c.value("refused_peers", 0) << "\n";
+}
+
 void print_tree(std::ostream& out, json snap) {
   auto& dir = snap["directory"];
   auto users = snap.value("users", json::array());
@@ -190,6 +204,8 @@ void print_tree(std::ostream& out, json snap) {
   if (snap.value("truncated", false))
     out << ", showing " << users.size() << " users";
   out << "\n";
+  if (snap.contains("cluster"))
+    print_cluster(out, snap["cluster"]);
   for (auto& u : users) {
     if (u.value("unresponsive", false)) {
       out << "\n? a user session did not answer in time\n";

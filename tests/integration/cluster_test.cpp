@@ -123,6 +123,11 @@ TEST_CASE("cluster: three nodes given one list find each other and a node killed
     self_entries += p["state"] == "this node";
   CHECK(self_entries == 1);
   CHECK(a.srv->stderr_text().find("cluster links are plain TCP") != std::string::npos);
+  auto tree = run_command("AGENTWIRE_ADMIN_TOKEN=" + admin_token + " '" + AGENTWIRE_BIN
+                          + "' inspect --url http://127.0.0.1:" + std::to_string(a.srv->port()));
+  CHECK(tree.rc == 0);
+  CHECK(tree.output.find("cluster a (protocol 1, plain)  members a b c") != std::string::npos);
+  CHECK(tree.output.find("this node") != std::string::npos);
 
   REQUIRE(kill(c.srv->pid(), SIGKILL) == 0);
   c.srv.reset();
