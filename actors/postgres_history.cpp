@@ -95,6 +95,9 @@ public:
   const char* message() const {
     return PQresultErrorMessage(r_);
   }
+  const PGresult* get() const {
+    return r_;
+  }
 
 private:
   PGresult* r_;
@@ -213,14 +216,35 @@ public:
     return r.int8(0, 0);
   }
 
+  // Sent in pipeline mode: a batch's statements cost one round trip per
+  // chunk, not one each.
   bool write(const std::vector<history_write>& batch) override {
     if (!connected() || !command("BEGIN"))
       return false;
+    if (PQenterPipelineMode(conn_) != 1) {
+      error_ = first_line(PQerrorMessage(conn_));
+      return rollback();
+    }
+    bool ok = true;
+    std::size_t sent = 0;
+    auto send = [&](const char* name, const params& p) {
+      if (!ok)
+        return;
+      if (PQsendQueryPrepared(conn_, name, p.size(), p.values(), p.lengths(), p.formats(), 1)
+          != 1) {
+        error_ = first_line(PQerrorMessage(conn_));
+        ok = false;
+        return;
+      }
+      if (++sent == pipeline_chunk) {
+        ok = drain(sent);
+        sent = 0;
+      }
+    };
     for (auto& w : batch) {
       params touch;
       touch.text(*w.user_id).text(*w.thread_id).text(w.title).int8(w.stamp);
-      if (!run("aw_touch", touch))
-        return rollback();
+      send("aw_touch", touch);
       for (auto& m : *w.messages) {
         params p;
         p.text(*w.user_id).text(*w.thread_id).text(m.role).text(m.content).text(m.run_id)
@@ -232,10 +256,17 @@ public:
           extra = dump_extra(m.extra);
           p.text(extra);
         }
-        if (!run("aw_message", p))
-          return rollback();
+        send("aw_message", p);
       }
     }
+    if (ok && sent > 0)
+      ok = drain(sent);
+    if (PQexitPipelineMode(conn_) != 1 && ok) {
+      error_ = first_line(PQerrorMessage(conn_));
+      ok = false;
+    }
+    if (!ok)
+      return rollback();
     return command("COMMIT") || rollback();
   }
 
@@ -308,6 +339,39 @@ public:
   }
 
 private:
+  // Statements sent before their results are read: small enough that the
+  // server never blocks on a full socket while we are still sending.
+  static constexpr std::size_t pipeline_chunk = 256;
+
+  // Syncs the pipeline and reads the results of the `sent` statements
+  // before it; false (with error_) when one failed or the link broke.
+  bool drain(std::size_t sent) {
+    if (PQpipelineSync(conn_) != 1) {
+      error_ = first_line(PQerrorMessage(conn_));
+      return false;
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < sent; ++i) {
+      result r{PQgetResult(conn_)};
+      if (PQstatus(conn_) != CONNECTION_OK) {
+        error_ = first_line(PQerrorMessage(conn_));
+        return false;
+      }
+      if (ok && !r.ok()) {
+        fail(r); // the first failure says why; those after it are "aborted"
+        ok = false;
+      }
+      result end{PQgetResult(conn_)}; // each statement's results end with a null
+    }
+    result sync{PQgetResult(conn_)};
+    if (PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
+      if (ok)
+        error_ = "the pipeline lost its place";
+      return false;
+    }
+    return ok;
+  }
+
   // Reconnects a lost connection, at most once a second (a database that is
   // down fails each call at once in between).
   bool connected() {
