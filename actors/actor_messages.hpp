@@ -45,6 +45,12 @@ using replay_atom = caf::atom_constant<caf::atom("replay")>;   // a replayed eve
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using grace_atom = caf::atom_constant<caf::atom("grace")>;
 using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client frame
+// a cluster: where a user's session lives, and sockets on one node served
+// by connection actors on another (actors/remote_outlet.hpp)
+using home_atom = caf::atom_constant<caf::atom("home")>;
+using open_atom = caf::atom_constant<caf::atom("open")>;
+using push_atom = caf::atom_constant<caf::atom("push")>;   // a frame for a remote socket
+using shut_atom = caf::atom_constant<caf::atom("shut")>;   // close a remote socket
 // observability: a JSON picture of an actor and what it owns
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 

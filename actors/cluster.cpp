@@ -23,6 +23,7 @@ namespace {
 
 struct member {
   caf::actor_addr link; // the peer's member actor, monitored
+  caf::actor directory;
   std::string address;
   std::int64_t since_ms = 0;
   std::optional<std::uint32_t> slot; // the configured peer it came from, if any
@@ -40,6 +41,7 @@ struct slot {
 struct cluster_state {
   cluster_settings settings;
   caf::io::middleman_actor dialer;
+  caf::actor directory;
   metrics::registry_ptr metrics;
   std::map<std::string, member> members; // by node name, this node not among them
   std::vector<slot> slots;
@@ -53,7 +55,22 @@ using cluster_ptr = cluster_actor::stateful_pointer<cluster_state>;
 
 cluster_hello own_hello(const cluster_state& st) {
   return {cluster_protocol_version, st.settings.node,
-          peer_address(st.settings.host, st.settings.port)};
+          peer_address(st.settings.host, st.settings.port), st.directory};
+}
+
+// The directory places users over what it is told here.
+void tell_directory(cluster_ptr self) {
+  auto& st = self->state;
+  std::map<std::string, caf::actor> all{{st.settings.node, st.directory}};
+  for (auto& [name, m] : st.members)
+    all.emplace(name, m.directory);
+  cluster_view view;
+  view.self = st.settings.node;
+  for (auto& [name, dir] : all) {
+    view.nodes.push_back(name);
+    view.directories.push_back(dir);
+  }
+  caf::anon_send(st.directory, members_atom::value, std::move(view), caf::actor_cast<caf::actor>(self));
 }
 
 // Why a peer that greeted us cannot be a member; empty when it can.
@@ -65,6 +82,8 @@ std::string refusal(const cluster_state& st, const cluster_hello& theirs) {
     return "its node name is empty or too long";
   if (theirs.node == st.settings.node)
     return "it has this node's name";
+  if (!theirs.directory)
+    return "it named no directory";
   return {};
 }
 
@@ -97,6 +116,7 @@ void admit(cluster_ptr self, const cluster_hello& theirs, const caf::actor& link
   if (returning)
     self->demonitor(m.link);
   m.link = link.address();
+  m.directory = theirs.directory;
   m.address = theirs.address;
   m.since_ms = unix_time_ms();
   if (from_slot)
@@ -106,6 +126,7 @@ void admit(cluster_ptr self, const cluster_hello& theirs, const caf::actor& link
   st.metrics->cluster_members.add(returning ? 0 : 1);
   log::info("cluster", "a node joined",
             {{"node", theirs.node}, {"address", theirs.address}, {"members", st.members.size() + 1}});
+  tell_directory(self);
 }
 
 void dial(cluster_ptr self, std::uint32_t i) {
@@ -124,7 +145,7 @@ void dial(cluster_ptr self, std::uint32_t i) {
         if (!ptr || ifs != self->system().message_types<cluster_actor>()) {
           // Something answered there, but not a member actor of this
           // protocol (another build's interface, or another service).
-          cluster_hello unknown{0, "", peer_address(s.peer.host, s.peer.port)};
+          cluster_hello unknown{0, "", peer_address(s.peer.host, s.peer.port), nullptr};
           if (s.failures++ == 0)
             refuse(self, unknown, "it is not an agentwire node of this protocol version");
           return schedule_dial(self, i);
@@ -198,11 +219,12 @@ std::string status(const cluster_state& st) {
 }
 
 cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
-                                     caf::io::middleman_actor dialer,
+                                     caf::io::middleman_actor dialer, caf::actor directory,
                                      metrics::registry_ptr metrics) {
   auto& st = self->state;
   st.settings = std::move(s);
   st.dialer = std::move(dialer);
+  st.directory = std::move(directory);
   st.metrics = std::move(metrics);
   auto own = peer_address(st.settings.host, st.settings.port);
   for (auto& p : st.settings.peers) {
@@ -226,6 +248,7 @@ cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
       st.members.erase(i);
       ++st.departures;
       st.metrics->cluster_members.dec();
+      tell_directory(self);
       if (from && st.slots[*from].state == slot::joined) {
         st.slots[*from].backoff = caf::timespan{0};
         schedule_dial(self, *from);
@@ -233,6 +256,7 @@ cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
       return;
     }
   });
+  tell_directory(self);
   for (std::uint32_t i = 0; i < st.slots.size(); ++i)
     if (st.slots[i].state == slot::idle)
       dial(self, i);
@@ -279,9 +303,11 @@ cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
 } // namespace
 
 cluster_actor spawn_cluster(caf::actor_system& sys, cluster_settings s,
-                            caf::io::middleman_actor dialer, metrics::registry_ptr metrics) {
+                            caf::io::middleman_actor dialer, caf::actor directory,
+                            metrics::registry_ptr metrics) {
   metrics->cluster_members.inc(); // this node
-  return sys.spawn(cluster, std::move(s), std::move(dialer), std::move(metrics));
+  return sys.spawn(cluster, std::move(s), std::move(dialer), std::move(directory),
+                   std::move(metrics));
 }
 
 } // namespace aw

@@ -14,10 +14,12 @@
 #include <vector>
 
 #include <caf/actor_system_config.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/fwd.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/meta/type_name.hpp>
 #include <caf/replies_to.hpp>
+#include <caf/actor.hpp>
 #include <caf/typed_actor.hpp>
 
 #include "actors/metrics.hpp"
@@ -29,17 +31,28 @@ namespace aw {
 constexpr std::uint32_t cluster_protocol_version = 1;
 
 // The greeting each side of a new link sends: which protocol it speaks,
-// its name and where its cluster port listens.
+// its name, where its cluster port listens, and its directory (where the
+// sessions of the users it is home to live).
 struct cluster_hello {
   std::uint32_t version = cluster_protocol_version;
   std::string node;
   std::string address;
+  caf::actor directory;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, cluster_hello& x) {
-  return f(caf::meta::type_name("aw.cluster_hello"), x.version, x.node, x.address);
+  return f(caf::meta::type_name("aw.cluster_hello"), x.version, x.node, x.address,
+           x.directory);
 }
+
+// What the member actor tells its node's directory whenever the member set
+// changes: every live member (this node first) and its directory.
+struct cluster_view {
+  std::string self;
+  std::vector<std::string> nodes;      // sorted, `self` among them
+  std::vector<caf::actor> directories; // nodes[i]'s
+};
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
@@ -75,11 +88,16 @@ using cluster_actor = caf::typed_actor<
 void add_cluster_types(caf::actor_system_config& cfg);
 
 // `dialer` connects to peers: the middleman's actor, or the OpenSSL
-// manager's for TLS links.
+// manager's for TLS links. `directory` is this node's: it hears of every
+// change of the member set as (members_atom, cluster_view, member actor).
 cluster_actor spawn_cluster(caf::actor_system& sys, cluster_settings s,
-                            caf::io::middleman_actor dialer, metrics::registry_ptr metrics);
+                            caf::io::middleman_actor dialer, caf::actor directory,
+                            metrics::registry_ptr metrics);
 
 // "host:port" of a peer, for logs and snapshots.
 std::string peer_address(const std::string& host, std::uint16_t port);
 
 } // namespace aw
+
+// Local only: from the member actor to its own node's directory.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(aw::cluster_view)

@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/remote_outlet.hpp"
 #include "actors/user_session.hpp"
 #include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
@@ -15,8 +16,15 @@ namespace {
 struct connection_state {
   connection_context ctx;
   std::weak_ptr<outlet> out;
+  std::shared_ptr<outlet> owned; // a remote_outlet, held here (a socket holds its own)
   caf::actor directory;
   caf::actor session;
+  // In a cluster, for a user at home on another node: the connection actor
+  // there, which this one forwards the client's frames to (forwarding).
+  caf::actor home;
+  // On the home node, for a socket on another node: its connection actor
+  // there, which writes what this one pushes (see remote_outlet).
+  caf::actor socket_side;
   env_ptr env;
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
@@ -213,46 +221,114 @@ void serve_when_admitted(connection_actor* self, decoded_frame frame) {
       [self](caf::error&) { internal_error(self, std::nullopt); });
 }
 
+// The user's session is here: the emitter writes the greeting and every
+// event of the user to our socket; this actor serves what the client sends.
+void attach(connection_actor* self, const caf::actor& session) {
+  self->state.session = session;
+  self->monitor(session);
+  self->request(session, caf::infinite, attach_atom::value, caf::actor_cast<caf::actor>(self),
+                socket_subscription{self->state.out, self->state.ctx.connection_id})
+    .await(
+      [self](const std::string&, std::uint64_t) {
+        auto& st = self->state;
+        if (st.phase == connection_phase::joining)
+          st.phase = connection_phase::open; // (else closed meanwhile)
+      },
+      [self](caf::error&) { close_socket(self, close_code::internal); });
+}
+
+// The user is at home on another node: a connection actor there serves this
+// socket, and this one carries frames both ways.
+void forward_to(connection_actor* self, const caf::actor& home_directory) {
+  self->request(home_directory, std::chrono::seconds{10}, open_atom::value, self->state.ctx)
+    .await(
+      [self](const caf::actor& home) {
+        auto& st = self->state;
+        st.home = home;
+        self->monitor(home);
+        if (st.phase == connection_phase::joining)
+          st.phase = connection_phase::open;
+        else
+          caf::anon_send(home, closed_atom::value); // closed meanwhile
+      },
+      [self](caf::error& e) {
+        log::warn("connection", "the user's home node did not open a connection",
+                  {{"user", self->state.ctx.user_id},
+                   {"conn", self->state.ctx.connection_id},
+                   {"error", self->system().render(e)}});
+        close_socket(self, close_code::try_again);
+      });
+}
+
+// A frame from a socket whose user is at home elsewhere: a refresh is served
+// here, where the socket and its deadline are; anything else goes home.
+void forward_inbound(connection_actor* self, const std::string& text) {
+  auto& st = self->state;
+  if (text.find("\"refresh\"") != std::string::npos) {
+    auto frame = codec::decode_client_frame(text, st.env->settings.protocol);
+    if (auto* f = std::get_if<client_frame>(&frame))
+      if (auto* r = std::get_if<refresh_request>(f))
+        return handle(self, *r, std::chrono::steady_clock::now());
+  }
+  caf::anon_send(st.home, inbound_atom::value, text);
+}
+
 caf::behavior connection(connection_actor* self, connection_context ctx,
-                         std::weak_ptr<outlet> out, caf::actor directory, env_ptr env) {
+                         std::weak_ptr<outlet> out, caf::actor directory, env_ptr env,
+                         caf::actor socket_side) {
   auto& st = self->state;
   st.ctx = std::move(ctx);
   st.out = std::move(out);
+  if (socket_side) {
+    st.owned = std::make_shared<remote_outlet>(socket_side);
+    st.out = st.owned;
+    st.socket_side = std::move(socket_side);
+  }
   st.directory = std::move(directory);
   st.env = std::move(env);
   st.last_activity_ms = unix_time_ms();
   // Join before anything else: await holds back every other message, so no
-  // client frame is handled before the session is known.
-  self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
-    .await(
-      [self](const caf::actor& session) {
-        self->state.session = session;
-        // The session never ends while a connection is attached, except
-        // abnormally (the directory notices it too and forgets it): close
-        // with 1011 so the client reconnects to a fresh session.
-        self->monitor(session);
-        self->set_down_handler([self](caf::down_msg& msg) {
-          auto& st = self->state;
-          if (msg.source != st.session.address())
-            return;
-          log::error("connection", "user session died, closing with 1011",
-                     {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
-          close_socket(self, close_code::internal);
-        });
-        // The emitter writes the greeting and every event of the user to
-        // our socket; this actor serves what the client sends.
-        self->request(session, caf::infinite, attach_atom::value,
-                      caf::actor_cast<caf::actor>(self),
-                      socket_subscription{self->state.out, self->state.ctx.connection_id})
-          .await(
-            [self](const std::string&, std::uint64_t) {
-              auto& st = self->state;
-              if (st.phase == connection_phase::joining)
-                st.phase = connection_phase::open; // (else closed meanwhile)
-            },
-            [self](caf::error&) { close_socket(self, close_code::internal); });
-      },
-      [self](caf::error&) { close_socket(self, close_code::internal); });
+  // client frame is handled before the session is known. A socket accepted
+  // here asks where its user is at home; one served for another node joins
+  // the session here.
+  if (st.socket_side) {
+    self->monitor(st.socket_side);
+    self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
+      .await([self](const caf::actor& session) { attach(self, session); },
+             [self](caf::error&) { close_socket(self, close_code::internal); });
+  } else {
+    self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id,
+                  home_atom::value)
+      .await(
+        [self](const caf::actor& where, bool remote) {
+          if (remote)
+            forward_to(self, where);
+          else
+            attach(self, where);
+        },
+        [self](caf::error&) { close_socket(self, close_code::internal); });
+  }
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    if (msg.source == st.session.address()) {
+      // The session never ends while a connection is attached, except
+      // abnormally (the directory notices it too and forgets it): close
+      // with 1011 so the client reconnects to a fresh session.
+      log::error("connection", "user session died, closing with 1011",
+                 {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+      close_socket(self, close_code::internal);
+    } else if (st.home && msg.source == st.home.address()) {
+      // The user's home node is gone: the client reconnects (1013) and
+      // resumes at its new home, which answers replay_gap with its epoch.
+      log::warn("connection", "the user's home node is gone, closing with 1013",
+                {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+      close_socket(self, close_code::try_again);
+    } else if (st.socket_side && msg.source == st.socket_side.address()) {
+      // The socket's node is gone, and the socket with it.
+      st.phase = connection_phase::closed;
+      self->quit();
+    }
+  });
   return {
     [self](inbound_atom, const std::string& text) -> caf::result<void> {
       auto& st = self->state;
@@ -260,6 +336,10 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
       ++st.frames_in;
+      if (st.home) {
+        forward_inbound(self, text);
+        return caf::unit;
+      }
       serve_when_admitted(self, codec::decode_client_frame(text, st.env->settings.protocol));
       return caf::unit;
     },
@@ -269,9 +349,23 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
         return connection_not_open_error();
       st.last_activity_ms = unix_time_ms();
       ++st.frames_in;
-      serve_when_admitted(self, codec::binary_frame_error());
+      if (st.home)
+        caf::anon_send(st.home, binary_atom::value);
+      else
+        serve_when_admitted(self, codec::binary_frame_error());
       return caf::unit;
     },
+    [self](push_atom, std::string& frame, bool replayed) {
+      auto out = self->state.out.lock();
+      if (!out)
+        return;
+      auto f = std::make_shared<const std::string>(std::move(frame));
+      if (replayed)
+        out->push_replayed(std::move(f));
+      else
+        out->push(std::move(f));
+    },
+    [self](shut_atom, std::uint16_t code) { close_socket(self, static_cast<close_code>(code)); },
     [self](snapshot_atom) {
       auto& st = self->state;
       static constexpr const char* phases[] = {"joining", "open", "closing", "closed"};
@@ -294,7 +388,10 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
     },
     [self](kick_atom, close_code code) { close_socket(self, code); },
     [self](closed_atom) {
-      self->state.phase = connection_phase::closed;
+      auto& st = self->state;
+      if (st.home)
+        caf::anon_send(st.home, closed_atom::value);
+      st.phase = connection_phase::closed;
       self->quit();
     },
   };
@@ -312,7 +409,19 @@ caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
   auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
-                        std::move(env));
+                        std::move(env), nullptr);
+  metrics::track(conn, metrics::actor_kind::connection, std::move(m),
+                 {{"user", user}, {"conn", id}});
+  return conn;
+}
+
+caf::actor spawn_remote_connection(caf::actor_system& sys, connection_context ctx,
+                                   caf::actor socket_side, caf::actor directory, env_ptr env) {
+  auto user = ctx.user_id;
+  auto id = ctx.connection_id;
+  auto m = env->metrics;
+  auto conn = sys.spawn(connection, std::move(ctx), std::weak_ptr<outlet>{},
+                        std::move(directory), std::move(env), std::move(socket_side));
   metrics::track(conn, metrics::actor_kind::connection, std::move(m),
                  {{"user", user}, {"conn", id}});
   return conn;

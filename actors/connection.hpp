@@ -19,6 +19,7 @@
 #include <string>
 
 #include <caf/fwd.hpp>
+#include <caf/meta/type_name.hpp>
 
 #include "actors/outlet.hpp"
 #include "actors/settings.hpp"
@@ -39,7 +40,21 @@ enum class connection_phase { joining, open, closing, closed };
 caf::error connection_not_open_error();
 
 // Spawns and tracks (metrics) a connection actor; its limits come from env.
+// In a cluster it asks the directory where its user is at home; at home on
+// another node, a connection actor there serves the client and this one
+// forwards frames both ways.
 caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
                             std::weak_ptr<outlet> out, caf::actor directory, env_ptr env);
+
+// On the user's home node, for a socket on another node whose connection
+// actor is `socket_side`: writes through a remote_outlet to it.
+caf::actor spawn_remote_connection(caf::actor_system& sys, connection_context ctx,
+                                   caf::actor socket_side, caf::actor directory, env_ptr env);
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_context& x) {
+  return f(caf::meta::type_name("aw.connection_context"), x.connection_id, x.user_id, x.peer,
+           x.connected_at_ms);
+}
 
 } // namespace aw

@@ -10,6 +10,8 @@
 #include "actors/actor_messages.hpp"
 #include "actors/ask_once.hpp"
 #include "actors/cluster.hpp"
+#include "actors/connection.hpp"
+#include "actors/placement.hpp"
 
 namespace aw {
 
@@ -24,6 +26,10 @@ struct user_entry {
 
 struct directory_state {
   env_ptr env;
+  // In a cluster: the live members and their directories (from the member
+  // actor, which is `cluster`); empty otherwise.
+  cluster_view view;
+  caf::actor cluster;
   std::unordered_map<std::string, user_entry> users;
   std::unordered_map<caf::actor_addr, std::string> connection_user;
   std::unordered_map<caf::actor_addr, std::string> session_user;
@@ -126,6 +132,53 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       st.connection_user.emplace(conn.address(), user);
       return session_of(self, user, entry);
     },
+    // A WebSocket's connection actor: the session when this node is the
+    // user's home, else the home node's directory (`remote`), which a
+    // connection there is then opened with.
+    [self](join_atom, const std::string& user,
+           home_atom) -> caf::result<caf::actor, bool> {
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      if (i == st.users.end() || i->second.reserved == 0)
+        return caf::make_error(caf::sec::invalid_argument); // no reservation
+      auto& entry = i->second;
+      --entry.reserved;
+      ++entry.joined;
+      auto conn = caf::actor_cast<caf::actor>(self->current_sender());
+      self->monitor(conn);
+      st.connection_user.emplace(conn.address(), user);
+      if (!st.view.nodes.empty()) {
+        auto home = home_node(user, st.view.nodes);
+        if (home != st.view.self)
+          for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
+            if (st.view.nodes[n] == home && st.view.directories[n])
+              return {st.view.directories[n], true};
+      }
+      return {session_of(self, user, entry), false};
+    },
+    // From the connection actor of a socket on another node whose user is at
+    // home here: a connection actor here serves it.
+    [self](open_atom, connection_context& ctx) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      if (!is_valid_user_id(ctx.user_id))
+        return caf::make_error(caf::sec::invalid_argument);
+      auto& entry = st.users[ctx.user_id];
+      if (entry.total() >= st.env->settings.max_connections_per_user) {
+        if (entry.total() == 0 && !entry.session)
+          st.users.erase(ctx.user_id);
+        return caf::make_error(caf::sec::request_receiver_down); // the user's limit
+      }
+      ++entry.reserved;
+      ++st.connections;
+      auto socket_side = caf::actor_cast<caf::actor>(self->current_sender());
+      return spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
+                                     caf::actor_cast<caf::actor>(self), st.env);
+    },
+    [self](members_atom, cluster_view& view, caf::actor& cluster) {
+      auto& st = self->state;
+      st.cluster = std::move(cluster);
+      st.view = std::move(view);
+    },
     [self](notify_atom, const std::string& user, std::string& topic, json& data) {
       auto& st = self->state;
       auto i = st.users.find(user);
@@ -182,7 +235,7 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       caf::actor cluster;
       if (user.empty()) {
         servers = st.env->tool_servers;
-        cluster = st.env->cluster;
+        cluster = st.cluster;
       }
       gather(self, std::move(sessions),
              [self, rp, me = std::move(me), truncated, servers = std::move(servers),

@@ -68,9 +68,6 @@ struct environment {
   // Actors that serve tools (MCP tool servers), listed in snapshots: each
   // answers (snapshot_atom) -> json.
   std::vector<caf::actor> tool_servers;
-  // This node's cluster member actor (actors/cluster.hpp) when it is in a
-  // cluster; answers (status_atom) -> JSON text.
-  caf::actor cluster;
   // Routes (names that are two agents) as their router last published
   // them, and the router their runs report their ends to.
   route_table routes;

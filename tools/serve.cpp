@@ -350,16 +350,7 @@ int serve(int argc, char** argv) {
       a = nullptr;
     }
   } member;
-  if (!cfg.cluster.node.empty()) {
-    std::string problem;
-    auto started = aw::start_cluster(sys, cfg.cluster, assembly.metrics, problem);
-    if (!started) {
-      std::cerr << "agentwire: " << problem << "\n";
-      return 1;
-    }
-    member.a = caf::actor_cast<caf::actor>(*started);
-    assembly.cluster = member.a;
-  }
+  auto metrics = assembly.metrics;
   aw::env_ptr env;
   if (file_agents) {
     catalog = std::make_unique<aw::agents::catalog>(sys, processes, assembly);
@@ -377,6 +368,16 @@ int serve(int argc, char** argv) {
     std::cerr << "agentwire: cannot listen on " << cfg.host << ":" << cfg.port << ": "
               << e.what() << "\n";
     return 1;
+  }
+  if (!cfg.cluster.node.empty()) {
+    std::string problem;
+    auto started = aw::start_cluster(sys, cfg.cluster, svc->directory(), metrics, problem);
+    if (!started) {
+      std::cerr << "agentwire: " << problem << "\n";
+      svc->stop();
+      return 1;
+    }
+    member.a = caf::actor_cast<caf::actor>(*started);
   }
   if (catalog)
     catalog->set_publisher([&svc](aw::env_ptr next) { svc->reload(std::move(next)); });

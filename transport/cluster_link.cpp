@@ -8,6 +8,7 @@
 #include <caf/io/all.hpp>
 #include <caf/openssl/all.hpp>
 
+#include "actors/connection.hpp"
 #include "actors/log.hpp"
 
 namespace aw {
@@ -108,6 +109,7 @@ void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o) {
   if (o.node.empty())
     return;
   add_cluster_types(cfg);
+  cfg.add_message_type<connection_context>("aw.connection_context");
   if (!o.tls())
     return;
   cfg.load<caf::openssl::manager>();
@@ -117,7 +119,8 @@ void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o) {
 }
 
 std::optional<cluster_actor> start_cluster(caf::actor_system& sys, const cluster_options& o,
-                                           metrics::registry_ptr metrics, std::string& problem) {
+                                           caf::actor directory, metrics::registry_ptr metrics,
+                                           std::string& problem) {
   cluster_settings s;
   s.node = o.node;
   s.host = o.host;
@@ -127,7 +130,7 @@ std::optional<cluster_actor> start_cluster(caf::actor_system& sys, const cluster
   auto dialer = o.tls() ? sys.openssl_manager().actor_handle() : sys.middleman().actor_handle();
   auto port = static_cast<std::uint16_t>(o.port);
   s.port = port;
-  auto member = spawn_cluster(sys, s, dialer, metrics);
+  auto member = spawn_cluster(sys, s, dialer, std::move(directory), metrics);
   auto bound = o.tls() ? caf::openssl::publish(member, port, o.host.c_str(), true)
                   : sys.middleman().publish(member, port, o.host.c_str(), true);
   if (!bound) {

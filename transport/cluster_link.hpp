@@ -44,9 +44,11 @@ std::vector<std::string> cluster_problems(const cluster_options& o);
 // CAF's OpenSSL module with the node's certificate, key and the CA.
 void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o);
 
-// Spawns the member actor and publishes it on the cluster port; nullopt
-// with `problem` set when the port cannot be opened.
+// Spawns the member actor for this node's `directory` and publishes it on
+// the cluster port; nullopt with `problem` set when the port cannot be
+// opened.
 std::optional<cluster_actor> start_cluster(caf::actor_system& sys, const cluster_options& o,
-                                           metrics::registry_ptr metrics, std::string& problem);
+                                           caf::actor directory, metrics::registry_ptr metrics,
+                                           std::string& problem);
 
 } // namespace aw

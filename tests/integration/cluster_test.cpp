@@ -17,6 +17,7 @@
 #include "actors/cluster.hpp"
 #include "support/command.hpp"
 #include "support/free_port.hpp"
+#include "support/frames.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -153,8 +154,11 @@ TEST_CASE("cluster: a peer of another protocol version is refused and logged") {
   auto peer = sys.middleman().remote_actor<aw::cluster_actor>("127.0.0.1", pa);
   REQUIRE(peer);
   caf::scoped_actor self{sys};
+  // Where a member's users would be served: nothing here serves them.
+  auto directory = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
   std::optional<caf::error> refused;
-  self->request(*peer, 5s, aw::hello_atom::value, aw::cluster_hello{99, "old", "127.0.0.1:1"})
+  self->request(*peer, 5s, aw::hello_atom::value,
+                aw::cluster_hello{99, "old", "127.0.0.1:1", directory})
     .receive([](aw::cluster_hello&) { FAIL("a peer of version 99 was let in"); },
              [&](caf::error& e) { refused = e; });
   REQUIRE(refused);
@@ -167,11 +171,11 @@ TEST_CASE("cluster: a peer of another protocol version is refused and logged") {
         != std::string::npos);
   // The same peer with this version is a member.
   self->request(*peer, 5s, aw::hello_atom::value,
-                aw::cluster_hello{aw::cluster_protocol_version, "new", "127.0.0.1:1"})
+                aw::cluster_hello{aw::cluster_protocol_version, "new", "127.0.0.1:1", directory})
     .receive([](aw::cluster_hello& h) { CHECK(h.node == "a"); },
              [](caf::error& e) { FAIL("refused: " << to_string(e)); });
   CHECK(a.members() == names{"a", "new"});
-  self->send_exit(*peer, caf::exit_reason::user_shutdown); // only the proxy goes
+  self->send_exit(directory, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("cluster: nodes with certificates of the cluster's CA form a cluster over TLS and a stranger's certificate is refused") {
@@ -220,4 +224,73 @@ TEST_CASE("cluster: the options are checked together and plain links beyond loop
   auto lone = serve("--cluster-peers=127.0.0.1:9");
   CHECK(lone.rc == 2);
   CHECK(lone.output.find("need --cluster-node") != std::string::npos);
+}
+
+TEST_CASE("cluster: a user's sockets on any node share the session at the user's home with one seq and no other user's frame") {
+  auto pa = free_port(), pb = free_port(), pc = free_port();
+  auto peers = list({pa, pb, pc});
+  node a{"a", pa, peers};
+  node b{"b", pb, peers};
+  node c{"c", pc, peers};
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  // alice is at home on a and bob on b (placement_test pins both); alice
+  // connects to b and c only, bob to a and b.
+  auto alice_b = greeted(b.srv->connect("alice"));
+  auto alice_c = greeted(c.srv->connect("alice"));
+  auto bob_a = greeted(a.srv->connect("bob"));
+  auto bob_b = greeted(b.srv->connect("bob"));
+
+  auto events_of = [](aw::client::ws_client& ws, std::size_t n) {
+    std::vector<json> out;
+    while (out.size() < n) {
+      auto f = next_frame(ws);
+      if (f.contains("seq"))
+        out.push_back(f);
+    }
+    return out;
+  };
+  auto same = [](const std::vector<json>& x, const std::vector<json>& y, const std::string& who) {
+    REQUIRE(x.size() == y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      CHECK(x[i]["seq"] == y[i]["seq"]);
+      CHECK(x[i]["type"] == y[i]["type"]);
+      CHECK(x[i]["run_id"] == y[i]["run_id"]);
+      CHECK(x[i].value("request_id", who).rfind(who, 0) == 0);
+      CHECK(y[i].value("request_id", who).rfind(who, 0) == 0);
+    }
+  };
+  // A run asked on one socket reaches the user's other socket, on another
+  // node, with the same seq; each user's seq goes on without a gap.
+  auto run1 = run_to_end(*alice_b, {{"type", "user_message"}, {"content", "6*7"}, {"request_id", "alice-1"}});
+  REQUIRE(run1.back()["type"] == "agent_completed");
+  same(run1, events_of(*alice_c, run1.size()), "alice");
+  auto bob1 = run_to_end(*bob_a, {{"type", "user_message"}, {"content", "1+1"}, {"request_id", "bob-1"}});
+  REQUIRE(bob1.back()["type"] == "agent_completed");
+  same(bob1, events_of(*bob_b, bob1.size()), "bob");
+  auto run2 = run_to_end(*alice_c, {{"type", "user_message"}, {"content", "2+2"}, {"request_id", "alice-2"}});
+  REQUIRE(run2.back()["type"] == "agent_completed");
+  same(run2, events_of(*alice_b, run2.size()), "alice");
+  auto all = run1;
+  all.insert(all.end(), run2.begin(), run2.end());
+  for (std::size_t i = 1; i < all.size(); ++i)
+    CHECK(all[i]["seq"].get<std::uint64_t>() == all[i - 1]["seq"].get<std::uint64_t>() + 1);
+
+  // The sessions live at home: alice's on a (two connections, from b and c),
+  // none on b or c.
+  auto users_of = [](const node& n) {
+    auto r = aw::client::http_request("127.0.0.1", n.srv->port(), "GET", "/admin/actors", {},
+                                      {{"Authorization", "Bearer " + admin_token}});
+    REQUIRE(r.status == 200);
+    std::map<std::string, std::size_t> out;
+    auto snap = json::parse(r.body);
+    for (auto& u : snap["users"])
+      out[u.value("user", "?")] = u.value("connections", json::array()).size();
+    return out;
+  };
+  auto on_a = users_of(a);
+  CHECK(on_a["alice"] == 2);
+  CHECK(on_a.count("bob") == 0);
+  CHECK(users_of(b)["bob"] == 2);
+  CHECK(users_of(b).count("alice") == 0);
+  CHECK(users_of(c).empty());
 }
