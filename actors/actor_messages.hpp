@@ -51,6 +51,8 @@ using home_atom = caf::atom_constant<caf::atom("home")>;
 using open_atom = caf::atom_constant<caf::atom("open")>;
 using push_atom = caf::atom_constant<caf::atom("push")>;   // a frame for a remote socket
 using shut_atom = caf::atom_constant<caf::atom("shut")>;   // close a remote socket
+using respond_atom = caf::atom_constant<caf::atom("respond")>; // a remote HTTP response
+using end_atom = caf::atom_constant<caf::atom("end")>;         // end a remote HTTP stream
 // observability: a JSON picture of an actor and what it owns
 using snapshot_atom = caf::atom_constant<caf::atom("snapshot")>;
 

@@ -11,6 +11,7 @@
 #include "actors/ask_once.hpp"
 #include "actors/cluster.hpp"
 #include "actors/connection.hpp"
+#include "actors/http_call_wire.hpp"
 #include "actors/placement.hpp"
 
 namespace aw {
@@ -173,6 +174,24 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto socket_side = caf::actor_cast<caf::actor>(self->current_sender());
       return spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
                                      caf::actor_cast<caf::actor>(self), st.env);
+    },
+    // The same for an HTTP API request whose response is on another node.
+    [self](open_atom, http_context& ctx, http_call_wire& call) -> caf::result<caf::actor> {
+      auto& st = self->state;
+      if (!is_valid_user_id(ctx.user_id))
+        return caf::make_error(caf::sec::invalid_argument);
+      auto& entry = st.users[ctx.user_id];
+      if (entry.total() >= st.env->settings.max_connections_per_user) {
+        if (entry.total() == 0 && !entry.session)
+          st.users.erase(ctx.user_id);
+        return caf::make_error(caf::sec::request_receiver_down); // the user's limit
+      }
+      ++entry.reserved;
+      ++st.connections;
+      auto response_side = caf::actor_cast<caf::actor>(self->current_sender());
+      return spawn_remote_http_stream(self->system(), std::move(ctx), from_wire(call),
+                                      std::move(response_side), caf::actor_cast<caf::actor>(self),
+                                      st.env);
     },
     [self](members_atom, cluster_view& view, caf::actor& cluster) {
       auto& st = self->state;

@@ -4,7 +4,9 @@
 
 #include <caf/all.hpp>
 
+#include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
+#include "actors/remote_sink.hpp"
 #include "actors/user_session.hpp"
 #include "messages/agui.hpp"
 #include "messages/codec.hpp"
@@ -22,6 +24,12 @@ struct http_stream_state {
   http_context ctx;
   http_call call;
   std::weak_ptr<http_sink> sink;
+  std::shared_ptr<http_sink> owned; // a remote_sink, held here
+  // In a cluster, for a user at home on another node: the request actor
+  // there, whose response this one writes (forwarding).
+  caf::actor home;
+  // On the home node, for a response on another node: its request actor.
+  caf::actor response_side;
   caf::actor directory;
   caf::actor session;
   env_ptr env;
@@ -204,17 +212,99 @@ void on_joined(http_stream_actor* self) {
       [self](caf::error&) { internal_error(self); });
 }
 
+// The server is shutting down, or the request's token expired: say so in
+// the stream's own terms (forwarding: home says it).
+void kick(http_stream_actor* self, close_code code) {
+  if (self->state.home)
+    return caf::anon_send(self->state.home, shut_atom::value, static_cast<std::uint16_t>(code));
+  auto& st = self->state;
+  auto err = code == close_code::policy
+               ? codec::make_error(error_code::unauthorized,
+                                   "the token expired; reconnect with a new one and resume")
+               : codec::make_error(error_code::overloaded,
+                                   "the server is shutting down; reconnect and resume");
+  if (!st.streaming)
+    return respond_error(self, err);
+  if (st.agui)
+    push(self, sse::message("RUN_ERROR", std::nullopt,
+                            st.agui->run_error(std::string{to_string(err.code)}, err.message)
+                              .dump()));
+  else
+    push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
+  end(self);
+}
+
+void joined(http_stream_actor* self, const caf::actor& session) {
+  self->state.session = session;
+  self->monitor(session);
+  // An API request spends a token of the user's frame budget, like a
+  // WebSocket frame does.
+  self->request(session, caf::infinite, admit_atom::value)
+    .await(
+      [self](const rate_limiter::decision& d) {
+        if (d.outcome == rate_limiter::verdict::granted)
+          return on_joined(self);
+        self->state.env->metrics->frames_rate_limited.inc();
+        auto err = codec::make_error(error_code::rate_limited, "too many requests; slow down");
+        // Abuse has no next token to wait for: a second's pause is the hint.
+        err.extra["retry_after_ms"] =
+          d.outcome == rate_limiter::verdict::abuse ? 1000 : d.retry_after_ms;
+        respond_error(self, err);
+      },
+      [self](caf::error&) { internal_error(self); });
+}
+
+// The user is at home on another node: a request actor there serves the
+// request, and this one writes what it sends to the response.
+void forward_to(http_stream_actor* self, const caf::actor& home_directory) {
+  auto& st = self->state;
+  self->request(home_directory, std::chrono::seconds{10}, open_atom::value, st.ctx,
+                to_wire(st.call))
+    .await(
+      [self](const caf::actor& home) {
+        self->state.home = home;
+        self->monitor(home);
+      },
+      [self](caf::error& e) {
+        log::warn("http", "the user's home node did not take the request",
+                  {{"user", self->state.ctx.user_id},
+                   {"request", self->state.ctx.request_id},
+                   {"error", self->system().render(e)}});
+        internal_error(self);
+      });
+}
+
 caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call call,
-                          std::weak_ptr<http_sink> sink, caf::actor directory, env_ptr env) {
+                          std::weak_ptr<http_sink> sink, caf::actor directory, env_ptr env,
+                          caf::actor response_side) {
   auto& st = self->state;
   st.env = std::move(env);
   st.ctx = std::move(ctx);
   st.call = std::move(call);
   st.sink = std::move(sink);
+  if (response_side) {
+    st.owned = std::make_shared<remote_sink>(response_side);
+    st.sink = st.owned;
+    st.response_side = std::move(response_side);
+  }
   st.directory = std::move(directory);
-  self->set_down_handler([self](caf::down_msg&) {
-    // The session died under a stream: one error, then the stream ends.
+  self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
+    if (st.response_side && msg.source == st.response_side.address())
+      return self->quit(); // the response's node is gone, and the response with it
+    if (st.home) {
+      // The user's home node is gone under the request: one error, then
+      // the response ends.
+      if (auto s = st.sink.lock()) {
+        auto err = codec::make_error(error_code::internal, "the stream was interrupted");
+        if (!s->push(std::make_shared<const std::string>(
+              sse::message("error", std::nullopt, codec::encode_error(err)))))
+          s->respond(500, codec::encode_error(err));
+        s->end();
+      }
+      return self->quit();
+    }
+    // The session died under a stream: one error, then the stream ends.
     if (!st.streaming)
       return internal_error(self);
     if (st.agui)
@@ -226,29 +316,23 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
                                 error_code::internal, "the stream was interrupted"))));
     end(self);
   });
-  self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
-    .await(
-      [self](const caf::actor& session) {
-        self->state.session = session;
-        self->monitor(session);
-        // An API request spends a token of the user's frame budget, like a
-        // WebSocket frame does.
-        self->request(session, caf::infinite, admit_atom::value)
-          .await(
-            [self](const rate_limiter::decision& d) {
-              if (d.outcome == rate_limiter::verdict::granted)
-                return on_joined(self);
-              self->state.env->metrics->frames_rate_limited.inc();
-              auto err = codec::make_error(error_code::rate_limited,
-                                           "too many requests; slow down");
-              // Abuse has no next token to wait for: a second's pause is the hint.
-              err.extra["retry_after_ms"] =
-                d.outcome == rate_limiter::verdict::abuse ? 1000 : d.retry_after_ms;
-              respond_error(self, err);
-            },
-            [self](caf::error&) { internal_error(self); });
-      },
-      [self](caf::error&) { internal_error(self); });
+  if (st.response_side) {
+    self->monitor(st.response_side);
+    self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id)
+      .await([self](const caf::actor& session) { joined(self, session); },
+             [self](caf::error&) { internal_error(self); });
+  } else {
+    self->request(st.directory, caf::infinite, join_atom::value, st.ctx.user_id,
+                  home_atom::value)
+      .await(
+        [self](const caf::actor& where, bool remote) {
+          if (remote)
+            forward_to(self, where);
+          else
+            joined(self, where);
+        },
+        [self](caf::error&) { internal_error(self); });
+  }
   auto on_event = [self](const event_ptr& ev) {
     auto& st = self->state;
     if (std::holds_alternative<http_run>(st.call)) {
@@ -263,28 +347,28 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
   return {
     [on_event](deliver_atom, const event_ptr& ev) { on_event(ev); },
     [on_event](replay_atom, const event_ptr& ev) { on_event(ev); },
-    [self](kick_atom, close_code code) {
-      // The server is shutting down, or the request's token expired: say so
-      // in the stream's own terms.
-      auto& st = self->state;
-      auto err = code == close_code::policy
-                   ? codec::make_error(error_code::unauthorized,
-                                       "the token expired; reconnect with a new one and resume")
-                   : codec::make_error(error_code::overloaded,
-                                       "the server is shutting down; reconnect and resume");
-      if (!st.streaming)
-        return respond_error(self, err);
-      if (st.agui)
-        push(self, sse::message("RUN_ERROR", std::nullopt,
-                                st.agui->run_error(std::string{to_string(err.code)}, err.message)
-                                  .dump()));
-      else
-        push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
-      end(self);
+    // Forwarding: what the home node's request actor writes.
+    [self](respond_atom, int status, std::string& body) {
+      if (auto s = self->state.sink.lock())
+        s->respond(status, std::move(body));
+      self->quit();
     },
+    [self](push_atom, std::string& message, bool) {
+      if (auto s = self->state.sink.lock())
+        s->push(std::make_shared<const std::string>(std::move(message)));
+    },
+    [self](end_atom) {
+      if (auto s = self->state.sink.lock())
+        s->end();
+      self->quit();
+    },
+    [self](shut_atom, std::uint16_t code) { kick(self, static_cast<close_code>(code)); },
+    [self](kick_atom, close_code code) { kick(self, code); },
     [self](expiring_atom, std::int64_t exp) {
       // AG-UI has no such event; its runs end long before a token does.
       auto& st = self->state;
+      if (st.home)
+        return caf::anon_send(st.home, expiring_atom::value, exp);
       if (!st.streaming || st.agui || st.done)
         return;
       auto err = codec::make_error(error_code::token_expiring,
@@ -293,7 +377,11 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
       err.extra["exp"] = exp;
       push(self, sse::message("error", std::nullopt, codec::encode_error(err)));
     },
-    [self](closed_atom) { self->quit(); },
+    [self](closed_atom) {
+      if (self->state.home)
+        caf::anon_send(self->state.home, closed_atom::value);
+      self->quit();
+    },
     [self](snapshot_atom) {
       auto& st = self->state;
       const char* kind = std::holds_alternative<http_follow>(st.call) ? "events"
@@ -324,7 +412,20 @@ caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call
   auto request = ctx.request_id;
   auto m = env->metrics;
   auto a = sys.spawn(http_stream, std::move(ctx), std::move(call), std::move(sink),
-                     std::move(directory), std::move(env));
+                     std::move(directory), std::move(env), nullptr);
+  metrics::track(a, metrics::actor_kind::http_stream, std::move(m),
+                 {{"user", user}, {"request", request}});
+  return a;
+}
+
+caf::actor spawn_remote_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
+                                    caf::actor response_side, caf::actor directory,
+                                    env_ptr env) {
+  auto user = ctx.user_id;
+  auto request = ctx.request_id;
+  auto m = env->metrics;
+  auto a = sys.spawn(http_stream, std::move(ctx), std::move(call), std::weak_ptr<http_sink>{},
+                     std::move(directory), std::move(env), std::move(response_side));
   metrics::track(a, metrics::actor_kind::http_stream, std::move(m),
                  {{"user", user}, {"request", request}});
   return a;

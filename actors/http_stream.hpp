@@ -71,8 +71,16 @@ struct http_context {
 
 // The transport has reserved a connection slot for the user in `directory`
 // before it spawns this actor; the actor joins and releases it by quitting.
+// In a cluster it asks where its user is at home; at home on another node,
+// a request actor there serves the request and this one writes its response.
 caf::actor spawn_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
                              std::weak_ptr<http_sink> sink, caf::actor directory,
                              env_ptr env);
+
+// On the user's home node, for a response on another node whose request
+// actor is `response_side`: writes through a remote_sink to it.
+caf::actor spawn_remote_http_stream(caf::actor_system& sys, http_context ctx, http_call call,
+                                    caf::actor response_side, caf::actor directory,
+                                    env_ptr env);
 
 } // namespace aw

@@ -9,6 +9,7 @@
 #include <caf/openssl/all.hpp>
 
 #include "actors/connection.hpp"
+#include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
 
 namespace aw {
@@ -110,6 +111,8 @@ void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o) {
     return;
   add_cluster_types(cfg);
   cfg.add_message_type<connection_context>("aw.connection_context");
+  cfg.add_message_type<http_context>("aw.http_context");
+  cfg.add_message_type<http_call_wire>("aw.http_call");
   if (!o.tls())
     return;
   cfg.load<caf::openssl::manager>();

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/cluster.hpp"
+#include "actors/placement.hpp"
 #include "support/command.hpp"
 #include "support/free_port.hpp"
 #include "support/frames.hpp"
@@ -293,4 +294,47 @@ TEST_CASE("cluster: a user's sockets on any node share the session at the user's
   CHECK(users_of(b)["bob"] == 2);
   CHECK(users_of(b).count("alice") == 0);
   CHECK(users_of(c).empty());
+}
+
+TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and reaches the user's sockets on other nodes") {
+  auto pa = free_port(), pb = free_port();
+  auto peers = list({pa, pb});
+  node a{"a", pa, peers};
+  node b{"b", pb, peers};
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  std::string user;
+  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
+    if (aw::home_node(u, {"a", "b"}) == "a") {
+      user = u;
+      break;
+    }
+  REQUIRE(!user.empty());
+  auto ws = greeted(a.srv->connect(user)); // at home
+  auto c = aw::client::http_connection::open("127.0.0.1", b.srv->port());
+  REQUIRE(c);
+  REQUIRE(c->send("POST", "/v1/runs", json{{"content", "6*7"}, {"request_id", "sse-1"}}.dump(),
+                  {{"Authorization", "Bearer " + b.srv->token(user)}}));
+  auto head = c->read_head(5s);
+  REQUIRE(head.status == 200);
+  std::vector<json> streamed;
+  while (auto m = c->next_event(10s)) {
+    if (m->comment)
+      continue;
+    streamed.push_back(json::parse(m->data));
+    CHECK(*m->id == streamed.back()["seq"]);
+  }
+  CHECK(c->body_done());
+  REQUIRE(streamed.size() >= 5);
+  CHECK(streamed.back()["type"] == "agent_completed");
+  for (auto& ev : streamed) {
+    auto f = next_frame(*ws);
+    CHECK(f["seq"] == ev["seq"]);
+    CHECK(f["type"] == ev["type"]);
+    CHECK(f["request_id"] == "sse-1");
+  }
+  // No session for the user on b: the run was at home.
+  auto r = aw::client::http_request("127.0.0.1", b.srv->port(), "GET", "/admin/actors", {},
+                                    {{"Authorization", "Bearer " + admin_token}});
+  auto snap = json::parse(r.body);
+  CHECK(snap["users"].empty());
 }
