@@ -25,6 +25,10 @@ struct connection_state {
   // On the home node, for a socket on another node: its connection actor
   // there, which writes what this one pushes (see remote_outlet).
   caf::actor socket_side;
+  // The user's home node went away under this socket: its next session
+  // greets it with replay_gap (and the new epoch) instead.
+  bool rehomed = false;
+  int rehome_attempts = 0;
   env_ptr env;
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
@@ -227,7 +231,8 @@ void attach(connection_actor* self, const caf::actor& session) {
   self->state.session = session;
   self->monitor(session);
   self->request(session, caf::infinite, attach_atom::value, caf::actor_cast<caf::actor>(self),
-                socket_subscription{self->state.out, self->state.ctx.connection_id})
+                socket_subscription{self->state.out, self->state.ctx.connection_id, false,
+                                    self->state.rehomed})
     .await(
       [self](const std::string&, std::uint64_t) {
         auto& st = self->state;
@@ -239,25 +244,52 @@ void attach(connection_actor* self, const caf::actor& session) {
 
 // The user is at home on another node: a connection actor there serves this
 // socket, and this one carries frames both ways.
+void rehome(connection_actor* self);
+
 void forward_to(connection_actor* self, const caf::actor& home_directory) {
-  self->request(home_directory, std::chrono::seconds{10}, open_atom::value, self->state.ctx)
+  self->request(home_directory, std::chrono::seconds{10}, open_atom::value, self->state.ctx,
+                self->state.rehomed)
     .await(
       [self](const caf::actor& home) {
         auto& st = self->state;
+        if (st.phase == connection_phase::closing || st.phase == connection_phase::closed) {
+          caf::anon_send(home, closed_atom::value); // closed meanwhile
+          return;
+        }
         st.home = home;
         self->monitor(home);
-        if (st.phase == connection_phase::joining)
-          st.phase = connection_phase::open;
-        else
-          caf::anon_send(home, closed_atom::value); // closed meanwhile
+        st.phase = connection_phase::open;
       },
       [self](caf::error& e) {
+        auto& st = self->state;
+        // While re-homing, the member set may not know yet that the old
+        // home is gone: ask again a little later, for up to 10 s.
+        if (st.rehomed && ++st.rehome_attempts < 40) {
+          self->delayed_send(self, std::chrono::milliseconds{250}, home_atom::value);
+          return;
+        }
         log::warn("connection", "the user's home node did not open a connection",
-                  {{"user", self->state.ctx.user_id},
-                   {"conn", self->state.ctx.connection_id},
+                  {{"user", st.ctx.user_id},
+                   {"conn", st.ctx.connection_id},
                    {"error", self->system().render(e)}});
         close_socket(self, close_code::try_again);
       });
+}
+
+// Where the user's session lives now: here, or (forwarding) elsewhere.
+void rehome(connection_actor* self) {
+  auto& st = self->state;
+  if (st.phase != connection_phase::open && st.phase != connection_phase::joining)
+    return;
+  self->request(st.directory, std::chrono::seconds{10}, home_atom::value, st.ctx.user_id)
+    .await(
+      [self](const caf::actor& where, bool remote) {
+        if (remote)
+          forward_to(self, where);
+        else
+          attach(self, where);
+      },
+      [self](caf::error&) { close_socket(self, close_code::try_again); });
 }
 
 // A frame from a socket whose user is at home elsewhere: a refresh is served
@@ -275,8 +307,9 @@ void forward_inbound(connection_actor* self, const std::string& text) {
 
 caf::behavior connection(connection_actor* self, connection_context ctx,
                          std::weak_ptr<outlet> out, caf::actor directory, env_ptr env,
-                         caf::actor socket_side) {
+                         caf::actor socket_side, bool rehomed) {
   auto& st = self->state;
+  st.rehomed = rehomed;
   st.ctx = std::move(ctx);
   st.out = std::move(out);
   if (socket_side) {
@@ -317,12 +350,18 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       log::error("connection", "user session died, closing with 1011",
                  {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
       close_socket(self, close_code::internal);
-    } else if (st.home && msg.source == st.home.address()) {
-      // The user's home node is gone: the client reconnects (1013) and
-      // resumes at its new home, which answers replay_gap with its epoch.
-      log::warn("connection", "the user's home node is gone, closing with 1013",
+    } else if (st.home && msg.source == st.home.address()
+               && st.phase == connection_phase::open) {
+      // The user's home node is gone with the user's stream: the socket
+      // carries on with the user's new home, whose session greets it with
+      // replay_gap and its epoch.
+      log::warn("connection", "the user's home node is gone; moving to the new home",
                 {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
-      close_socket(self, close_code::try_again);
+      st.home = nullptr;
+      st.rehomed = true;
+      st.rehome_attempts = 0;
+      st.env->metrics->cluster_rehomed.inc();
+      rehome(self);
     } else if (st.socket_side && msg.source == st.socket_side.address()) {
       // The socket's node is gone, and the socket with it.
       st.phase = connection_phase::closed;
@@ -338,6 +377,12 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       ++st.frames_in;
       if (st.home) {
         forward_inbound(self, text);
+        return caf::unit;
+      }
+      if (!st.session) {
+        // Between homes (a node of the cluster went away): ask again.
+        push_error(self, codec::make_error(error_code::overloaded,
+                                           "the session is moving to another node; try again"));
         return caf::unit;
       }
       serve_when_admitted(self, codec::decode_client_frame(text, st.env->settings.protocol));
@@ -366,6 +411,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
         out->push(std::move(f));
     },
     [self](shut_atom, std::uint16_t code) { close_socket(self, static_cast<close_code>(code)); },
+    [self](home_atom) { rehome(self); },
     [self](snapshot_atom) {
       auto& st = self->state;
       static constexpr const char* phases[] = {"joining", "open", "closing", "closed"};
@@ -409,19 +455,20 @@ caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
   auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
-                        std::move(env), nullptr);
+                        std::move(env), nullptr, false);
   metrics::track(conn, metrics::actor_kind::connection, std::move(m),
                  {{"user", user}, {"conn", id}});
   return conn;
 }
 
 caf::actor spawn_remote_connection(caf::actor_system& sys, connection_context ctx,
-                                   caf::actor socket_side, caf::actor directory, env_ptr env) {
+                                   caf::actor socket_side, caf::actor directory, env_ptr env,
+                                   bool rehomed) {
   auto user = ctx.user_id;
   auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::weak_ptr<outlet>{},
-                        std::move(directory), std::move(env), std::move(socket_side));
+                        std::move(directory), std::move(env), std::move(socket_side), rehomed);
   metrics::track(conn, metrics::actor_kind::connection, std::move(m),
                  {{"user", user}, {"conn", id}});
   return conn;

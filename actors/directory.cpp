@@ -70,6 +70,20 @@ const caf::actor& session_of(directory_actor* self, const std::string& user, use
   return entry.session;
 }
 
+// The directory of the user's home node when that is another node.
+std::optional<caf::actor> home_directory(directory_actor* self, const std::string& user) {
+  auto& st = self->state;
+  if (st.view.nodes.empty())
+    return std::nullopt;
+  auto home = home_node(user, st.view.nodes);
+  if (home == st.view.self)
+    return std::nullopt;
+  for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
+    if (st.view.nodes[n] == home && st.view.directories[n])
+      return st.view.directories[n];
+  return std::nullopt;
+}
+
 caf::behavior directory(directory_actor* self, env_ptr env) {
   self->state.env = std::move(env);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -148,18 +162,24 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto conn = caf::actor_cast<caf::actor>(self->current_sender());
       self->monitor(conn);
       st.connection_user.emplace(conn.address(), user);
-      if (!st.view.nodes.empty()) {
-        auto home = home_node(user, st.view.nodes);
-        if (home != st.view.self)
-          for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
-            if (st.view.nodes[n] == home && st.view.directories[n])
-              return {st.view.directories[n], true};
-      }
+      if (auto remote = home_directory(self, user))
+        return {*remote, true};
       return {session_of(self, user, entry), false};
+    },
+    // A joined connection whose user's home went away: where the user is at
+    // home now (its count stays as it is).
+    [self](home_atom, const std::string& user) -> caf::result<caf::actor, bool> {
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      if (i == st.users.end())
+        return caf::make_error(caf::sec::invalid_argument);
+      if (auto remote = home_directory(self, user))
+        return {*remote, true};
+      return {session_of(self, user, i->second), false};
     },
     // From the connection actor of a socket on another node whose user is at
     // home here: a connection actor here serves it.
-    [self](open_atom, connection_context& ctx) -> caf::result<caf::actor> {
+    [self](open_atom, connection_context& ctx, bool rehomed) -> caf::result<caf::actor> {
       auto& st = self->state;
       if (!is_valid_user_id(ctx.user_id))
         return caf::make_error(caf::sec::invalid_argument);
@@ -173,7 +193,7 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       ++st.connections;
       auto socket_side = caf::actor_cast<caf::actor>(self->current_sender());
       return spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
-                                     caf::actor_cast<caf::actor>(self), st.env);
+                                     caf::actor_cast<caf::actor>(self), st.env, rehomed);
     },
     // The same for an HTTP API request whose response is on another node.
     [self](open_atom, http_context& ctx, http_call_wire& call) -> caf::result<caf::actor> {

@@ -179,8 +179,8 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
       // event: its last_seq and the first event that follows cannot race.
       if (subscribe(self, conn, sock.out, true) && !sock.greeted)
         if (auto out = sock.out.lock())
-          out->push(std::make_shared<const std::string>(codec::encode_connection_established(
-            sock.connection_id, st.user_id, st.epoch, st.last_seq)));
+          out->push(std::make_shared<const std::string>(
+            greeting(sock, st.user_id, st.epoch, st.last_seq)));
       return caf::make_message(st.epoch, st.last_seq);
     },
     [self](resume_atom, const resume_request& req,

@@ -456,6 +456,10 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "Peers refused: another protocol version, this node's name, or not an agentwire "
            "node.",
            r.cluster_refused_peers.value());
+  x.single("agentwire_cluster_rehomed_total", "counter",
+           "Sockets whose user's home node went away under them: they carried on at the "
+           "user's new home, greeted with replay_gap.",
+           r.cluster_rehomed.value());
   render_upstreams(x, r);
   render_routes(x, r);
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",

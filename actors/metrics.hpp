@@ -184,6 +184,7 @@ struct registry {
   counter history_write_failures;  // of those, failed (each run in it ended internal)
   gauge cluster_members;           // this node and its live peers (0: no cluster)
   counter cluster_refused_peers;
+  counter cluster_rehomed; // sockets whose user's home node went away under them
   std::int64_t start_time_unix_s;
 
 private:

@@ -51,7 +51,14 @@ struct socket_subscription {
   std::weak_ptr<outlet> out;
   std::string connection_id;
   bool greeted = false; // the session wrote the greeting (before its emitter existed)
+  // The socket's user lost its stream with a node of the cluster: instead of
+  // the greeting it gets replay_gap with this session's epoch (PROTOCOL.md).
+  bool rehomed = false;
 };
+
+// The first frame a socket gets from its user's emitter or session.
+std::string greeting(const socket_subscription& sock, const std::string& user_id,
+                     const std::string& epoch, std::uint64_t last_seq);
 
 } // namespace aw
 

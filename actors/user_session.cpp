@@ -302,8 +302,7 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
         return self->delegate(st.emitter, subscribe_atom::value, conn, std::move(sock));
       // No event yet, so none can race the greeting.
       if (auto out = sock.out.lock())
-        out->push(std::make_shared<const std::string>(codec::encode_connection_established(
-          sock.connection_id, st.user_id, st.epoch, 0)));
+        out->push(std::make_shared<const std::string>(greeting(sock, st.user_id, st.epoch, 0)));
       sock.greeted = true;
       st.waiting.push_back({conn, std::move(sock)});
       return caf::make_message(st.epoch, std::uint64_t{0});

@@ -338,3 +338,58 @@ TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and rea
   auto snap = json::parse(r.body);
   CHECK(snap["users"].empty());
 }
+
+TEST_CASE("cluster: when a user's home node is killed the user's sockets on other nodes get replay_gap and carry on at the new home") {
+  auto pa = free_port(), pb = free_port(), pc = free_port();
+  auto peers = list({pa, pb, pc});
+  node a{"a", pa, peers};
+  node b{"b", pb, peers};
+  node c{"c", pc, peers};
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  // alice and carol are at home on a, bob on b (placement_test pins them).
+  auto alice_b = greeted(b.srv->connect("alice"));
+  auto alice_c = greeted(c.srv->connect("alice"));
+  auto bob_c = greeted(c.srv->connect("bob"));
+  auto first = run_to_end(*alice_b, {{"type", "user_message"}, {"content", "6*7"}, {"request_id", "alice-1"}});
+  REQUIRE(first.back()["type"] == "agent_completed");
+  std::string old_epoch;
+  for (std::size_t seen = 0; seen < first.size();) {
+    auto f = next_frame(*alice_c);
+    if (f.contains("seq"))
+      ++seen;
+  }
+
+  REQUIRE(kill(a.srv->pid(), SIGKILL) == 0);
+  a.srv.reset();
+  // Each of alice's sockets: replay_gap with the new home's epoch, the same
+  // on both; nothing else of alice's old stream, nothing of bob's.
+  auto gap_b = next_frame(*alice_b, 15s);
+  auto gap_c = next_frame(*alice_c, 15s);
+  CHECK(gap_b["type"] == "error");
+  CHECK(gap_b["code"] == "replay_gap");
+  CHECK(gap_c["code"] == "replay_gap");
+  REQUIRE(gap_b.contains("epoch"));
+  CHECK(gap_b["epoch"] == gap_c["epoch"]);
+  CHECK(gap_b["oldest_seq"] == 1);
+
+  // Nothing more comes unasked.
+  CHECK_FALSE(alice_c->read(500ms));
+  CHECK_FALSE(alice_b->read(100ms));
+  // The same sockets carry on: a run asked on c reaches b, seq from 1.
+  auto next = run_to_end(*alice_c, {{"type", "user_message"}, {"content", "2+2"}, {"request_id", "alice-2"}});
+  REQUIRE_MESSAGE(next.back()["type"] == "agent_completed", next.back().dump());
+  CHECK(next.front()["seq"] == 1);
+  for (auto& ev : next) {
+    auto f = next_frame(*alice_b);
+    CHECK(f["seq"] == ev["seq"]);
+    CHECK(f["request_id"] == "alice-2");
+  }
+  // bob, at home on b, never noticed.
+  auto bob = run_to_end(*bob_c, {{"type", "user_message"}, {"content", "1+1"}, {"request_id", "bob-1"}});
+  CHECK(bob.back()["type"] == "agent_completed");
+  for (auto& ev : bob)
+    CHECK(ev.value("request_id", "bob-1") == "bob-1");
+  auto home = aw::home_node("alice", {"b", "c"});
+  auto metrics = (home == "b" ? c : b).srv->get("/metrics").body;
+  CHECK(metrics.find("agentwire_cluster_rehomed_total 1") != std::string::npos);
+}
