@@ -48,6 +48,7 @@ using admit_atom = caf::atom_constant<caf::atom("admit")>;     // one client fra
 // a cluster: where a user's session lives, and sockets on one node served
 // by connection actors on another (actors/remote_outlet.hpp)
 using home_atom = caf::atom_constant<caf::atom("home")>;
+using held_atom = caf::atom_constant<caf::atom("held")>;   // a member holds a user's session
 using open_atom = caf::atom_constant<caf::atom("open")>;
 using push_atom = caf::atom_constant<caf::atom("push")>;   // a frame for a remote socket
 using shut_atom = caf::atom_constant<caf::atom("shut")>;   // close a remote socket

@@ -29,6 +29,7 @@ struct connection_state {
   // greets it with replay_gap (and the new epoch) instead.
   bool rehomed = false;
   int rehome_attempts = 0;
+  int redirects = 0;
   env_ptr env;
   connection_phase phase = connection_phase::joining;
   std::int64_t last_activity_ms = 0;
@@ -250,8 +251,14 @@ void forward_to(connection_actor* self, const caf::actor& home_directory) {
   self->request(home_directory, std::chrono::seconds{10}, open_atom::value, self->state.ctx,
                 self->state.rehomed)
     .await(
-      [self](const caf::actor& home) {
+      [self](const caf::actor& home, bool redirect) {
         auto& st = self->state;
+        if (redirect) {
+          // Another node still holds the user's session: open it there.
+          if (++st.redirects > 3)
+            return close_socket(self, close_code::try_again);
+          return forward_to(self, home);
+        }
         if (st.phase == connection_phase::closing || st.phase == connection_phase::closed) {
           caf::anon_send(home, closed_atom::value); // closed meanwhile
           return;

@@ -84,6 +84,91 @@ std::optional<caf::actor> home_directory(directory_actor* self, const std::strin
   return std::nullopt;
 }
 
+// Whether another member holds a live session of `user` (a node that was
+// the user's home before this one came back): `done` gets that member's
+// directory, or null when none does. Asked of every other member at once;
+// one that does not answer within 2 s counts as no.
+void find_holder(directory_actor* self, const std::string& user,
+                 std::function<void(caf::actor)> done) {
+  auto& st = self->state;
+  struct pending {
+    std::size_t left = 0;
+    bool answered = false;
+    std::function<void(caf::actor)> done;
+  };
+  auto p = std::make_shared<pending>();
+  p->done = std::move(done);
+  for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
+    if (st.view.nodes[n] != st.view.self && st.view.directories[n])
+      ++p->left;
+  if (p->left == 0)
+    return p->done(nullptr);
+  auto settle = [p](caf::actor holder) {
+    if (p->answered)
+      return;
+    if (holder || --p->left == 0) {
+      p->answered = true;
+      p->done(std::move(holder));
+    }
+  };
+  for (std::size_t n = 0; n < st.view.nodes.size(); ++n) {
+    if (st.view.nodes[n] == st.view.self || !st.view.directories[n])
+      continue;
+    auto dir = st.view.directories[n];
+    self->request(dir, std::chrono::seconds{2}, held_atom::value, user)
+      .then([settle, dir](bool held) { settle(held ? dir : caf::actor{}); },
+            [settle](caf::error&) { settle(nullptr); });
+  }
+}
+
+// Where `user` is served: (another node's directory, true) or (the
+// session here, false). The home by placement, unless that is this node, it
+// has no session of the user, and another member still holds one: users
+// move to a node that came back only once they have no session elsewhere.
+void resolve_home(directory_actor* self, const std::string& user,
+                  std::function<void(caf::actor, bool)> done) {
+  auto& st = self->state;
+  if (auto remote = home_directory(self, user))
+    return done(*remote, true);
+  auto i = st.users.find(user);
+  if (st.view.nodes.size() <= 1 || (i != st.users.end() && i->second.session))
+    return done(session_of(self, user, st.users[user]), false);
+  find_holder(self, user, [self, user, done](caf::actor holder) {
+    if (holder)
+      return done(holder, true);
+    done(session_of(self, user, self->state.users[user]), false);
+  });
+}
+
+// A connection or request from another node, for a user it believes is at
+// home here: `done(holder, full)` with the directory of a member that still
+// holds the user's session (go there), or the user's limit reached, or
+// neither, with a connection slot reserved here for the actor to be spawned.
+void open_here(directory_actor* self, const std::string& user,
+               std::function<void(caf::actor, bool)> done) {
+  auto& st = self->state;
+  auto reserve = [self, user, done] {
+    auto& st = self->state;
+    auto& entry = st.users[user];
+    if (entry.total() >= st.env->settings.max_connections_per_user) {
+      if (entry.total() == 0 && !entry.session)
+        st.users.erase(user);
+      return done(nullptr, true);
+    }
+    ++entry.reserved;
+    ++st.connections;
+    done(nullptr, false);
+  };
+  auto i = st.users.find(user);
+  if (st.view.nodes.size() <= 1 || (i != st.users.end() && i->second.session))
+    return reserve();
+  find_holder(self, user, [reserve, done](caf::actor holder) {
+    if (holder)
+      return done(std::move(holder), false);
+    reserve();
+  });
+}
+
 caf::behavior directory(directory_actor* self, env_ptr env) {
   self->state.env = std::move(env);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -162,56 +247,80 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto conn = caf::actor_cast<caf::actor>(self->current_sender());
       self->monitor(conn);
       st.connection_user.emplace(conn.address(), user);
-      if (auto remote = home_directory(self, user))
-        return {*remote, true};
-      return {session_of(self, user, entry), false};
+      auto rp = self->make_response_promise<caf::actor, bool>();
+      resolve_home(self, user, [rp](caf::actor where, bool remote) mutable {
+        rp.deliver(std::move(where), remote);
+      });
+      return rp;
     },
     // A joined connection whose user's home went away: where the user is at
     // home now (its count stays as it is).
     [self](home_atom, const std::string& user) -> caf::result<caf::actor, bool> {
       auto& st = self->state;
-      auto i = st.users.find(user);
-      if (i == st.users.end())
+      if (st.users.find(user) == st.users.end())
         return caf::make_error(caf::sec::invalid_argument);
-      if (auto remote = home_directory(self, user))
-        return {*remote, true};
-      return {session_of(self, user, i->second), false};
+      auto rp = self->make_response_promise<caf::actor, bool>();
+      resolve_home(self, user, [rp](caf::actor where, bool remote) mutable {
+        rp.deliver(std::move(where), remote);
+      });
+      return rp;
+    },
+    // Another member asks whether this node holds a live session of `user`.
+    [self](held_atom, const std::string& user) {
+      auto i = self->state.users.find(user);
+      return i != self->state.users.end() && static_cast<bool>(i->second.session);
     },
     // From the connection actor of a socket on another node whose user is at
     // home here: a connection actor here serves it.
-    [self](open_atom, connection_context& ctx, bool rehomed) -> caf::result<caf::actor> {
-      auto& st = self->state;
+    // Answers (the connection actor, false), or (the directory of the node
+    // that holds the user's session, true) to open it there instead.
+    [self](open_atom, connection_context& ctx,
+           bool rehomed) -> caf::result<caf::actor, bool> {
       if (!is_valid_user_id(ctx.user_id))
         return caf::make_error(caf::sec::invalid_argument);
-      auto& entry = st.users[ctx.user_id];
-      if (entry.total() >= st.env->settings.max_connections_per_user) {
-        if (entry.total() == 0 && !entry.session)
-          st.users.erase(ctx.user_id);
-        return caf::make_error(caf::sec::request_receiver_down); // the user's limit
-      }
-      ++entry.reserved;
-      ++st.connections;
       auto socket_side = caf::actor_cast<caf::actor>(self->current_sender());
-      return spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
-                                     caf::actor_cast<caf::actor>(self), st.env, rehomed);
+      auto rp = self->make_response_promise<caf::actor, bool>();
+      open_here(self, ctx.user_id, [self, rp, ctx, rehomed, socket_side](caf::actor holder,
+                                                                        bool full) mutable {
+        auto& st = self->state;
+        if (full) {
+          rp.deliver(caf::make_error(caf::sec::request_receiver_down)); // the user's limit
+          return;
+        }
+        if (holder) {
+          rp.deliver(std::move(holder), true);
+          return;
+        }
+        rp.deliver(spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
+                                           caf::actor_cast<caf::actor>(self), st.env, rehomed),
+                   false);
+      });
+      return rp;
     },
     // The same for an HTTP API request whose response is on another node.
-    [self](open_atom, http_context& ctx, http_call_wire& call) -> caf::result<caf::actor> {
-      auto& st = self->state;
+    [self](open_atom, http_context& ctx,
+           http_call_wire& call) -> caf::result<caf::actor, bool> {
       if (!is_valid_user_id(ctx.user_id))
         return caf::make_error(caf::sec::invalid_argument);
-      auto& entry = st.users[ctx.user_id];
-      if (entry.total() >= st.env->settings.max_connections_per_user) {
-        if (entry.total() == 0 && !entry.session)
-          st.users.erase(ctx.user_id);
-        return caf::make_error(caf::sec::request_receiver_down); // the user's limit
-      }
-      ++entry.reserved;
-      ++st.connections;
       auto response_side = caf::actor_cast<caf::actor>(self->current_sender());
-      return spawn_remote_http_stream(self->system(), std::move(ctx), from_wire(call),
-                                      std::move(response_side), caf::actor_cast<caf::actor>(self),
-                                      st.env);
+      auto rp = self->make_response_promise<caf::actor, bool>();
+      open_here(self, ctx.user_id, [self, rp, ctx, call, response_side](caf::actor holder,
+                                                                       bool full) mutable {
+        auto& st = self->state;
+        if (full) {
+          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+          return;
+        }
+        if (holder) {
+          rp.deliver(std::move(holder), true);
+          return;
+        }
+        rp.deliver(spawn_remote_http_stream(self->system(), std::move(ctx), from_wire(call),
+                                            std::move(response_side),
+                                            caf::actor_cast<caf::actor>(self), st.env),
+                   false);
+      });
+      return rp;
     },
     [self](members_atom, cluster_view& view, caf::actor& cluster) {
       auto& st = self->state;

@@ -30,6 +30,7 @@ struct http_stream_state {
   caf::actor home;
   // On the home node, for a response on another node: its request actor.
   caf::actor response_side;
+  int redirects = 0;
   caf::actor directory;
   caf::actor session;
   env_ptr env;
@@ -261,8 +262,15 @@ void forward_to(http_stream_actor* self, const caf::actor& home_directory) {
   self->request(home_directory, std::chrono::seconds{10}, open_atom::value, st.ctx,
                 to_wire(st.call))
     .await(
-      [self](const caf::actor& home) {
-        self->state.home = home;
+      [self](const caf::actor& home, bool redirect) {
+        auto& st = self->state;
+        if (redirect) {
+          // Another node still holds the user's session: ask there.
+          if (++st.redirects > 3)
+            return internal_error(self);
+          return forward_to(self, home);
+        }
+        st.home = home;
         self->monitor(home);
       },
       [self](caf::error& e) {

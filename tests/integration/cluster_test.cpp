@@ -392,4 +392,21 @@ TEST_CASE("cluster: when a user's home node is killed the user's sockets on othe
   auto home = aw::home_node("alice", {"b", "c"});
   auto metrics = (home == "b" ? c : b).srv->get("/metrics").body;
   CHECK(metrics.find("agentwire_cluster_rehomed_total 1") != std::string::npos);
+
+  // a comes back. alice still has her session at her new home: a new socket
+  // of hers, even on a, joins that session rather than a new one on a.
+  a.start("a", pa, peers, {});
+  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  auto alice_a = a.srv->connect("alice");
+  auto hello = next_frame(*alice_a);
+  CHECK(hello["type"] == "connection_established");
+  CHECK(hello["epoch"] == gap_b["epoch"]);
+  auto third = run_to_end(*alice_a, {{"type", "user_message"}, {"content", "3+3"}, {"request_id", "alice-3"}});
+  REQUIRE(third.back()["type"] == "agent_completed");
+  CHECK(third.front()["seq"].get<std::uint64_t>() == next.back()["seq"].get<std::uint64_t>() + 1);
+  for (auto& ev : third) {
+    auto f = next_frame(*alice_b);
+    CHECK(f["seq"] == ev["seq"]);
+    CHECK(f["request_id"] == "alice-3");
+  }
 }
