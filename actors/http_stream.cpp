@@ -31,6 +31,7 @@ struct http_stream_state {
   // On the home node, for a response on another node: its request actor.
   caf::actor response_side;
   int redirects = 0;
+  std::string last_forwarded; // forwarding: the last SSE message written
   caf::actor directory;
   caf::actor session;
   env_ptr env;
@@ -235,6 +236,45 @@ void kick(http_stream_actor* self, close_code code) {
   end(self);
 }
 
+// Forwarding, the user's home node went away under the request. A run that
+// was streaming ends for its client with agent_error agent_failed (RUN_ERROR
+// on /agui), numbered after the last event it got; other streams with one
+// error; a request that had not started is answered 503.
+void home_lost(http_stream_actor* self) {
+  auto& st = self->state;
+  auto s = st.sink.lock();
+  if (!s)
+    return;
+  const std::string interrupted = "the run was interrupted; the server lost it";
+  auto started = !st.last_forwarded.empty();
+  auto data_at = st.last_forwarded.find("\ndata: ");
+  auto* run = std::get_if<http_run>(&st.call);
+  if (!started) {
+    s->respond(503, codec::encode_http_error(codec::make_error(
+                      error_code::overloaded, "the server lost the request; try again")));
+  } else if (run && run->format == stream_format::agui) {
+    s->push(std::make_shared<const std::string>(sse::message(
+      "RUN_ERROR", std::nullopt, agui::translator{{}, {}}.run_error("agent_failed", interrupted).dump())));
+  } else if (run && data_at != std::string::npos) {
+    auto data = st.last_forwarded.substr(data_at + 7);
+    auto last = json::parse(data.substr(0, data.find('\n')), nullptr, false);
+    run_ref ref{last.value("run_id", ""), last.value("thread_id", ""), std::nullopt};
+    if (last.contains("request_id") && last["request_id"].is_string())
+      ref.request_id = last["request_id"].get<std::string>();
+    auto seq = last.value("seq", std::uint64_t{0}) + 1;
+    s->push(std::make_shared<const std::string>(sse::message(
+      "agent_error", seq,
+      codec::encode_event(make_agent_error(ref, "agent_failed", interrupted), seq,
+                          unix_time_ms()))));
+  } else {
+    s->push(std::make_shared<const std::string>(sse::message(
+      "error", std::nullopt,
+      codec::encode_error(codec::make_error(error_code::internal,
+                                            "the stream was interrupted")))));
+  }
+  s->end();
+}
+
 void joined(http_stream_actor* self, const caf::actor& session) {
   self->state.session = session;
   self->monitor(session);
@@ -301,15 +341,7 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
     if (st.response_side && msg.source == st.response_side.address())
       return self->quit(); // the response's node is gone, and the response with it
     if (st.home) {
-      // The user's home node is gone under the request: one error, then
-      // the response ends.
-      if (auto s = st.sink.lock()) {
-        auto err = codec::make_error(error_code::internal, "the stream was interrupted");
-        if (!s->push(std::make_shared<const std::string>(
-              sse::message("error", std::nullopt, codec::encode_error(err)))))
-          s->respond(500, codec::encode_error(err));
-        s->end();
-      }
+      home_lost(self);
       return self->quit();
     }
     // The session died under a stream: one error, then the stream ends.
@@ -362,8 +394,11 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
       self->quit();
     },
     [self](push_atom, std::string& message, bool) {
-      if (auto s = self->state.sink.lock())
+      auto& st = self->state;
+      if (auto s = st.sink.lock()) {
+        st.last_forwarded = message;
         s->push(std::make_shared<const std::string>(std::move(message)));
+      }
     },
     [self](end_atom) {
       if (auto s = self->state.sink.lock())

@@ -410,3 +410,45 @@ TEST_CASE("cluster: when a user's home node is killed the user's sockets on othe
     CHECK(f["request_id"] == "alice-3");
   }
 }
+
+TEST_CASE("cluster: an SSE run whose home node is killed ends for its client with agent_error agent_failed") {
+  auto pa = free_port(), pb = free_port();
+  auto peers = list({pa, pb});
+  // Slow steps: the run is still going when its home goes.
+  node a{"a", pa, peers, {"--demo-step-ms=1000"}};
+  node b{"b", pb, peers, {"--demo-step-ms=1000"}};
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  std::string user;
+  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
+    if (aw::home_node(u, {"a", "b"}) == "a") {
+      user = u;
+      break;
+    }
+  auto c = aw::client::http_connection::open("127.0.0.1", b.srv->port());
+  REQUIRE(c);
+  REQUIRE(c->send("POST", "/v1/runs", json{{"content", "6*7"}, {"request_id", "sse-kill"}}.dump(),
+                  {{"Authorization", "Bearer " + b.srv->token(user)}}));
+  REQUIRE(c->read_head(5s).status == 200);
+  auto first = c->next_event(5s);
+  REQUIRE(first);
+  auto started = json::parse(first->data);
+  REQUIRE(started["type"] == "agent_started");
+
+  REQUIRE(kill(a.srv->pid(), SIGKILL) == 0);
+  a.srv.reset();
+  std::vector<json> rest;
+  while (auto m = c->next_event(15s))
+    if (!m->comment)
+      rest.push_back(json::parse(m->data));
+  CHECK(c->body_done());
+  REQUIRE(!rest.empty());
+  auto& last = rest.back();
+  CHECK(last["type"] == "agent_error");
+  CHECK(last["code"] == "agent_failed");
+  CHECK(last["run_id"] == started["run_id"]);
+  CHECK(last["request_id"] == "sse-kill");
+  auto before = rest.size() > 1 ? rest[rest.size() - 2] : started;
+  CHECK(last["seq"].get<std::uint64_t>() == before["seq"].get<std::uint64_t>() + 1);
+  for (auto& ev : rest)
+    CHECK(ev["run_id"] == started["run_id"]);
+}
