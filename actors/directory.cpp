@@ -70,6 +70,22 @@ const caf::actor& session_of(directory_actor* self, const std::string& user, use
   return entry.session;
 }
 
+// The sender (a connection or request actor) takes its user's reserved
+// slot: joined from now on, and watched, so that its end releases it; null
+// without a reservation.
+user_entry* take_reservation(directory_actor* self, const std::string& user) {
+  auto& st = self->state;
+  auto i = st.users.find(user);
+  if (i == st.users.end() || i->second.reserved == 0)
+    return nullptr;
+  --i->second.reserved;
+  ++i->second.joined;
+  auto conn = caf::actor_cast<caf::actor>(self->current_sender());
+  self->monitor(conn);
+  st.connection_user.emplace(conn.address(), user);
+  return &i->second;
+}
+
 // The directory of the user's home node when that is another node.
 std::optional<caf::actor> home_directory(directory_actor* self, const std::string& user) {
   auto& st = self->state;
@@ -220,33 +236,18 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     },
     [self](unreserve_atom, const std::string& user) { release(self, user, false); },
     [self](join_atom, const std::string& user) -> caf::result<caf::actor> {
-      auto& st = self->state;
-      auto i = st.users.find(user);
-      if (i == st.users.end() || i->second.reserved == 0)
+      auto* entry = take_reservation(self, user);
+      if (!entry)
         return caf::make_error(caf::sec::invalid_argument); // no reservation
-      auto& entry = i->second;
-      --entry.reserved;
-      ++entry.joined;
-      auto conn = caf::actor_cast<caf::actor>(self->current_sender());
-      self->monitor(conn);
-      st.connection_user.emplace(conn.address(), user);
-      return session_of(self, user, entry);
+      return session_of(self, user, *entry);
     },
     // A WebSocket's connection actor: the session when this node is the
     // user's home, else the home node's directory (`remote`), which a
     // connection there is then opened with.
     [self](join_atom, const std::string& user,
            home_atom) -> caf::result<caf::actor, bool> {
-      auto& st = self->state;
-      auto i = st.users.find(user);
-      if (i == st.users.end() || i->second.reserved == 0)
+      if (!take_reservation(self, user))
         return caf::make_error(caf::sec::invalid_argument); // no reservation
-      auto& entry = i->second;
-      --entry.reserved;
-      ++entry.joined;
-      auto conn = caf::actor_cast<caf::actor>(self->current_sender());
-      self->monitor(conn);
-      st.connection_user.emplace(conn.address(), user);
       auto rp = self->make_response_promise<caf::actor, bool>();
       resolve_home(self, user, [rp](caf::actor where, bool remote) mutable {
         rp.deliver(std::move(where), remote);
