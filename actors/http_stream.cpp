@@ -31,7 +31,7 @@ struct http_stream_state {
   // On the home node, for a response on another node: its request actor.
   caf::actor response_side;
   int redirects = 0;
-  std::string last_forwarded; // forwarding: the last SSE message written
+  frame_ptr last_forwarded; // forwarding: the last SSE message written (shared, not copied)
   caf::actor directory;
   caf::actor session;
   env_ptr env;
@@ -246,8 +246,8 @@ void home_lost(http_stream_actor* self) {
   if (!s)
     return;
   const std::string interrupted = "the run was interrupted; the server lost it";
-  auto started = !st.last_forwarded.empty();
-  auto data_at = st.last_forwarded.find("\ndata: ");
+  auto started = static_cast<bool>(st.last_forwarded);
+  auto data_at = started ? st.last_forwarded->find("\ndata: ") : std::string::npos;
   auto* run = std::get_if<http_run>(&st.call);
   if (!started) {
     s->respond(503, codec::encode_http_error(codec::make_error(
@@ -256,7 +256,7 @@ void home_lost(http_stream_actor* self) {
     s->push(std::make_shared<const std::string>(sse::message(
       "RUN_ERROR", std::nullopt, agui::translator{{}, {}}.run_error("agent_failed", interrupted).dump())));
   } else if (run && data_at != std::string::npos) {
-    auto data = st.last_forwarded.substr(data_at + 7);
+    auto data = st.last_forwarded->substr(data_at + 7);
     auto last = json::parse(data.substr(0, data.find('\n')), nullptr, false);
     run_ref ref{last.value("run_id", ""), last.value("thread_id", ""), std::nullopt};
     if (last.contains("request_id") && last["request_id"].is_string())
@@ -396,8 +396,8 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
     [self](push_atom, std::string& message, bool) {
       auto& st = self->state;
       if (auto s = st.sink.lock()) {
-        st.last_forwarded = message;
-        s->push(std::make_shared<const std::string>(std::move(message)));
+        st.last_forwarded = std::make_shared<const std::string>(std::move(message));
+        s->push(st.last_forwarded);
       }
     },
     [self](end_atom) {
