@@ -1,6 +1,7 @@
 #include "actors/cluster.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 #include <caf/all.hpp>
@@ -9,6 +10,14 @@
 #include "actors/log.hpp"
 
 namespace aw {
+
+bool is_node_name(const std::string& s) {
+  return !s.empty() && s.size() <= 64
+         && std::all_of(s.begin(), s.end(), [](char c) {
+              return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'
+                     || c == '.';
+            });
+}
 
 std::string peer_address(const std::string& host, std::uint16_t port) {
   return host + ":" + std::to_string(port);
@@ -78,8 +87,8 @@ std::string refusal(const cluster_state& st, const cluster_hello& theirs) {
   if (theirs.version != cluster_protocol_version)
     return "it speaks cluster protocol version " + std::to_string(theirs.version) + ", this node "
            + std::to_string(cluster_protocol_version);
-  if (theirs.node.empty() || theirs.node.size() > 64)
-    return "its node name is empty or too long";
+  if (!is_node_name(theirs.node))
+    return "its node name is not 1..64 of [A-Za-z0-9_.-]";
   if (theirs.node == st.settings.node)
     return "it has this node's name";
   if (!theirs.directory)
@@ -122,6 +131,7 @@ void admit(cluster_ptr self, const cluster_hello& theirs, const caf::actor& link
   if (from_slot)
     m.slot = from_slot;
   self->monitor(link);
+  st.metrics->name_peer(link.node(), theirs.node);
   ++st.joins;
   st.metrics->cluster_members.add(returning ? 0 : 1);
   log::info("cluster", "a node joined",

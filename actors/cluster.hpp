@@ -94,6 +94,9 @@ cluster_actor spawn_cluster(caf::actor_system& sys, cluster_settings s,
                             caf::io::middleman_actor dialer, caf::actor directory,
                             metrics::registry_ptr metrics);
 
+// A node's name: 1..64 of [A-Za-z0-9_.-] (it labels metrics and logs).
+bool is_node_name(const std::string& s);
+
 // "host:port" of a peer, for logs and snapshots.
 std::string peer_address(const std::string& host, std::uint16_t port);
 

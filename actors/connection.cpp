@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include "actors/log.hpp"
+#include "actors/peer_send.hpp"
 #include "actors/remote_outlet.hpp"
 #include "actors/user_session.hpp"
 #include "actors/actor_messages.hpp"
@@ -23,8 +24,12 @@ struct connection_state {
   // there, which this one forwards the client's frames to (forwarding).
   caf::actor home;
   // On the home node, for a socket on another node: its connection actor
-  // there, which writes what this one pushes (see remote_outlet).
+  // there (forwarding), whose node's relay writes what this one pushes (see
+  // remote_outlet).
   caf::actor socket_side;
+  // Forwarding: this node's socket relay, which this socket is registered
+  // with; the home node writes to the socket through it.
+  socket_relay_actor relay;
   // The user's home node went away under this socket: its next session
   // greets it with replay_gap (and the new epoch) instead.
   bool rehomed = false;
@@ -247,9 +252,28 @@ void attach(connection_actor* self, const caf::actor& session) {
 // socket, and this one carries frames both ways.
 void rehome(connection_actor* self);
 
+void open_at(connection_actor* self, const caf::actor& home_directory);
+
 void forward_to(connection_actor* self, const caf::actor& home_directory) {
+  auto& st = self->state;
+  if (st.relay)
+    return open_at(self, home_directory);
+  // Registered with this node's relay before the home can write to it.
+  self->request(st.directory, caf::infinite, relay_atom::value)
+    .await(
+      [self, home_directory](socket_relay_actor& relay) {
+        auto& st = self->state;
+        st.relay = std::move(relay);
+        self->send(st.relay, attach_atom::value, caf::actor_cast<caf::actor>(self),
+                   socket_subscription{st.out, st.ctx.connection_id});
+        open_at(self, home_directory);
+      },
+      [self](caf::error&) { close_socket(self, close_code::internal); });
+}
+
+void open_at(connection_actor* self, const caf::actor& home_directory) {
   self->request(home_directory, std::chrono::seconds{10}, open_atom::value, self->state.ctx,
-                self->state.rehomed)
+                self->state.rehomed, self->state.relay)
     .await(
       [self](const caf::actor& home, bool redirect) {
         auto& st = self->state;
@@ -257,10 +281,10 @@ void forward_to(connection_actor* self, const caf::actor& home_directory) {
           // Another node still holds the user's session: open it there.
           if (++st.redirects > 3)
             return close_socket(self, close_code::try_again);
-          return forward_to(self, home);
+          return open_at(self, home);
         }
         if (st.phase == connection_phase::closing || st.phase == connection_phase::closed) {
-          caf::anon_send(home, closed_atom::value); // closed meanwhile
+          send_to_peer(*st.env->metrics, home, 0, closed_atom::value); // closed meanwhile
           return;
         }
         st.home = home;
@@ -309,23 +333,24 @@ void forward_inbound(connection_actor* self, const std::string& text) {
       if (auto* r = std::get_if<refresh_request>(f))
         return handle(self, *r, std::chrono::steady_clock::now());
   }
-  caf::anon_send(st.home, inbound_atom::value, text);
+  send_to_peer(*st.env->metrics, st.home, text.size(), inbound_atom::value, text);
 }
 
 caf::behavior connection(connection_actor* self, connection_context ctx,
                          std::weak_ptr<outlet> out, caf::actor directory, env_ptr env,
-                         caf::actor socket_side, bool rehomed) {
+                         caf::actor socket_side, socket_relay_actor relay, bool rehomed) {
   auto& st = self->state;
   st.rehomed = rehomed;
   st.ctx = std::move(ctx);
   st.out = std::move(out);
+  st.directory = std::move(directory);
+  st.env = std::move(env);
   if (socket_side) {
-    st.owned = std::make_shared<remote_outlet>(socket_side);
+    st.owned = std::make_shared<remote_outlet>(std::move(relay), socket_side.id(),
+                                               st.env->metrics);
     st.out = st.owned;
     st.socket_side = std::move(socket_side);
   }
-  st.directory = std::move(directory);
-  st.env = std::move(env);
   st.last_activity_ms = unix_time_ms();
   // Join before anything else: await holds back every other message, so no
   // client frame is handled before the session is known. A socket accepted
@@ -402,22 +427,11 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       st.last_activity_ms = unix_time_ms();
       ++st.frames_in;
       if (st.home)
-        caf::anon_send(st.home, binary_atom::value);
+        send_to_peer(*st.env->metrics, st.home, 0, binary_atom::value);
       else
         serve_when_admitted(self, codec::binary_frame_error());
       return caf::unit;
     },
-    [self](push_atom, std::string& frame, bool replayed) {
-      auto out = self->state.out.lock();
-      if (!out)
-        return;
-      auto f = std::make_shared<const std::string>(std::move(frame));
-      if (replayed)
-        out->push_replayed(std::move(f));
-      else
-        out->push(std::move(f));
-    },
-    [self](shut_atom, std::uint16_t code) { close_socket(self, static_cast<close_code>(code)); },
     [self](home_atom) { rehome(self); },
     [self](snapshot_atom) {
       auto& st = self->state;
@@ -443,7 +457,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
     [self](closed_atom) {
       auto& st = self->state;
       if (st.home)
-        caf::anon_send(st.home, closed_atom::value);
+        send_to_peer(*st.env->metrics, st.home, 0, closed_atom::value);
       st.phase = connection_phase::closed;
       self->quit();
     },
@@ -462,20 +476,21 @@ caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
   auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::move(out), std::move(directory),
-                        std::move(env), nullptr, false);
+                        std::move(env), nullptr, socket_relay_actor{}, false);
   metrics::track(conn, metrics::actor_kind::connection, std::move(m),
                  {{"user", user}, {"conn", id}});
   return conn;
 }
 
 caf::actor spawn_remote_connection(caf::actor_system& sys, connection_context ctx,
-                                   caf::actor socket_side, caf::actor directory, env_ptr env,
-                                   bool rehomed) {
+                                   caf::actor socket_side, socket_relay_actor relay,
+                                   caf::actor directory, env_ptr env, bool rehomed) {
   auto user = ctx.user_id;
   auto id = ctx.connection_id;
   auto m = env->metrics;
   auto conn = sys.spawn(connection, std::move(ctx), std::weak_ptr<outlet>{},
-                        std::move(directory), std::move(env), std::move(socket_side), rehomed);
+                        std::move(directory), std::move(env), std::move(socket_side),
+                        std::move(relay), rehomed);
   metrics::track(conn, metrics::actor_kind::connection, std::move(m),
                  {{"user", user}, {"conn", id}});
   return conn;

@@ -23,6 +23,7 @@
 
 #include "actors/outlet.hpp"
 #include "actors/settings.hpp"
+#include "actors/socket_relay.hpp"
 #include "messages/protocol.hpp"
 
 namespace aw {
@@ -47,12 +48,12 @@ caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,
                             std::weak_ptr<outlet> out, caf::actor directory, env_ptr env);
 
 // On the user's home node, for a socket on another node whose connection
-// actor is `socket_side`: writes through a remote_outlet to it. `rehomed`:
-// the socket lost the user's stream with its old home (it is greeted with
-// replay_gap).
+// actor is `socket_side`: writes through a remote_outlet to `relay`, that
+// node's socket relay. `rehomed`: the socket lost the user's stream with
+// its old home (it is greeted with replay_gap).
 caf::actor spawn_remote_connection(caf::actor_system& sys, connection_context ctx,
-                                   caf::actor socket_side, caf::actor directory, env_ptr env,
-                                   bool rehomed);
+                                   caf::actor socket_side, socket_relay_actor relay,
+                                   caf::actor directory, env_ptr env, bool rehomed);
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_context& x) {

@@ -13,6 +13,7 @@
 #include "actors/connection.hpp"
 #include "actors/http_call_wire.hpp"
 #include "actors/placement.hpp"
+#include "actors/socket_relay.hpp"
 
 namespace aw {
 
@@ -31,6 +32,7 @@ struct directory_state {
   // actor, which is `cluster`); empty otherwise.
   cluster_view view;
   caf::actor cluster;
+  socket_relay_actor relay; // spawned for the first socket whose user is at home elsewhere
   std::unordered_map<std::string, user_entry> users;
   std::unordered_map<caf::actor_addr, std::string> connection_user;
   std::unordered_map<caf::actor_addr, std::string> session_user;
@@ -275,14 +277,15 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     // home here: a connection actor here serves it.
     // Answers (the connection actor, false), or (the directory of the node
     // that holds the user's session, true) to open it there instead.
-    [self](open_atom, connection_context& ctx,
-           bool rehomed) -> caf::result<caf::actor, bool> {
-      if (!is_valid_user_id(ctx.user_id))
-        return caf::make_error(caf::sec::invalid_argument);
+    [self](open_atom, connection_context& ctx, bool rehomed,
+           socket_relay_actor& relay) -> caf::result<caf::actor, bool> {
       auto socket_side = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!is_valid_user_id(ctx.user_id) || !relay || !socket_side
+          || relay.node() != socket_side.node())
+        return caf::make_error(caf::sec::invalid_argument);
       auto rp = self->make_response_promise<caf::actor, bool>();
-      open_here(self, ctx.user_id, [self, rp, ctx, rehomed, socket_side](caf::actor holder,
-                                                                        bool full) mutable {
+      open_here(self, ctx.user_id, [self, rp, ctx, rehomed, socket_side,
+                                    relay](caf::actor holder, bool full) mutable {
         auto& st = self->state;
         if (full) {
           rp.deliver(caf::make_error(caf::sec::request_receiver_down)); // the user's limit
@@ -293,7 +296,8 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
           return;
         }
         rp.deliver(spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
-                                           caf::actor_cast<caf::actor>(self), st.env, rehomed),
+                                           std::move(relay), caf::actor_cast<caf::actor>(self),
+                                           st.env, rehomed),
                    false);
       });
       return rp;
@@ -322,6 +326,13 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
                    false);
       });
       return rp;
+    },
+    // This node's socket relay (for sockets whose user is at home elsewhere).
+    [self](relay_atom) {
+      auto& st = self->state;
+      if (!st.relay)
+        st.relay = spawn_socket_relay(self);
+      return st.relay;
     },
     [self](members_atom, cluster_view& view, caf::actor& cluster) {
       auto& st = self->state;
@@ -382,26 +393,42 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       // too.
       std::vector<caf::actor> servers;
       caf::actor cluster;
+      socket_relay_actor relay;
       if (user.empty()) {
         servers = st.env->tool_servers;
         cluster = st.cluster;
+        relay = st.relay;
       }
       gather(self, std::move(sessions),
-             [self, rp, me = std::move(me), truncated, servers = std::move(servers),
-              cluster](json users) mutable {
+             [self, rp, me = std::move(me), truncated, servers = std::move(servers), cluster,
+              relay](json users) mutable {
                json out{{"directory", std::move(me)},
                         {"users", std::move(users)},
                         {"truncated", truncated}};
-               auto finish = [self, rp, cluster](json out) mutable {
+               auto finish = [self, rp, cluster, relay](json out) mutable {
                  if (!cluster) {
                    rp.deliver(std::move(out));
                    return;
                  }
                  self->request(cluster, session_snapshot_timeout, status_atom::value)
                    .then(
-                     [rp, out](std::string& status) mutable {
+                     [self, rp, out, relay](std::string& status) mutable {
                        out["cluster"] = json::parse(status, nullptr, false);
-                       rp.deliver(std::move(out));
+                       // The sockets here whose users are at home elsewhere.
+                       if (!relay) {
+                         rp.deliver(std::move(out));
+                         return;
+                       }
+                       self->request(relay, session_snapshot_timeout, snapshot_atom::value)
+                         .then(
+                           [rp, out](json& r) mutable {
+                             out["cluster"]["relay"] = std::move(r);
+                             rp.deliver(std::move(out));
+                           },
+                           [rp, out](caf::error&) mutable {
+                             out["cluster"]["relay"] = json{{"error", "no answer"}};
+                             rp.deliver(std::move(out));
+                           });
                      },
                      [rp, out](caf::error&) mutable {
                        out["cluster"] = json{{"error", "no answer"}};

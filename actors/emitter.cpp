@@ -5,6 +5,7 @@
 
 #include <caf/all.hpp>
 
+#include "actors/fanout.hpp"
 #include "actors/outlet.hpp"
 #include "actors/actor_messages.hpp"
 #include "messages/codec.hpp"
@@ -85,6 +86,7 @@ struct emitter_state {
   };
   std::vector<subscriber> subscribers;
   metrics::registry_ptr metrics;
+  fanout remote; // empty between events
   static inline const char* name = "emitter";
 };
 
@@ -126,20 +128,35 @@ void emit(emitter_actor* self, run_event&& ev) {
   stamped->frame = codec::encode_event(std::move(ev), stamped->seq, unix_time_ms());
   event_ptr ptr = std::move(stamped);
   st.buffer.push(ptr);
-  // The bytes are shared by every socket; one message (CAF shares it
-  // copy-on-write) by every other subscriber.
+  // The bytes are shared by every socket here, and cross to each other node
+  // of the cluster once; one message (CAF shares it copy-on-write) goes to
+  // every other subscriber.
   auto frame = frame_of(ptr);
   caf::message msg;
   for (auto& sub : st.subscribers) {
     if (sub.direct) {
       if (auto out = sub.out.lock())
-        out->push(frame);
+        out->push_batched(frame, st.remote);
       continue;
     }
     if (msg.empty())
       msg = caf::make_message(deliver_atom::value, ptr);
     self->send(sub.who, msg);
   }
+  if (!st.remote.empty())
+    st.remote.send(frame, *st.metrics);
+}
+
+// Sockets on other nodes of the cluster, by node name.
+json remote_subscribers(const emitter_state& st) {
+  json out = json::object();
+  for (auto& sub : st.subscribers)
+    if (auto o = sub.out.lock())
+      if (auto* node = o->remote_node()) {
+        auto& n = out[st.metrics->peer_name(*node)];
+        n = n.is_number() ? n.get<std::size_t>() + 1 : 1;
+      }
+  return out;
 }
 
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
@@ -165,9 +182,14 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
     },
     [self](snapshot_atom) {
       auto& st = self->state;
-      return snapshot_json(st.epoch, st.last_seq, st.buffer.size(), st.buffer.capacity(),
-                           st.buffer.bytes(), st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
-                           st.subscribers.size(), self->mailbox().size(), true);
+      auto snap = snapshot_json(st.epoch, st.last_seq, st.buffer.size(), st.buffer.capacity(),
+                                st.buffer.bytes(),
+                                st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
+                                st.subscribers.size(), self->mailbox().size(), true);
+      auto remote = remote_subscribers(st);
+      if (!remote.empty())
+        snap["remote_subscribers"] = std::move(remote);
+      return snap;
     },
     [self](subscribe_atom, const caf::actor& sub) {
       subscribe(self, sub, {}, false);

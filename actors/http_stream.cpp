@@ -6,6 +6,7 @@
 
 #include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
+#include "actors/peer_send.hpp"
 #include "actors/remote_sink.hpp"
 #include "actors/user_session.hpp"
 #include "messages/agui.hpp"
@@ -218,7 +219,8 @@ void on_joined(http_stream_actor* self) {
 // the stream's own terms (forwarding: home says it).
 void kick(http_stream_actor* self, close_code code) {
   if (self->state.home)
-    return caf::anon_send(self->state.home, shut_atom::value, static_cast<std::uint16_t>(code));
+    return send_to_peer(*self->state.env->metrics, self->state.home, 0, shut_atom::value,
+                        static_cast<std::uint16_t>(code));
   auto& st = self->state;
   auto err = code == close_code::policy
                ? codec::make_error(error_code::unauthorized,
@@ -331,7 +333,7 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
   st.call = std::move(call);
   st.sink = std::move(sink);
   if (response_side) {
-    st.owned = std::make_shared<remote_sink>(response_side);
+    st.owned = std::make_shared<remote_sink>(response_side, st.env->metrics);
     st.sink = st.owned;
     st.response_side = std::move(response_side);
   }
@@ -411,7 +413,7 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
       // AG-UI has no such event; its runs end long before a token does.
       auto& st = self->state;
       if (st.home)
-        return caf::anon_send(st.home, expiring_atom::value, exp);
+        return send_to_peer(*st.env->metrics, st.home, 0, expiring_atom::value, exp);
       if (!st.streaming || st.agui || st.done)
         return;
       auto err = codec::make_error(error_code::token_expiring,
@@ -422,7 +424,7 @@ caf::behavior http_stream(http_stream_actor* self, http_context ctx, http_call c
     },
     [self](closed_atom) {
       if (self->state.home)
-        caf::anon_send(self->state.home, closed_atom::value);
+        send_to_peer(*self->state.env->metrics, self->state.home, 0, closed_atom::value);
       self->quit();
     },
     [self](snapshot_atom) {

@@ -141,6 +141,39 @@ std::vector<std::pair<std::string, std::shared_ptr<route_stats>>> registry::rout
   return {routes_.begin(), routes_.end()};
 }
 
+void registry::name_peer(const caf::node_id& node, const std::string& name) {
+  std::lock_guard<std::mutex> guard{peers_mtx_};
+  peer_names_[node] = name;
+  auto& t = peers_[name];
+  if (!t)
+    t = std::make_shared<peer_traffic>();
+}
+
+void registry::sent_to_peer(const caf::node_id& node, std::size_t bytes) {
+  std::shared_ptr<peer_traffic> t;
+  {
+    std::lock_guard<std::mutex> guard{peers_mtx_};
+    auto i = peer_names_.find(node);
+    auto& slot = peers_[i == peer_names_.end() ? std::string{"unknown"} : i->second];
+    if (!slot)
+      slot = std::make_shared<peer_traffic>();
+    t = slot;
+  }
+  t->messages.inc();
+  t->bytes.inc(bytes);
+}
+
+std::string registry::peer_name(const caf::node_id& node) const {
+  std::lock_guard<std::mutex> guard{peers_mtx_};
+  auto i = peer_names_.find(node);
+  return i == peer_names_.end() ? "unknown" : i->second;
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<peer_traffic>>> registry::peers() const {
+  std::lock_guard<std::mutex> guard{peers_mtx_};
+  return {peers_.begin(), peers_.end()};
+}
+
 registry::registry()
   : run_duration({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}),
     run_start_latency({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -257,6 +290,22 @@ std::int64_t max_fds() {
 }
 
 // The upstream families, one series per agent (and status).
+void render_peers(exposition& x, const registry& r) {
+  auto all = r.peers();
+  if (all.empty())
+    return;
+  x.family("agentwire_cluster_sent_messages_total", "counter",
+           "Messages this node sent to a peer for sockets and HTTP streams (frames, client "
+           "frames, responses), by the peer's node name.");
+  for (auto& [name, t] : all)
+    x.sample("agentwire_cluster_sent_messages_total", "peer=\"" + name + "\"",
+             t->messages.value());
+  x.family("agentwire_cluster_sent_bytes_total", "counter",
+           "The payload bytes of those messages, by the peer's node name.");
+  for (auto& [name, t] : all)
+    x.sample("agentwire_cluster_sent_bytes_total", "peer=\"" + name + "\"", t->bytes.value());
+}
+
 void render_upstreams(exposition& x, const registry& r) {
   static constexpr std::string_view statuses[] = {"2xx", "401", "403", "429", "4xx", "5xx",
                                                   "none"};
@@ -460,6 +509,7 @@ std::string render(const registry& r, const scrape_facts& facts) {
            "Sockets whose user's home node went away under them: they carried on at the "
            "user's new home, greeted with replay_gap.",
            r.cluster_rehomed.value());
+  render_peers(x, r);
   render_upstreams(x, r);
   render_routes(x, r);
   x.single("agentwire_process_resident_memory_bytes", "gauge", "Resident set size.",

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <caf/fwd.hpp>
+#include <caf/node_id.hpp>
 
 #include "actors/agent.hpp"
 #include "messages/protocol.hpp"
@@ -142,8 +143,26 @@ struct route_stats {
   counter rollbacks;
 };
 
+// What this node sent to one peer of its cluster: messages carrying frames,
+// client frames and HTTP responses for sockets and streams, and their
+// payload bytes.
+struct peer_traffic {
+  counter messages;
+  counter bytes;
+};
+
 struct registry {
   registry();
+
+  // Names the peer whose actors run on `node` (the member actor, as peers
+  // join); its traffic is counted under that name, across its restarts.
+  void name_peer(const caf::node_id& node, const std::string& name);
+  // Counts a message of `bytes` payload sent to an actor on `node` (a peer
+  // not named yet counts as "unknown").
+  void sent_to_peer(const caf::node_id& node, std::size_t bytes);
+  // The name of the peer on `node`, "unknown" when not named.
+  std::string peer_name(const caf::node_id& node) const;
+  std::vector<std::pair<std::string, std::shared_ptr<peer_traffic>>> peers() const;
 
   // The stats of the agent of that name (the agent's name is its label:
   // 1-64 of [A-Za-z0-9_-]), made on first use; an agent reloaded under the
@@ -191,6 +210,9 @@ private:
   mutable std::mutex upstreams_mtx_;
   std::map<std::string, std::shared_ptr<upstream_stats>> upstreams_;
   std::map<std::string, std::shared_ptr<route_stats>> routes_;
+  mutable std::mutex peers_mtx_;
+  std::map<caf::node_id, std::string> peer_names_;
+  std::map<std::string, std::shared_ptr<peer_traffic>> peers_;
 };
 
 using registry_ptr = std::shared_ptr<registry>;

@@ -9,10 +9,13 @@
 #include <string_view>
 
 #include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/fwd.hpp>
 
 #include "messages/protocol.hpp"
 
 namespace aw {
+
+class fanout;
 
 class outlet {
 public:
@@ -23,6 +26,17 @@ public:
   // memory of its own, and a resume is bounded by that buffer, so it does
   // not count against the slow-consumer bound the way live frames do.
   virtual bool push_replayed(frame_ptr frame) = 0;
+  // Queues a live event that goes to several sockets: a socket on another
+  // node of the cluster adds itself to `batch`, which sends the frame to
+  // its node once for all of them (fanout.hpp); any other pushes it.
+  virtual bool push_batched(frame_ptr frame, fanout& batch) {
+    (void)batch;
+    return push(std::move(frame));
+  }
+  // The node the socket is on, when that is another node of the cluster.
+  virtual const caf::node_id* remote_node() const {
+    return nullptr;
+  }
   // Closes the socket with `code` after what is queued. Thread-safe.
   virtual void close(close_code code) = 0;
   // What waits to be written now (for snapshots). Thread-safe.

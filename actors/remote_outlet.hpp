@@ -1,31 +1,30 @@
 // A socket on another node of the cluster, as a connection actor on the
-// user's home node sees it: every frame becomes a message to the actor on
-// the socket's node that holds the real outlet (the connection actor there,
-// forwarding), which writes it. The user's emitter writes to it like to any
-// socket, so seq and fan-out stay the home node's.
-//
-// That actor receives:
-//   (push_atom, std::string frame, bool replayed)
-//   (shut_atom, std::uint16_t close code)
+// user's home node sees it. Its frames go to that node's socket relay
+// (actors/socket_relay.hpp) under the socket's key; a live event the
+// emitter fans out goes there once for all of the user's sockets on that
+// node (push_batched). The emitter writes to it like to any socket, so seq
+// and fan-out stay the home node's.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 
-#include <caf/actor.hpp>
-
+#include "actors/metrics.hpp"
 #include "actors/outlet.hpp"
+#include "actors/socket_relay.hpp"
 
 namespace aw {
 
 class remote_outlet : public outlet {
 public:
-  explicit remote_outlet(caf::actor socket_side) : socket_side_(std::move(socket_side)) {
+  remote_outlet(socket_relay_actor relay, std::uint64_t key, metrics::registry_ptr metrics)
+    : relay_(std::move(relay)), key_(key), metrics_(std::move(metrics)), node_(relay_.node()) {
   }
 
   bool push(frame_ptr frame) override;
   bool push_replayed(frame_ptr frame) override;
+  bool push_batched(frame_ptr frame, fanout& batch) override;
   void close(close_code code) override;
   // The queue is the other node's; its snapshot shows it.
   depth queued() const override {
@@ -39,9 +38,15 @@ public:
   refresh_result refresh(std::string_view) override {
     return {false, 0, "a remote socket's refresh is served by its own node"};
   }
+  const caf::node_id* remote_node() const override;
 
 private:
-  caf::actor socket_side_;
+  bool send(const frame_ptr& frame, bool replayed);
+
+  socket_relay_actor relay_;
+  std::uint64_t key_;
+  metrics::registry_ptr metrics_;
+  caf::node_id node_;
   std::atomic<bool> closing_{false};
   std::atomic<std::uint64_t> pushed_{0};
 };

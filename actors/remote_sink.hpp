@@ -13,12 +13,14 @@
 #include <caf/actor.hpp>
 
 #include "actors/http_stream.hpp"
+#include "actors/metrics.hpp"
 
 namespace aw {
 
 class remote_sink : public http_sink {
 public:
-  explicit remote_sink(caf::actor response_side) : response_side_(std::move(response_side)) {
+  remote_sink(caf::actor response_side, metrics::registry_ptr metrics)
+    : response_side_(std::move(response_side)), metrics_(std::move(metrics)) {
   }
   void respond(int status, std::string json_body) override;
   bool push(frame_ptr message) override;
@@ -26,6 +28,7 @@ public:
 
 private:
   caf::actor response_side_;
+  metrics::registry_ptr metrics_;
   std::atomic<bool> ended_{false};
 };
 

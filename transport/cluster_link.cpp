@@ -11,18 +11,11 @@
 #include "actors/connection.hpp"
 #include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
+#include "actors/socket_relay.hpp"
 
 namespace aw {
 
 namespace {
-
-bool is_node_name(const std::string& s) {
-  return !s.empty() && s.size() <= 64
-         && std::all_of(s.begin(), s.end(), [](char c) {
-              return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_'
-                     || c == '.';
-            });
-}
 
 bool is_loopback(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -113,6 +106,8 @@ void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o) {
   cfg.add_message_type<connection_context>("aw.connection_context");
   cfg.add_message_type<http_context>("aw.http_context");
   cfg.add_message_type<http_call_wire>("aw.http_call");
+  cfg.add_message_type<socket_relay_actor>("aw.socket_relay");
+  cfg.add_message_type<std::vector<std::uint64_t>>("std::vector<uint64_t>");
   if (!o.tls())
     return;
   cfg.load<caf::openssl::manager>();

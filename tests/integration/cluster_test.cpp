@@ -18,6 +18,7 @@
 #include "actors/placement.hpp"
 #include "support/command.hpp"
 #include "support/free_port.hpp"
+#include "support/prometheus_text.hpp"
 #include "support/frames.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
@@ -294,6 +295,76 @@ TEST_CASE("cluster: a user's sockets on any node share the session at the user's
   CHECK(users_of(b)["bob"] == 2);
   CHECK(users_of(b).count("alice") == 0);
   CHECK(users_of(c).empty());
+}
+
+TEST_CASE("cluster: a live event crosses to each other node once for all of a user's sockets there") {
+  auto pa = free_port(), pb = free_port();
+  auto peers = list({pa, pb});
+  node a{"a", pa, peers};
+  node b{"b", pb, peers};
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  // Three of carol's sockets on the node that is not her home, one at home.
+  auto home_name = aw::home_node("carol", {"a", "b"});
+  node& home = home_name == "a" ? a : b;
+  node& away = home_name == "a" ? b : a;
+  std::vector<std::unique_ptr<aw::client::ws_client>> far;
+  for (int i = 0; i < 3; ++i)
+    far.push_back(greeted(away.srv->connect("carol")));
+  auto near = greeted(home.srv->connect("carol"));
+
+  auto sent_to_away = [&] {
+    auto text = home.srv->get("/metrics").body;
+    auto read = prometheus::parse(text);
+    CHECK(read.errors.empty());
+    auto label = "{peer=\"" + std::string{home_name == "a" ? "b" : "a"} + "\"}";
+    return std::make_pair(read.samples["agentwire_cluster_sent_messages_total" + label],
+                          read.samples["agentwire_cluster_sent_bytes_total" + label]);
+  };
+  // Every socket's greeting has crossed: nothing else is on its way.
+  auto before = sent_to_away();
+  auto run = run_to_end(*near, {{"type", "user_message"}, {"content", "6*7"}, {"request_id", "c-1"}});
+  REQUIRE(run.back()["type"] == "agent_completed");
+  // Each far socket gets every event; the bytes of one socket's frames
+  // crossed once.
+  double bytes = 0;
+  for (auto& ws : far) {
+    double mine = 0;
+    for (std::size_t n = 0; n < run.size();) {
+      auto text = ws->read(5s);
+      REQUIRE(text.has_value());
+      auto f = json::parse(*text);
+      if (!f.contains("seq"))
+        continue;
+      CHECK(f["seq"] == run[n]["seq"]);
+      mine += static_cast<double>(text->size());
+      ++n;
+    }
+    if (bytes == 0)
+      bytes = mine;
+    CHECK(mine == bytes);
+  }
+  auto after = sent_to_away();
+  CHECK(after.first - before.first == static_cast<double>(run.size()));
+  CHECK(after.second - before.second == bytes);
+
+  // The admin views: at home, carol's emitter has three subscribers on the
+  // other node; there, its relay holds the three sockets and got each
+  // event once.
+  auto admin = [](const node& n, const std::string& target) {
+    auto r = aw::client::http_request("127.0.0.1", n.srv->port(), "GET", target, {},
+                                      {{"Authorization", "Bearer " + admin_token}});
+    REQUIRE(r.status == 200);
+    return json::parse(r.body);
+  };
+  auto carol = admin(home, "/admin/actors?user=carol");
+  REQUIRE(carol["users"].size() == 1);
+  CHECK(carol["users"][0]["emitter"]["remote_subscribers"]
+        == json{{home_name == "a" ? "b" : "a", 3}});
+  CHECK(carol["users"][0]["connections"].size() == 4);
+  auto relay = admin(away, "/admin/actors")["cluster"]["relay"];
+  CHECK(relay["sockets"] == 3);
+  CHECK(relay["node_messages"] == run.size());
+  CHECK(relay["frames"] == 3 * run.size() + 3); // and each greeting
 }
 
 TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and reaches the user's sockets on other nodes") {
