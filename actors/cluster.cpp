@@ -45,6 +45,7 @@ struct slot {
   std::string node; // who answered there last
   caf::timespan backoff{0};
   std::uint32_t failures = 0;
+  bool tried = false; // its first dial has an outcome
 };
 
 struct cluster_state {
@@ -57,6 +58,7 @@ struct cluster_state {
   std::uint64_t refused = 0;
   std::uint64_t joins = 0;
   std::uint64_t departures = 0;
+  bool settled = false;
   static inline const char* name = "cluster";
 };
 
@@ -75,6 +77,7 @@ void tell_directory(cluster_ptr self) {
     all.emplace(name, m.directory);
   cluster_view view;
   view.self = st.settings.node;
+  view.settled = st.settled;
   for (auto& [name, dir] : all) {
     view.nodes.push_back(name);
     view.directories.push_back(dir);
@@ -139,6 +142,26 @@ void admit(cluster_ptr self, const cluster_hello& theirs, const caf::actor& link
   tell_directory(self);
 }
 
+void settle(cluster_ptr self) {
+  auto& st = self->state;
+  if (st.settled)
+    return;
+  st.settled = true;
+  log::info("cluster", "the member set has settled; users are placed",
+            {{"members", st.members.size() + 1}});
+  tell_directory(self);
+}
+
+// Slot i's first dial has an outcome; once every slot's has, the member set
+// has settled.
+void tried(cluster_ptr self, std::uint32_t i) {
+  auto& st = self->state;
+  st.slots[i].tried = true;
+  if (std::all_of(st.slots.begin(), st.slots.end(),
+                  [](const slot& s) { return s.tried || s.state == slot::self_address; }))
+    settle(self);
+}
+
 void dial(cluster_ptr self, std::uint32_t i) {
   auto& st = self->state;
   if (i >= st.slots.size() || st.slots[i].state != slot::idle)
@@ -158,7 +181,8 @@ void dial(cluster_ptr self, std::uint32_t i) {
           cluster_hello unknown{0, "", peer_address(s.peer.host, s.peer.port), nullptr};
           if (s.failures++ == 0)
             refuse(self, unknown, "it is not an agentwire node of this protocol version");
-          return schedule_dial(self, i);
+          schedule_dial(self, i);
+          return tried(self, i);
         }
         auto peer = caf::actor_cast<cluster_actor>(ptr);
         self->request(peer, timeout, hello_atom::value, own_hello(st))
@@ -168,18 +192,20 @@ void dial(cluster_ptr self, std::uint32_t i) {
               auto& s = st.slots[i];
               if (theirs.node == st.settings.node && theirs.version == cluster_protocol_version) {
                 s.state = slot::self_address; // the shared list names this node too
-                return;
+                return tried(self, i);
               }
               if (auto why = refusal(st, theirs); !why.empty()) {
                 if (s.failures++ == 0)
                   refuse(self, theirs, why);
-                return schedule_dial(self, i);
+                schedule_dial(self, i);
+                return tried(self, i);
               }
               s.state = slot::joined;
               s.node = theirs.node;
               s.failures = 0;
               s.backoff = caf::timespan{0};
               admit(self, theirs, caf::actor_cast<caf::actor>(peer), i);
+              tried(self, i);
             },
             [self, i](caf::error& e) {
               auto& s = self->state.slots[i];
@@ -188,6 +214,7 @@ void dial(cluster_ptr self, std::uint32_t i) {
                           {{"address", peer_address(s.peer.host, s.peer.port)},
                            {"error", self->system().render(e)}});
               schedule_dial(self, i);
+              tried(self, i);
             });
       },
       [self, i](caf::error& e) {
@@ -199,6 +226,7 @@ void dial(cluster_ptr self, std::uint32_t i) {
                     {{"address", peer_address(s.peer.host, s.peer.port)},
                      {"error", self->system().render(e)}});
         schedule_dial(self, i);
+        tried(self, i);
       });
 }
 
@@ -270,6 +298,13 @@ cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
   for (std::uint32_t i = 0; i < st.slots.size(); ++i)
     if (st.slots[i].state == slot::idle)
       dial(self, i);
+  // A peer that neither answers nor refuses holds placement back no longer
+  // than a connect and a hello may take.
+  if (std::all_of(st.slots.begin(), st.slots.end(),
+                  [](const slot& s) { return s.state == slot::self_address; }))
+    settle(self);
+  else
+    self->delayed_send(self, 2 * st.settings.hello_timeout, settle_atom::value);
   log::info("cluster", "this node is a cluster member",
             {{"node", st.settings.node},
              {"address", own},
@@ -307,6 +342,7 @@ cluster_actor::behavior_type cluster(cluster_ptr self, cluster_settings s,
     },
     [self](status_atom) { return status(self->state); },
     [self](dial_atom, std::uint32_t i) { dial(self, i); },
+    [self](settle_atom) { settle(self); },
   };
 }
 

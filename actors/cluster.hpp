@@ -28,7 +28,7 @@
 namespace aw {
 
 // What nodes of one cluster must share; a node refuses a peer of another.
-constexpr std::uint32_t cluster_protocol_version = 1;
+constexpr std::uint32_t cluster_protocol_version = 2;
 
 // The greeting each side of a new link sends: which protocol it speaks,
 // its name, where its cluster port listens, and its directory (where the
@@ -52,12 +52,16 @@ struct cluster_view {
   std::string self;
   std::vector<std::string> nodes;      // sorted, `self` among them
   std::vector<caf::actor> directories; // nodes[i]'s
+  // Every configured peer was tried once (joined, refused or unreachable),
+  // or twice the hello timeout passed: users may be placed.
+  bool settled = false;
 };
 
 using hello_atom = caf::atom_constant<caf::atom("hello")>;
 using members_atom = caf::atom_constant<caf::atom("members")>;
 using dial_atom = caf::atom_constant<caf::atom("dial")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
 
 struct cluster_peer {
   std::string host;
@@ -78,11 +82,13 @@ struct cluster_settings {
 //   (members_atom) -> the live members' names, this node's among them, sorted
 //   (status_atom) -> JSON text: members, peers, refusals (/admin/actors)
 //   (dial_atom, peer index) -> dials a configured peer (its own timer)
+//   (settle_atom) -> the member set counts as settled (its own timer)
 using cluster_actor = caf::typed_actor<
   caf::replies_to<hello_atom, cluster_hello>::with<cluster_hello>,
   caf::replies_to<members_atom>::with<std::vector<std::string>>,
   caf::replies_to<status_atom>::with<std::string>,
-  caf::reacts_to<dial_atom, std::uint32_t>>;
+  caf::reacts_to<dial_atom, std::uint32_t>,
+  caf::reacts_to<settle_atom>>;
 
 // Registers the types that cross nodes (before the actor_system exists).
 void add_cluster_types(caf::actor_system_config& cfg);

@@ -293,6 +293,13 @@ void open_at(connection_actor* self, const caf::actor& home_directory) {
       },
       [self](caf::error& e) {
         auto& st = self->state;
+        if (e == user_limit_error()) {
+          st.env->metrics->connections_rejected[metrics::idx(metrics::reject_reason::user_limit)]
+            .inc();
+          log::info("connection", "closed: the user's connection limit, counted at the home node",
+                    {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
+          return close_socket(self, close_code::try_again);
+        }
         // While re-homing, the member set may not know yet that the old
         // home is gone: ask again a little later, for up to 10 s.
         if (st.rehomed && ++st.rehome_attempts < 40) {
@@ -468,6 +475,10 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
 
 caf::error connection_not_open_error() {
   return caf::error{1, caf::atom("aw_conn")};
+}
+
+caf::error user_limit_error() {
+  return caf::error{2, caf::atom("aw_conn")};
 }
 
 caf::actor spawn_connection(caf::actor_system& sys, connection_context ctx,

@@ -40,6 +40,10 @@ enum class connection_phase { joining, open, closing, closed };
 // The error a connection answers once it is no longer open.
 caf::error connection_not_open_error();
 
+// What a user's home node answers a socket or request of another node over
+// the user's connection limit (which holds cluster-wide there).
+caf::error user_limit_error();
+
 // Spawns and tracks (metrics) a connection actor; its limits come from env.
 // In a cluster it asks the directory where its user is at home; at home on
 // another node, a connection actor there serves the client and this one

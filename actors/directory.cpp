@@ -1,6 +1,7 @@
 #include "actors/directory.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 
 #include <caf/all.hpp>
 
@@ -36,14 +37,20 @@ struct directory_state {
   std::unordered_map<std::string, user_entry> users;
   std::unordered_map<caf::actor_addr, std::string> connection_user;
   std::unordered_map<caf::actor_addr, std::string> session_user;
-  std::size_t connections = 0; // reserved + joined, all users
+  // Placements asked for before the member set settled (clustered only).
+  std::vector<std::function<void()>> unsettled;
+  // Connection actors here for sockets on other nodes: they count against
+  // their user's limit (held cluster-wide here, at home) but not this
+  // node's, which is for its own sockets.
+  std::unordered_set<caf::actor_addr> remote_connections;
+  std::size_t connections = 0; // this node's sockets, reserved + joined, all users
   std::size_t sessions = 0;
   static inline const char* name = "directory";
 };
 
 using directory_actor = caf::stateful_actor<directory_state>;
 
-void release(directory_actor* self, const std::string& user, bool joined) {
+void release(directory_actor* self, const std::string& user, bool joined, bool remote) {
   auto& st = self->state;
   auto i = st.users.find(user);
   if (i == st.users.end())
@@ -52,7 +59,8 @@ void release(directory_actor* self, const std::string& user, bool joined) {
   if (n == 0)
     return;
   --n;
-  --st.connections;
+  if (!remote)
+    --st.connections;
   // A user with neither connections nor session is forgotten; one with a
   // session stays until that session retires.
   if (i->second.total() == 0 && !i->second.session)
@@ -143,9 +151,21 @@ void find_holder(directory_actor* self, const std::string& user,
 // session here, false). The home by placement, unless that is this node, it
 // has no session of the user, and another member still holds one: users
 // move to a node that came back only once they have no session elsewhere.
+// False (and `retry` kept for later) while a clustered node's member set
+// has not settled.
+bool placeable(directory_actor* self, std::function<void()> retry) {
+  auto& st = self->state;
+  if (!st.env->settings.clustered || st.view.settled)
+    return true;
+  st.unsettled.push_back(std::move(retry));
+  return false;
+}
+
 void resolve_home(directory_actor* self, const std::string& user,
                   std::function<void(caf::actor, bool)> done) {
   auto& st = self->state;
+  if (!placeable(self, [self, user, done] { resolve_home(self, user, done); }))
+    return;
   if (auto remote = home_directory(self, user))
     return done(*remote, true);
   auto i = st.users.find(user);
@@ -165,6 +185,8 @@ void resolve_home(directory_actor* self, const std::string& user,
 void open_here(directory_actor* self, const std::string& user,
                std::function<void(caf::actor, bool)> done) {
   auto& st = self->state;
+  if (!placeable(self, [self, user, done] { open_here(self, user, done); }))
+    return;
   auto reserve = [self, user, done] {
     auto& st = self->state;
     auto& entry = st.users[user];
@@ -173,8 +195,7 @@ void open_here(directory_actor* self, const std::string& user,
         st.users.erase(user);
       return done(nullptr, true);
     }
-    ++entry.reserved;
-    ++st.connections;
+    ++entry.reserved; // (not this node's: the socket is on another)
     done(nullptr, false);
   };
   auto i = st.users.find(user);
@@ -196,7 +217,7 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       return;
     auto user = std::move(i->second);
     st.connection_user.erase(i);
-    release(self, user, true);
+    release(self, user, true, st.remote_connections.erase(msg.source) > 0);
   });
   self->set_exit_handler([self](caf::exit_msg& msg) {
     auto& st = self->state;
@@ -236,7 +257,7 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       ++st.connections;
       done(admission::admitted);
     },
-    [self](unreserve_atom, const std::string& user) { release(self, user, false); },
+    [self](unreserve_atom, const std::string& user) { release(self, user, false, false); },
     [self](join_atom, const std::string& user) -> caf::result<caf::actor> {
       auto* entry = take_reservation(self, user);
       if (!entry)
@@ -288,17 +309,18 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
                                     relay](caf::actor holder, bool full) mutable {
         auto& st = self->state;
         if (full) {
-          rp.deliver(caf::make_error(caf::sec::request_receiver_down)); // the user's limit
+          rp.deliver(user_limit_error());
           return;
         }
         if (holder) {
           rp.deliver(std::move(holder), true);
           return;
         }
-        rp.deliver(spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
-                                           std::move(relay), caf::actor_cast<caf::actor>(self),
-                                           st.env, rehomed),
-                   false);
+        auto conn = spawn_remote_connection(self->system(), std::move(ctx), std::move(socket_side),
+                                            std::move(relay), caf::actor_cast<caf::actor>(self),
+                                            st.env, rehomed);
+        st.remote_connections.insert(conn.address());
+        rp.deliver(std::move(conn), false);
       });
       return rp;
     },
@@ -313,17 +335,18 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
                                                                        bool full) mutable {
         auto& st = self->state;
         if (full) {
-          rp.deliver(caf::make_error(caf::sec::request_receiver_down));
+          rp.deliver(user_limit_error());
           return;
         }
         if (holder) {
           rp.deliver(std::move(holder), true);
           return;
         }
-        rp.deliver(spawn_remote_http_stream(self->system(), std::move(ctx), from_wire(call),
-                                            std::move(response_side),
-                                            caf::actor_cast<caf::actor>(self), st.env),
-                   false);
+        auto stream = spawn_remote_http_stream(self->system(), std::move(ctx), from_wire(call),
+                                               std::move(response_side),
+                                               caf::actor_cast<caf::actor>(self), st.env);
+        st.remote_connections.insert(stream.address());
+        rp.deliver(std::move(stream), false);
       });
       return rp;
     },
@@ -338,6 +361,12 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto& st = self->state;
       st.cluster = std::move(cluster);
       st.view = std::move(view);
+      if (st.view.settled && !st.unsettled.empty()) {
+        auto waiting = std::move(st.unsettled);
+        st.unsettled.clear();
+        for (auto& retry : waiting)
+          retry();
+      }
     },
     [self](notify_atom, const std::string& user, std::string& topic, json& data) {
       auto& st = self->state;

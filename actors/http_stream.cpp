@@ -6,6 +6,7 @@
 
 #include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
+#include "actors/connection.hpp"
 #include "actors/peer_send.hpp"
 #include "actors/remote_sink.hpp"
 #include "actors/user_session.hpp"
@@ -316,6 +317,15 @@ void forward_to(http_stream_actor* self, const caf::actor& home_directory) {
         self->monitor(home);
       },
       [self](caf::error& e) {
+        if (e == user_limit_error()) {
+          self->state.env->metrics
+            ->connections_rejected[metrics::idx(metrics::reject_reason::user_limit)]
+            .inc();
+          log::info("http", "request refused: the user's connection limit, counted at the home node",
+                    {{"user", self->state.ctx.user_id}, {"request", self->state.ctx.request_id}});
+          return respond(self, 429, codec::encode_http_error(codec::make_error(
+                                      error_code::overloaded, "too many connections for this user")));
+        }
         log::warn("http", "the user's home node did not take the request",
                   {{"user", self->state.ctx.user_id},
                    {"request", self->state.ctx.request_id},

@@ -51,6 +51,11 @@ struct server_settings {
   // agents get no history.
   std::string history_path;
   std::string history_url;
+  // A member of a cluster: the directory places no user until the member
+  // actor says the member set has settled (every configured peer tried
+  // once), so that a node that just started does not open a second session
+  // of a user whose session lives on a peer it has not met yet.
+  bool clustered = false;
 };
 
 struct environment {

@@ -181,7 +181,7 @@ void sort_busiest(json& users) {
   users = json(v);
 }
 
-// "cluster n1 (protocol 1, tls): members n1 n2; peers ...; joins ..."
+// "cluster n1 (protocol 2, tls): members n1 n2; peers ...; joins ..."
 void print_cluster(std::ostream& out, const json& c) {
   out << "cluster " << c.value("node", "?") << " (protocol " << c.value("protocol", 0) << ", "
       << (c.value("tls", false) ? "tls" : "plain") << ")  members";

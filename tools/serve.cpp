@@ -208,6 +208,7 @@ int serve(int argc, char** argv) {
   if (cfg.history_url.empty())
     settings.history_path = (std::filesystem::path{cfg.data_dir} / "history.db").string();
   settings.history_url = cfg.history_url;
+  settings.clustered = !cfg.cluster.node.empty();
 
   aw::transport_settings transport;
   transport.host = cfg.host;

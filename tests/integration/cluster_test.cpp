@@ -129,7 +129,7 @@ TEST_CASE("cluster: three nodes given one list find each other and a node killed
   auto tree = run_command("AGENTWIRE_ADMIN_TOKEN=" + admin_token + " '" + AGENTWIRE_BIN
                           + "' inspect --url http://127.0.0.1:" + std::to_string(a.srv->port()));
   CHECK(tree.rc == 0);
-  CHECK(tree.output.find("cluster a (protocol 1, plain)  members a b c") != std::string::npos);
+  CHECK(tree.output.find("cluster a (protocol " + std::to_string(aw::cluster_protocol_version) + ", plain)  members a b c") != std::string::npos);
   CHECK(tree.output.find("this node") != std::string::npos);
 
   REQUIRE(kill(c.srv->pid(), SIGKILL) == 0);
@@ -365,6 +365,54 @@ TEST_CASE("cluster: a live event crosses to each other node once for all of a us
   CHECK(relay["sockets"] == 3);
   CHECK(relay["node_messages"] == run.size());
   CHECK(relay["frames"] == 3 * run.size() + 3); // and each greeting
+}
+
+TEST_CASE("cluster: a user's connection limit holds across nodes and a node's own limit counts only its sockets") {
+  auto pa = free_port(), pb = free_port();
+  auto peers = list({pa, pb});
+  std::vector<std::string> limits{"--max-connections-per-user=2", "--max-connections=3"};
+  node a{"a", pa, peers, limits};
+  node b{"b", pb, peers, limits};
+  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  auto home_name = aw::home_node("carol", {"a", "b"});
+  node& home = home_name == "a" ? a : b;
+  node& away = home_name == "a" ? b : a;
+  // One of carol's sockets at home and one on the other node: her limit.
+  auto at_home = greeted(home.srv->connect("carol"));
+  auto far = greeted(away.srv->connect("carol"));
+  // A second one there is within that node's count of her sockets (one),
+  // but her home counts two: it is closed with 1013 after the upgrade.
+  auto over = away.srv->try_connect("/ws?token=" + away.srv->token("carol"));
+  REQUIRE(over.client != nullptr);
+  CHECK(over.client->wait_closed(5s));
+  CHECK(over.client->close_code() == 1013);
+  // And an HTTP request of hers there gets 429.
+  auto r = aw::client::http_request("127.0.0.1", away.srv->port(), "POST", "/v1/runs",
+                                    json{{"content", "1+1"}}.dump(),
+                                    {{"Authorization", "Bearer " + away.srv->token("carol")},
+                                     {"Content-Type", "application/json"}});
+  CHECK(r.status == 429);
+  // Her home's own limit (3) counts its sockets only: two more users fit,
+  // a third does not.
+  auto u1 = greeted(home.srv->connect("user-1"));
+  auto u2 = greeted(home.srv->connect("user-2"));
+  CHECK(home.srv->try_connect("/ws?token=" + home.srv->token("user-3")).http_status == 429);
+  // The node that refused counted both refusals.
+  auto metrics = away.srv->get("/metrics").body;
+  CHECK(metrics.find("agentwire_connections_rejected_total{reason=\"user_limit\"} 2")
+        != std::string::npos);
+  // When her far socket goes, there is room for one again.
+  far.reset();
+  bool admitted = false;
+  for (int i = 0; i < 50 && !admitted; ++i) {
+    auto again = away.srv->try_connect("/ws?token=" + away.srv->token("carol"));
+    REQUIRE(again.client != nullptr);
+    auto f = again.client->read(2s);
+    admitted = f && json::parse(*f)["type"] == "connection_established";
+    if (!admitted)
+      std::this_thread::sleep_for(100ms);
+  }
+  CHECK(admitted);
 }
 
 TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and reaches the user's sockets on other nodes") {

@@ -2,8 +2,10 @@
 #include "support/actor_fixture.hpp"
 
 #include <future>
+#include <optional>
 #include <mutex>
 
+#include "actors/cluster.hpp"
 #include "actors/connection.hpp"
 #include "support/recording_outlet.hpp"
 #include "actors/directory.hpp"
@@ -131,6 +133,42 @@ TEST_CASE_FIXTURE(test::actor_fixture, "the directory enforces per-user and glob
   CHECK(reserve(*self, dir, "carol") == admission::admitted);
   CHECK(stats(*self, dir).connections == 3);
   CHECK(stats(*self, dir).users == 0); // nobody joined: no session spawned
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture, "a clustered directory places no user before its member set has settled") {
+  server_settings s;
+  s.clustered = true;
+  auto dir = spawn_directory(*sys, test::make_test_env(s));
+  auto join = [&](caf::timespan wait) {
+    REQUIRE(reserve(*self, dir, "alice") == admission::admitted);
+    std::optional<bool> remote;
+    caf::error failed;
+    (*self)->request(dir, wait, join_atom::value, std::string{"alice"}, home_atom::value)
+      .receive([&](const caf::actor&, bool r) { remote = r; },
+               [&](caf::error& e) { failed = e; });
+    return std::make_pair(remote, failed);
+  };
+  auto view = [&](bool settled) {
+    cluster_view v;
+    v.self = "a";
+    v.nodes = {"a"};
+    v.directories = {dir};
+    v.settled = settled;
+    (*self)->send(dir, members_atom::value, std::move(v), caf::actor{});
+  };
+  // Before the member actor said anything, and while peers are still being
+  // tried, a join waits.
+  auto early = join(300ms);
+  CHECK_FALSE(early.first.has_value());
+  CHECK(early.second == caf::sec::request_timeout);
+  view(false);
+  auto unsettled = join(300ms);
+  CHECK_FALSE(unsettled.first.has_value());
+  view(true);
+  auto settled = join(2s);
+  REQUIRE(settled.first.has_value());
+  CHECK_FALSE(*settled.first); // alone, the node is everyone's home
   (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
 }
 
