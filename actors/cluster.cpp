@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <random>
 
 #include <caf/all.hpp>
 #include <caf/io/all.hpp>
@@ -59,6 +60,7 @@ struct cluster_state {
   std::uint64_t joins = 0;
   std::uint64_t departures = 0;
   bool settled = false;
+  std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "cluster";
 };
 
@@ -112,7 +114,13 @@ void schedule_dial(cluster_ptr self, std::uint32_t i) {
   s.state = slot::idle;
   s.backoff = std::min(std::max(s.backoff * 2, caf::timespan{std::chrono::milliseconds{250}}),
                        self->state.settings.max_backoff);
-  self->delayed_send(self, s.backoff, dial_atom::value, i);
+  // Jittered (0.5 to 1.5 times): two nodes that started together and missed
+  // each other would otherwise dial each other at the same moments forever,
+  // and CAF's middleman drops both of two simultaneous connections between
+  // the same nodes.
+  std::uniform_int_distribution<caf::timespan::rep> jitter{s.backoff.count() / 2,
+                                                           s.backoff.count() * 3 / 2};
+  self->delayed_send(self, caf::timespan{jitter(self->state.rng)}, dial_atom::value, i);
 }
 
 void admit(cluster_ptr self, const cluster_hello& theirs, const caf::actor& link,
@@ -209,6 +217,8 @@ void dial(cluster_ptr self, std::uint32_t i) {
             },
             [self, i](caf::error& e) {
               auto& s = self->state.slots[i];
+              log::debug("cluster", "hello failed", {{"address", peer_address(s.peer.host, s.peer.port)},
+                     {"error", self->system().render(e)}});
               if (s.failures++ == 0)
                 log::warn("cluster", "a peer did not accept this node",
                           {{"address", peer_address(s.peer.host, s.peer.port)},
@@ -221,6 +231,8 @@ void dial(cluster_ptr self, std::uint32_t i) {
         auto& s = self->state.slots[i];
         // Logged once per outage: a peer that is down is dialed every few
         // seconds.
+        log::debug("cluster", "dial failed", {{"address", peer_address(s.peer.host, s.peer.port)},
+                     {"error", self->system().render(e)}});
         if (s.failures++ == 0)
           log::info("cluster", "a peer cannot be reached; dialing on",
                     {{"address", peer_address(s.peer.host, s.peer.port)},

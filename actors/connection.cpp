@@ -33,6 +33,7 @@ struct connection_state {
   // The user's home node went away under this socket: its next session
   // greets it with replay_gap (and the new epoch) instead.
   bool rehomed = false;
+  caf::node_id gone; // the node the user's home was on
   int rehome_attempts = 0;
   int redirects = 0;
   env_ptr env;
@@ -319,7 +320,8 @@ void rehome(connection_actor* self) {
   auto& st = self->state;
   if (st.phase != connection_phase::open && st.phase != connection_phase::joining)
     return;
-  self->request(st.directory, std::chrono::seconds{10}, home_atom::value, st.ctx.user_id)
+  self->request(st.directory, std::chrono::seconds{10}, home_atom::value, st.ctx.user_id,
+                st.gone)
     .await(
       [self](const caf::actor& where, bool remote) {
         if (remote)
@@ -397,6 +399,7 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       log::warn("connection", "the user's home node is gone; moving to the new home",
                 {{"user", st.ctx.user_id}, {"conn", st.ctx.connection_id}});
       st.home = nullptr;
+      st.gone = msg.source.node();
       st.rehomed = true;
       st.rehome_attempts = 0;
       st.env->metrics->cluster_rehomed.inc();

@@ -37,8 +37,10 @@ struct directory_state {
   std::unordered_map<std::string, user_entry> users;
   std::unordered_map<caf::actor_addr, std::string> connection_user;
   std::unordered_map<caf::actor_addr, std::string> session_user;
-  // Placements asked for before the member set settled (clustered only).
-  std::vector<std::function<void()>> unsettled;
+  // Placements that wait for the member set: asked before it settled
+  // (clustered only), or for a user whose home's node has gone and is still
+  // among the members; tried again at each change.
+  std::vector<std::function<void()>> waiting;
   // Connection actors here for sockets on other nodes: they count against
   // their user's limit (held cluster-wide here, at home) but not this
   // node's, which is for its own sockets.
@@ -157,17 +159,25 @@ bool placeable(directory_actor* self, std::function<void()> retry) {
   auto& st = self->state;
   if (!st.env->settings.clustered || st.view.settled)
     return true;
-  st.unsettled.push_back(std::move(retry));
+  st.waiting.push_back(std::move(retry));
   return false;
 }
 
 void resolve_home(directory_actor* self, const std::string& user,
-                  std::function<void(caf::actor, bool)> done) {
+                  std::function<void(caf::actor, bool)> done, caf::node_id gone = {}) {
   auto& st = self->state;
-  if (!placeable(self, [self, user, done] { resolve_home(self, user, done); }))
+  if (!placeable(self, [self, user, done, gone] { resolve_home(self, user, done, gone); }))
     return;
-  if (auto remote = home_directory(self, user))
+  if (auto remote = home_directory(self, user)) {
+    // A socket whose home went with its node asks before the member actor
+    // has told us: that node's actors no longer answer (CAF drops what is
+    // sent to them), so wait for the member set without it.
+    if (gone && remote->node() == gone) {
+      st.waiting.push_back([self, user, done, gone] { resolve_home(self, user, done, gone); });
+      return;
+    }
     return done(*remote, true);
+  }
   auto i = st.users.find(user);
   if (st.view.nodes.size() <= 1 || (i != st.users.end() && i->second.session))
     return done(session_of(self, user, st.users[user]), false);
@@ -279,14 +289,16 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     },
     // A joined connection whose user's home went away: where the user is at
     // home now (its count stays as it is).
-    [self](home_atom, const std::string& user) -> caf::result<caf::actor, bool> {
+    [self](home_atom, const std::string& user,
+           const caf::node_id& gone) -> caf::result<caf::actor, bool> {
       auto& st = self->state;
       if (st.users.find(user) == st.users.end())
         return caf::make_error(caf::sec::invalid_argument);
       auto rp = self->make_response_promise<caf::actor, bool>();
-      resolve_home(self, user, [rp](caf::actor where, bool remote) mutable {
-        rp.deliver(std::move(where), remote);
-      });
+      resolve_home(
+        self, user,
+        [rp](caf::actor where, bool remote) mutable { rp.deliver(std::move(where), remote); },
+        gone);
       return rp;
     },
     // Another member asks whether this node holds a live session of `user`.
@@ -361,12 +373,10 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       auto& st = self->state;
       st.cluster = std::move(cluster);
       st.view = std::move(view);
-      if (st.view.settled && !st.unsettled.empty()) {
-        auto waiting = std::move(st.unsettled);
-        st.unsettled.clear();
-        for (auto& retry : waiting)
-          retry();
-      }
+      auto waiting = std::move(st.waiting);
+      st.waiting.clear();
+      for (auto& retry : waiting)
+        retry();
     },
     [self](notify_atom, const std::string& user, std::string& topic, json& data) {
       auto& st = self->state;

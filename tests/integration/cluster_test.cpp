@@ -16,6 +16,7 @@
 
 #include "actors/cluster.hpp"
 #include "actors/placement.hpp"
+#include "support/cluster_nodes.hpp"
 #include "support/command.hpp"
 #include "support/free_port.hpp"
 #include "support/prometheus_text.hpp"
@@ -27,85 +28,6 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 using namespace aw::test;
 
-namespace {
-
-const std::string admin_token = "admin-token-for-cluster-tests-0123456789";
-
-struct certs {
-  certs() {
-    auto r = run_command("sh " + std::string{MAKE_CLUSTER_CERTS} + " " + dir.path + " a b c 2>&1");
-    REQUIRE_MESSAGE(r.rc == 0, r.output);
-  }
-  std::vector<std::string> args(const std::string& node) const {
-    return {"--cluster-ca-file=" + dir.path + "/ca.pem",
-            "--cluster-cert-file=" + dir.path + "/" + node + ".pem",
-            "--cluster-key-file=" + dir.path + "/" + node + ".key"};
-  }
-  temp_dir dir;
-};
-
-struct node {
-  node(const std::string& name, std::uint16_t port, const std::string& peers,
-       std::vector<std::string> extra = {})
-    : admin(admin_token + "\n") {
-    start(name, port, peers, std::move(extra));
-  }
-
-  void start(const std::string& name, std::uint16_t port, const std::string& peers,
-             std::vector<std::string> extra) {
-    std::vector<std::string> args{"--cluster-node=" + name, "--cluster-port=" + std::to_string(port),
-                                  "--cluster-peers=" + peers, "--admin-token-file=" + admin.path,
-                                  "--log-level=info"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    srv = std::make_unique<server_process>(args, true, log_to::file);
-  }
-
-  json cluster() const {
-    auto r = aw::client::http_request("127.0.0.1", srv->port(), "GET", "/admin/actors", {},
-                                      {{"Authorization", "Bearer " + admin_token}});
-    REQUIRE(r.status == 200);
-    return json::parse(r.body)["cluster"];
-  }
-
-  std::vector<std::string> members() const {
-    std::vector<std::string> out;
-    auto c = cluster();
-    for (auto& m : c["members"])
-      out.push_back(m["node"]);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  temp_file admin;
-  std::unique_ptr<server_process> srv;
-};
-
-using names = std::vector<std::string>;
-
-// Waits up to 20 s for every node to list `want` as its members.
-bool converged(const std::vector<node*>& nodes, const names& want) {
-  auto deadline = std::chrono::steady_clock::now() + 20s;
-  for (;;) {
-    bool all = std::all_of(nodes.begin(), nodes.end(), [&](node* n) { return n->members() == want; });
-    if (all)
-      return true;
-    if (std::chrono::steady_clock::now() > deadline) {
-      for (auto* n : nodes)
-        MESSAGE(n->cluster().dump());
-      return false;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
-std::string list(std::initializer_list<std::uint16_t> ports) {
-  std::string out;
-  for (auto p : ports)
-    out += (out.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
-  return out;
-}
-
-} // namespace
 
 TEST_CASE("cluster: three nodes given one list find each other and a node killed is out until it is back") {
   auto pa = free_port(), pb = free_port(), pc = free_port();
