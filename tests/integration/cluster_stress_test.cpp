@@ -1,6 +1,7 @@
-// A cluster under load: three real nodes, every user with a socket on each
-// of two nodes, runs asked at random on either; one node killed with SIGKILL
-// in the middle and started again. Checked like the single-node stress test:
+// A cluster under load: three real nodes linked by TLS, every user with a
+// socket on each of two nodes, runs asked at random on either; a node with a
+// certificate of another CA trying to join all along; one node killed with
+// SIGKILL in the middle and started again. Checked like the single-node stress test:
 // no frame of one user reaches another, a user's sockets see the same
 // events under the same seq, every run ends once, and what the surviving
 // nodes held is not lost (a socket that was on the killed node resumes
@@ -124,15 +125,20 @@ void drain(user& u, sock& s, std::chrono::milliseconds wait) {
 
 } // namespace
 
-TEST_CASE("cluster stress: three nodes under random runs with a node killed and back never mix users or lose what survivors held") {
+TEST_CASE("cluster stress: three TLS nodes under random runs with a node killed and back never mix users or lose what survivors held") {
   unsigned seed = 20261203;
   if (auto e = std::getenv("AGENTWIRE_STRESS_SEED"))
     seed = static_cast<unsigned>(std::strtoul(e, nullptr, 10));
   MESSAGE("seed " << seed);
+  certs keys;
   std::uint16_t cport[3] = {free_port(), free_port(), free_port()};
   auto peers = list({cport[0], cport[1], cport[2]});
   std::vector<std::string> opts{"--demo-step-ms=5", "--grace-period=2s"};
-  auto args = [&](int) { return opts; };
+  auto args = [&](int i) {
+    auto a = keys.args(node_names[static_cast<std::size_t>(i)]);
+    a.insert(a.end(), opts.begin(), opts.end());
+    return a;
+  };
   std::unique_ptr<node> nodes[3];
   for (int i = 0; i < 3; ++i)
     nodes[i] = std::make_unique<node>(node_names[static_cast<std::size_t>(i)], cport[i], peers,
@@ -204,6 +210,13 @@ TEST_CASE("cluster stress: three nodes under random runs with a node killed and 
       }
     });
 
+  // A node whose certificate another CA signed dials them meanwhile: each
+  // refused handshake must leave the members' links alone.
+  std::vector<std::string> stranger{"--cluster-ca-file=" + keys.dir.path + "/ca.pem",
+                                    "--cluster-cert-file=" + keys.dir.path + "/stranger.pem",
+                                    "--cluster-key-file=" + keys.dir.path + "/stranger.key"};
+  auto px = free_port();
+  node x{"x", px, list({cport[0], cport[1], cport[2], px}), stranger};
   std::this_thread::sleep_for(2s);
   auto c_pid = nodes[killed]->srv->pid();
   c_dead = true;
@@ -216,6 +229,7 @@ TEST_CASE("cluster stress: three nodes under random runs with a node killed and 
     std::lock_guard<std::mutex> g{tokens};
     nodes[killed]->srv.reset();
   }
+  CHECK(x.members() == names{"x"});
   CHECK(converged({nodes[0].get(), nodes[1].get()}, {"a", "b"}));
 
   // c comes back and rejoins; every user runs once more on its first socket.

@@ -123,6 +123,15 @@ TEST_CASE("cluster: nodes with certificates of the cluster's CA form a cluster o
   CHECK(x.members() == names{"x"});
   CHECK(converged({&a, &b, &c}, {"a", "b", "c"}));
   CHECK(x.srv->stderr_text().find("a peer cannot be reached") != std::string::npos);
+  // The members say so too, with why.
+  for (auto* n : {&a, &b, &c}) {
+    auto log = n->srv->stderr_text();
+    auto at = log.find("a TLS peer was refused in its handshake");
+    REQUIRE(at != std::string::npos);
+    auto line = log.substr(at, log.find('\n', at) - at);
+    CHECK(line.find("\"peer\":\"127.0.0.1:") != std::string::npos);
+    CHECK(line.find("certificate verify failed") != std::string::npos);
+  }
 }
 
 TEST_CASE("cluster: the options are checked together and plain links beyond loopback are refused") {
