@@ -218,6 +218,19 @@ void open_here(directory_actor* self, const std::string& user,
   });
 }
 
+// An application's notification to the user's session here; false (and
+// counted as dropped) when the user has none here.
+bool publish(directory_actor* self, const std::string& user, std::string topic, json data) {
+  auto& st = self->state;
+  auto i = st.users.find(user);
+  if (i == st.users.end() || !i->second.session) {
+    st.env->metrics->notifications_dropped.inc();
+    return false;
+  }
+  self->send(i->second.session, notify_atom::value, std::move(topic), std::move(data));
+  return true;
+}
+
 caf::behavior directory(directory_actor* self, env_ptr env) {
   self->state.env = std::move(env);
   self->set_down_handler([self](caf::down_msg& msg) {
@@ -378,15 +391,37 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       for (auto& retry : waiting)
         retry();
     },
-    [self](notify_atom, const std::string& user, std::string& topic, json& data) {
+    [self](notify_atom, const std::string& user, std::string& topic,
+           json& data) -> caf::result<bool> {
       auto& st = self->state;
       auto i = st.users.find(user);
       if (i == st.users.end() || !i->second.session) {
-        st.env->metrics->notifications_dropped.inc();
+        // In a cluster the user's session lives at the user's home.
+        if (auto home = home_directory(self, user)) {
+          auto text = data.dump();
+          st.env->metrics->sent_to_peer(home->node(), text.size());
+          auto rp = self->make_response_promise<bool>();
+          self->request(*home, std::chrono::seconds{5}, notify_atom::value, user, std::move(topic),
+                        std::move(text))
+            .then([rp](bool published) mutable { rp.deliver(published); },
+                  [self, rp](caf::error&) mutable {
+                    self->state.env->metrics->notifications_dropped.inc();
+                    rp.deliver(false);
+                  });
+          return rp;
+        }
+      }
+      return publish(self, user, std::move(topic), std::move(data));
+    },
+    // The same from another node of the cluster (JSON as text: it crosses
+    // nodes); never sent on.
+    [self](notify_atom, const std::string& user, std::string& topic, const std::string& data) {
+      auto parsed = json::parse(data, nullptr, false);
+      if (parsed.is_discarded() || !is_valid_user_id(user)) {
+        self->state.env->metrics->notifications_dropped.inc();
         return false;
       }
-      self->send(i->second.session, notify_atom::value, std::move(topic), std::move(data));
-      return true;
+      return publish(self, user, std::move(topic), std::move(parsed));
     },
     [self](start_atom, const std::string& user, run_request& req) {
       // A run an application starts for a user: the user's session, spawned

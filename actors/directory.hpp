@@ -11,10 +11,23 @@
 //   (retire_atom, std::string user)          from an idle session -> bool
 //   (notify_atom, std::string user, std::string topic, json data) -> bool
 //        an application's notification, published to the user's session;
-//        false (and counted as dropped) when the user has none
+//        false (and counted as dropped) when the user has none. In a
+//        cluster it goes to the user's home node as
+//   (notify_atom, user, topic, std::string JSON text) -> bool
 //   (start_atom, std::string user, run_request) -> request_outcome
 //        a run an application starts for a user (a session is spawned
 //        if the user has none)
+//   In a cluster (actors/cluster.hpp, PROTOCOL and ARCHITECTURE.md):
+//   (join_atom, user, home_atom) -> (actor, bool remote)   the session, or
+//        the home node's directory
+//   (home_atom, user, node_id gone) -> (actor, bool remote)  the same for a
+//        joined socket whose home went with node `gone`
+//   (held_atom, user) -> bool               from another member
+//   (open_atom, connection_context, bool rehomed, socket_relay_actor)
+//   (open_atom, http_context, http_call_wire)  from another member: ->
+//        (the actor serving it here, false) or (a holder's directory, true)
+//   (relay_atom) -> socket_relay_actor      this node's
+//   (members_atom, cluster_view, actor)     from the member actor
 //   (reload_atom, env_ptr)  new agents for new runs (settings stay)
 //   (stats_atom) -> (uint64_t users, uint64_t connections)
 //   (snapshot_atom, std::string user, uint32_t limit) -> json

@@ -296,6 +296,26 @@ TEST_CASE("cluster: a live event crosses to each other node once for all of a us
   CHECK(relay["sockets"] == 3);
   CHECK(relay["node_messages"] == run.size());
   CHECK(relay["frames"] == 3 * run.size() + 3); // and each greeting
+
+  // An application's notification handed to the node that is not her home
+  // reaches all four sockets, numbered by her session.
+  auto n = aw::client::http_request("127.0.0.1", away.srv->port(), "POST",
+                                    "/admin/users/carol/notify",
+                                    json{{"topic", "billing"}, {"data", {{"credits", 3}}}}.dump(),
+                                    {{"Authorization", "Bearer " + admin_token},
+                                     {"Content-Type", "application/json"}});
+  REQUIRE(n.status == 202);
+  auto expect = run.back()["seq"].get<std::uint64_t>() + 1;
+  auto check_note = [&](aw::client::ws_client& ws) {
+    auto f = next_frame(ws);
+    CHECK(f["type"] == "notification");
+    CHECK(f["topic"] == "billing");
+    CHECK(f["data"]["credits"] == 3);
+    CHECK(f["seq"] == expect);
+  };
+  check_note(*near);
+  for (auto& ws : far)
+    check_note(*ws);
 }
 
 TEST_CASE("cluster: a user's connection limit holds across nodes and a node's own limit counts only its sockets") {
