@@ -14,6 +14,8 @@
 #include "actors/connection.hpp"
 #include "actors/http_call_wire.hpp"
 #include "actors/placement.hpp"
+#include "actors/run_outcome_wire.hpp"
+#include "messages/codec.hpp"
 #include "actors/socket_relay.hpp"
 
 namespace aw {
@@ -423,12 +425,54 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
       }
       return publish(self, user, std::move(topic), std::move(parsed));
     },
-    [self](start_atom, const std::string& user, run_request& req) {
+    [self](start_atom, const std::string& user,
+           run_request& req) -> caf::result<request_outcome> {
       // A run an application starts for a user: the user's session, spawned
       // now if the user has none (it then lingers for the grace period
-      // after the run, like after a last connection).
+      // after the run, like after a last connection). In a cluster, at the
+      // user's home.
+      auto& st = self->state;
+      auto i = st.users.find(user);
+      if (i == st.users.end() || !i->second.session) {
+        if (auto home = home_directory(self, user)) {
+          auto rp = self->make_response_promise<request_outcome>();
+          auto request_id = req.request_id;
+          auto call = to_wire(http_call{http_run{std::move(req), stream_format::lifecycle}});
+          st.env->metrics->sent_to_peer(home->node(), call.content.size());
+          self->request(*home, std::chrono::seconds{10}, start_atom::value, user, std::move(call))
+            .then([rp](const run_outcome_wire& w) mutable { rp.deliver(from_wire(w)); },
+                  [rp, request_id](caf::error&) mutable {
+                    request_outcome out;
+                    out.error = codec::make_error(error_code::internal,
+                                                  "the run could not be started", request_id);
+                    rp.deliver(std::move(out));
+                  });
+          return rp;
+        }
+      }
+      auto rp = self->make_response_promise<request_outcome>();
+      auto& session = session_of(self, user, st.users[user]);
+      self->request(session, caf::infinite, start_atom::value, std::move(req))
+        .then([rp](request_outcome& out) mutable { rp.deliver(std::move(out)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
+    },
+    // The same from another node of the cluster, for a user at home here
+    // (never sent on).
+    [self](start_atom, const std::string& user,
+           const http_call_wire& call) -> caf::result<run_outcome_wire> {
+      auto decoded = from_wire(call);
+      auto* run = std::get_if<http_run>(&decoded);
+      auto& limits = self->state.env->settings.protocol;
+      if (!is_valid_user_id(user) || !run || run->request.content.empty()
+          || run->request.content.size() > limits.max_content_bytes)
+        return caf::make_error(caf::sec::invalid_argument);
+      auto rp = self->make_response_promise<run_outcome_wire>();
       auto& session = session_of(self, user, self->state.users[user]);
-      return self->delegate(session, start_atom::value, std::move(req));
+      self->request(session, caf::infinite, start_atom::value, std::move(run->request))
+        .then([rp](const request_outcome& out) mutable { rp.deliver(to_wire(out)); },
+              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      return rp;
     },
     [self](retire_atom, const std::string& user) {
       auto& st = self->state;

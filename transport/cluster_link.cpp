@@ -11,6 +11,7 @@
 #include "actors/connection.hpp"
 #include "actors/http_call_wire.hpp"
 #include "actors/log.hpp"
+#include "actors/run_outcome_wire.hpp"
 #include "actors/socket_relay.hpp"
 
 namespace aw {
@@ -106,6 +107,7 @@ void prepare_cluster(caf::actor_system_config& cfg, const cluster_options& o) {
   cfg.add_message_type<connection_context>("aw.connection_context");
   cfg.add_message_type<http_context>("aw.http_context");
   cfg.add_message_type<http_call_wire>("aw.http_call");
+  cfg.add_message_type<run_outcome_wire>("aw.run_outcome");
   cfg.add_message_type<socket_relay_actor>("aw.socket_relay");
   cfg.add_message_type<std::vector<std::uint64_t>>("std::vector<uint64_t>");
   if (!o.tls())

@@ -168,13 +168,23 @@ TEST_CASE("cluster stress: three TLS nodes under random runs with a node killed 
     if (s.at == killed)
       s.at = (s.at + 1) % 3;
     std::string token;
+    std::uint16_t port = 0;
     {
       std::lock_guard<std::mutex> g{tokens};
       token = nodes[s.at]->srv->token(u.id);
+      port = nodes[s.at]->srv->port();
     }
-    s.ws = ws_client::connect("127.0.0.1", nodes[s.at]->srv->port(), "/ws?token=" + token).client;
+    // As a client would: again, a little later, while the node is busy.
+    ws_client::connect_result r;
+    for (int attempt = 0; attempt < 50 && !r.client; ++attempt) {
+      r = ws_client::connect("127.0.0.1", port, "/ws?token=" + token);
+      if (!r.client)
+        std::this_thread::sleep_for(100ms);
+    }
+    s.ws = std::move(r.client);
     if (!s.ws)
-      return u.violations.push_back("could not reconnect");
+      return u.violations.push_back("could not reconnect: " + std::to_string(r.http_status) + " "
+                                    + r.error);
     auto old_epoch = s.epoch;
     auto after = s.last_seq;
     drain(u, s, 2s);
@@ -260,7 +270,8 @@ TEST_CASE("cluster stress: three TLS nodes under random runs with a node killed 
     for (int k = 0; k < 2; ++k) {
       auto& s = u.s[k];
       if (!s.ws || s.ws->is_closed())
-        violations.push_back(u.id + ": socket " + std::to_string(k) + " closed");
+        violations.push_back(u.id + ": socket " + std::to_string(k) + " closed ("
+                             + std::to_string(s.ws ? s.ws->close_code() : 0) + ")");
       // Only a user whose home was killed starts over, once per socket that
       // lived through it.
       if (!lost_home && s.gaps)
@@ -293,9 +304,28 @@ TEST_CASE("cluster stress: three TLS nodes under random runs with a node killed 
       violations.push_back(u.id + ": the final run did not reach both sockets once");
   }
   MESSAGE("users at home on the killed node: " << rehomed_users << ", runs checked: " << runs);
-  for (std::size_t i = 0; i < violations.size() && i < 20; ++i)
+  for (std::size_t i = 0; i < violations.size() && i < 60; ++i)
     MESSAGE(violations[i]);
   CHECK(violations.empty());
+  // What the nodes logged of a socket closed under a user (for the reader).
+  for (auto& v : violations) {
+    if (v.find(" closed") == std::string::npos)
+      continue;
+    auto user = v.substr(0, v.find(':'));
+    for (int i = 0; i < 2; ++i) {
+      auto log = nodes[i]->srv->stderr_text();
+      std::size_t at = 0;
+      while ((at = log.find("\"" + user + "\"", at)) != std::string::npos) {
+        auto start = log.rfind('\n', at);
+        auto end = log.find('\n', at);
+        auto line = log.substr(start == std::string::npos ? 0 : start + 1,
+                               end - (start == std::string::npos ? 0 : start + 1));
+        if (line.find("\"info\"") == std::string::npos)
+          MESSAGE(node_names[i] << ": " << line);
+        at = end;
+      }
+    }
+  }
   CHECK(rehomed_users > 0);
   CHECK(runs > 300);
   // No ping-pong: c is back, but every user still has a session elsewhere.
