@@ -260,6 +260,7 @@ struct ws_client::impl {
   bool reading = false;
   bool closed = false;
   std::uint16_t code = 0;
+  std::string read_error;
 
   void arm_read() {
     if (reading || closed)
@@ -270,6 +271,8 @@ struct ws_client::impl {
       if (ec) {
         closed = true;
         code = static_cast<std::uint16_t>(ws.reason().code);
+        if (code == 0)
+          read_error = ec.message();
         return;
       }
       inbox.push_back(beast::buffers_to_string(buffer.data()));
@@ -391,6 +394,10 @@ bool ws_client::wait_closed(std::chrono::milliseconds timeout) {
   p.arm_read();
   // Frames that arrive meanwhile stay in the inbox.
   return p.run_until([&] { return p.closed; }, timeout);
+}
+
+const std::string& ws_client::read_error() const {
+  return impl_->read_error;
 }
 
 void ws_client::close(std::uint16_t code) {

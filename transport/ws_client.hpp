@@ -93,6 +93,9 @@ public:
   bool is_closed() const;
   // The close code the server sent (0 if none or still open).
   std::uint16_t close_code() const;
+  // Why reading failed when the connection ended without a close frame
+  // (close_code 0): the error's message; empty otherwise.
+  const std::string& read_error() const;
 
   // Waits for the server to close; true if it did within `timeout`.
   bool wait_closed(std::chrono::milliseconds timeout);

@@ -271,7 +271,8 @@ TEST_CASE("cluster stress: three TLS nodes under random runs with a node killed 
       auto& s = u.s[k];
       if (!s.ws || s.ws->is_closed())
         violations.push_back(u.id + ": socket " + std::to_string(k) + " closed ("
-                             + std::to_string(s.ws ? s.ws->close_code() : 0) + ")");
+                             + std::to_string(s.ws ? s.ws->close_code() : 0) + " "
+                             + (s.ws ? s.ws->read_error() : std::string{}) + ")");
       // Only a user whose home was killed starts over, once per socket that
       // lived through it.
       if (!lost_home && s.gaps)
