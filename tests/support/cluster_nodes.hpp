@@ -41,6 +41,13 @@ struct node {
     : admin(admin_token + "\n") {
     start(name, port, peers, std::move(extra));
   }
+  // A node in a network namespace of its own (its cluster port on its
+  // address there).
+  node(const std::string& name, std::uint16_t port, const std::string& peers,
+       std::vector<std::string> extra, server_process::network at)
+    : admin(admin_token + "\n"), where(std::move(at)) {
+    start(name, port, peers, std::move(extra));
+  }
 
   void start(const std::string& name, std::uint16_t port, const std::string& peers,
              std::vector<std::string> extra) {
@@ -48,11 +55,16 @@ struct node {
                                   "--cluster-peers=" + peers, "--admin-token-file=" + admin.path,
                                   "--log-level=info"};
     args.insert(args.end(), extra.begin(), extra.end());
-    srv = std::make_unique<server_process>(args, true, log_to::file);
+    if (where.netns.empty()) {
+      srv = std::make_unique<server_process>(args, true, log_to::file);
+      return;
+    }
+    args.push_back("--cluster-host=" + where.host);
+    srv = std::make_unique<server_process>(args, where, log_to::file);
   }
 
   nlohmann::json cluster() const {
-    auto r = aw::client::http_request("127.0.0.1", srv->port(), "GET", "/admin/actors", {},
+    auto r = aw::client::http_request(srv->host(), srv->port(), "GET", "/admin/actors", {},
                                       {{"Authorization", "Bearer " + admin_token}});
     REQUIRE(r.status == 200);
     return nlohmann::json::parse(r.body)["cluster"];
@@ -68,6 +80,7 @@ struct node {
   }
 
   temp_file admin;
+  server_process::network where;
   std::unique_ptr<server_process> srv;
 };
 

@@ -1,6 +1,7 @@
 #include "support/server_process.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -22,16 +23,13 @@
 
 namespace aw::test {
 
-struct server_process::output {
-  std::mutex mtx;
-  std::string text;
-};
+namespace {
 
-server_process::server_process(std::vector<std::string> args, bool with_secret,
-                               log_to log, unsigned max_open_files,
-                               unsigned long max_file_bytes)
-  : out_(std::make_shared<output>()) {
-  std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=127.0.0.1", "--port=0",
+// serve --host=HOST --port=0 --log-level=warn ARGS, and a --data-dir of its
+// own (made here, named in `own_dir`) unless ARGS name one.
+std::vector<std::string> serve_argv(const std::string& host, std::vector<std::string> args,
+                                    std::string& own_dir) {
+  std::vector<std::string> argv_s = {AGENTWIRE_BIN, "serve", "--host=" + host, "--port=0",
                                      "--log-level=warn"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   // Each server keeps its history apart, unless the test names the place.
@@ -41,10 +39,31 @@ server_process::server_process(std::vector<std::string> args, bool with_secret,
     char dir[] = "/tmp/agentwire-data-XXXXXX";
     if (!mkdtemp(dir))
       throw std::runtime_error("mkdtemp failed");
-    own_data_dir_ = dir;
-    argv_s.push_back("--data-dir=" + own_data_dir_);
+    own_dir = dir;
+    argv_s.push_back("--data-dir=" + own_dir);
   }
-  start(std::move(argv_s), with_secret, log, max_open_files, max_file_bytes);
+  return argv_s;
+}
+
+} // namespace
+
+struct server_process::output {
+  std::mutex mtx;
+  std::string text;
+};
+
+server_process::server_process(std::vector<std::string> args, bool with_secret,
+                               log_to log, unsigned max_open_files,
+                               unsigned long max_file_bytes)
+  : out_(std::make_shared<output>()) {
+  start(serve_argv(host_, std::move(args), own_data_dir_), with_secret, log, max_open_files,
+        max_file_bytes);
+}
+
+server_process::server_process(std::vector<std::string> args, network where, log_to log)
+  : host_(std::move(where.host)), netns_(std::move(where.netns)),
+    out_(std::make_shared<output>()) {
+  start(serve_argv(host_, std::move(args), own_data_dir_), true, log, 0);
 }
 
 server_process::server_process(program p) : out_(std::make_shared<output>()) {
@@ -72,8 +91,16 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
       throw std::runtime_error("mkstemp failed");
     stderr_path_ = path;
   }
+  int netns_fd = -1;
+  if (!netns_.empty()) {
+    netns_fd = open(("/var/run/netns/" + netns_).c_str(), O_RDONLY | O_CLOEXEC);
+    if (netns_fd < 0)
+      throw std::runtime_error("no network namespace " + netns_);
+  }
   pid_ = fork();
   if (pid_ == 0) {
+    if (netns_fd >= 0 && setns(netns_fd, CLONE_NEWNET) != 0)
+      _exit(126);
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
@@ -104,6 +131,8 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
     _exit(127);
   }
   close(fds[1]);
+  if (netns_fd >= 0)
+    close(netns_fd);
   if (err_fd >= 0)
     close(err_fd);
   if (unread_end >= 0)
@@ -113,8 +142,8 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
   std::string out;
   char buf[512];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{20};
-  // "listening on http://127.0.0.1:PORT" (or https, for a TLS stub).
-  const std::string marker = "://127.0.0.1:";
+  // "listening on http://HOST:PORT" (or https, for a TLS stub).
+  const std::string marker = "://" + host_ + ":";
   while (port_ == 0 && std::chrono::steady_clock::now() < deadline) {
     auto n = read(stdout_fd_, buf, sizeof(buf));
     if (n <= 0)
@@ -189,7 +218,7 @@ std::string server_process::token(const std::string& user, long ttl_s) const {
 }
 
 client::ws_client::connect_result server_process::try_connect(const std::string& target) const {
-  return client::ws_client::connect("127.0.0.1", port_, target);
+  return client::ws_client::connect(host_, port_, target);
 }
 
 std::unique_ptr<client::ws_client> server_process::connect(const std::string& user) const {
@@ -199,7 +228,7 @@ std::unique_ptr<client::ws_client> server_process::connect(const std::string& us
 }
 
 client::http_result server_process::get(const std::string& target) const {
-  return client::http_request("127.0.0.1", port_, "GET", target);
+  return client::http_request(host_, port_, "GET", target);
 }
 
 int server_process::stop(int timeout_s) {

@@ -36,6 +36,13 @@ public:
   explicit server_process(std::vector<std::string> args = {}, bool with_secret = true,
                           log_to log = log_to::shared, unsigned max_open_files = 0,
                           unsigned long max_file_bytes = 0);
+  // Where a server runs when not on this machine's loopback: in the
+  // network namespace `netns` (see network_namespaces), on `host`.
+  struct network {
+    std::string netns;
+    std::string host;
+  };
+  server_process(std::vector<std::string> args, network where, log_to log);
   // Another program that serves agentwire (an embedding application): run
   // as `argv`, with the test secret in $AGENTWIRE_JWT_SECRET, and expected
   // to print "listening on http://127.0.0.1:PORT" like `serve`.
@@ -47,6 +54,7 @@ public:
   server_process(const server_process&) = delete;
   server_process& operator=(const server_process&) = delete;
 
+  const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
   pid_t pid() const { return pid_; }
 
@@ -73,6 +81,8 @@ private:
   void start(std::vector<std::string> argv, bool with_secret, log_to log,
              unsigned max_open_files, unsigned long max_file_bytes = 0);
 
+  std::string host_ = "127.0.0.1";
+  std::string netns_;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   int stdout_fd_ = -1;
