@@ -1,10 +1,9 @@
 #include "actors/directory.hpp"
 
-#include <unordered_map>
-#include <unordered_set>
-
 #include <caf/all.hpp>
 
+#include "actors/directory_placement.hpp"
+#include "actors/directory_state.hpp"
 #include "actors/log.hpp"
 #include "actors/snapshot.hpp"
 #include "actors/user_session.hpp"
@@ -13,7 +12,6 @@
 #include "actors/cluster.hpp"
 #include "actors/connection.hpp"
 #include "actors/http_call_wire.hpp"
-#include "actors/placement.hpp"
 #include "actors/run_outcome_wire.hpp"
 #include "messages/codec.hpp"
 #include "actors/socket_relay.hpp"
@@ -22,203 +20,7 @@ namespace aw {
 
 namespace {
 
-struct user_entry {
-  caf::actor session;         // null until the first join
-  std::size_t reserved = 0;   // admitted, socket not yet joined
-  std::size_t joined = 0;     // live connection actors
-  std::size_t total() const { return reserved + joined; }
-};
-
-struct directory_state {
-  env_ptr env;
-  // In a cluster: the live members and their directories (from the member
-  // actor, which is `cluster`); empty otherwise.
-  cluster_view view;
-  caf::actor cluster;
-  socket_relay_actor relay; // spawned for the first socket whose user is at home elsewhere
-  std::unordered_map<std::string, user_entry> users;
-  std::unordered_map<caf::actor_addr, std::string> connection_user;
-  std::unordered_map<caf::actor_addr, std::string> session_user;
-  // Placements that wait for the member set: asked before it settled
-  // (clustered only), or for a user whose home's node has gone and is still
-  // among the members; tried again at each change.
-  std::vector<std::function<void()>> waiting;
-  // Connection actors here for sockets on other nodes: they count against
-  // their user's limit (held cluster-wide here, at home) but not this
-  // node's, which is for its own sockets.
-  std::unordered_set<caf::actor_addr> remote_connections;
-  std::size_t connections = 0; // this node's sockets, reserved + joined, all users
-  std::size_t sessions = 0;
-  static inline const char* name = "directory";
-};
-
-using directory_actor = caf::stateful_actor<directory_state>;
-
-void release(directory_actor* self, const std::string& user, bool joined, bool remote) {
-  auto& st = self->state;
-  auto i = st.users.find(user);
-  if (i == st.users.end())
-    return;
-  auto& n = joined ? i->second.joined : i->second.reserved;
-  if (n == 0)
-    return;
-  --n;
-  if (!remote)
-    --st.connections;
-  // A user with neither connections nor session is forgotten; one with a
-  // session stays until that session retires.
-  if (i->second.total() == 0 && !i->second.session)
-    st.users.erase(i);
-}
-
-// The user's session, spawned now if the user has none.
-const caf::actor& session_of(directory_actor* self, const std::string& user, user_entry& entry) {
-  auto& st = self->state;
-  if (!entry.session) {
-    entry.session = spawn_user_session(self, user, st.env);
-    metrics::track(entry.session, metrics::actor_kind::user_session, st.env->metrics,
-                   {{"user", user}});
-    st.session_user.emplace(entry.session.address(), user);
-    ++st.sessions;
-  }
-  return entry.session;
-}
-
-// The sender (a connection or request actor) takes its user's reserved
-// slot: joined from now on, and watched, so that its end releases it; null
-// without a reservation.
-user_entry* take_reservation(directory_actor* self, const std::string& user) {
-  auto& st = self->state;
-  auto i = st.users.find(user);
-  if (i == st.users.end() || i->second.reserved == 0)
-    return nullptr;
-  --i->second.reserved;
-  ++i->second.joined;
-  auto conn = caf::actor_cast<caf::actor>(self->current_sender());
-  self->monitor(conn);
-  st.connection_user.emplace(conn.address(), user);
-  return &i->second;
-}
-
-// The directory of the user's home node when that is another node.
-std::optional<caf::actor> home_directory(directory_actor* self, const std::string& user) {
-  auto& st = self->state;
-  if (st.view.nodes.empty())
-    return std::nullopt;
-  auto home = home_node(user, st.view.nodes);
-  if (home == st.view.self)
-    return std::nullopt;
-  for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
-    if (st.view.nodes[n] == home && st.view.directories[n])
-      return st.view.directories[n];
-  return std::nullopt;
-}
-
-// Whether another member holds a live session of `user` (a node that was
-// the user's home before this one came back): `done` gets that member's
-// directory, or null when none does. Asked of every other member at once;
-// one that does not answer within 2 s counts as no.
-void find_holder(directory_actor* self, const std::string& user,
-                 std::function<void(caf::actor)> done) {
-  auto& st = self->state;
-  struct pending {
-    std::size_t left = 0;
-    bool answered = false;
-    std::function<void(caf::actor)> done;
-  };
-  auto p = std::make_shared<pending>();
-  p->done = std::move(done);
-  for (std::size_t n = 0; n < st.view.nodes.size(); ++n)
-    if (st.view.nodes[n] != st.view.self && st.view.directories[n])
-      ++p->left;
-  if (p->left == 0)
-    return p->done(nullptr);
-  auto settle = [p](caf::actor holder) {
-    if (p->answered)
-      return;
-    if (holder || --p->left == 0) {
-      p->answered = true;
-      p->done(std::move(holder));
-    }
-  };
-  for (std::size_t n = 0; n < st.view.nodes.size(); ++n) {
-    if (st.view.nodes[n] == st.view.self || !st.view.directories[n])
-      continue;
-    auto dir = st.view.directories[n];
-    self->request(dir, std::chrono::seconds{2}, held_atom::value, user)
-      .then([settle, dir](bool held) { settle(held ? dir : caf::actor{}); },
-            [settle](caf::error&) { settle(nullptr); });
-  }
-}
-
-// Where `user` is served: (another node's directory, true) or (the
-// session here, false). The home by placement, unless that is this node, it
-// has no session of the user, and another member still holds one: users
-// move to a node that came back only once they have no session elsewhere.
-// False (and `retry` kept for later) while a clustered node's member set
-// has not settled.
-bool placeable(directory_actor* self, std::function<void()> retry) {
-  auto& st = self->state;
-  if (!st.env->settings.clustered || st.view.settled)
-    return true;
-  st.waiting.push_back(std::move(retry));
-  return false;
-}
-
-void resolve_home(directory_actor* self, const std::string& user,
-                  std::function<void(caf::actor, bool)> done, caf::node_id gone = {}) {
-  auto& st = self->state;
-  if (!placeable(self, [self, user, done, gone] { resolve_home(self, user, done, gone); }))
-    return;
-  if (auto remote = home_directory(self, user)) {
-    // A socket whose home went with its node asks before the member actor
-    // has told us: that node's actors no longer answer (CAF drops what is
-    // sent to them), so wait for the member set without it.
-    if (gone && remote->node() == gone) {
-      st.waiting.push_back([self, user, done, gone] { resolve_home(self, user, done, gone); });
-      return;
-    }
-    return done(*remote, true);
-  }
-  auto i = st.users.find(user);
-  if (st.view.nodes.size() <= 1 || (i != st.users.end() && i->second.session))
-    return done(session_of(self, user, st.users[user]), false);
-  find_holder(self, user, [self, user, done](caf::actor holder) {
-    if (holder)
-      return done(holder, true);
-    done(session_of(self, user, self->state.users[user]), false);
-  });
-}
-
-// A connection or request from another node, for a user it believes is at
-// home here: `done(holder, full)` with the directory of a member that still
-// holds the user's session (go there), or the user's limit reached, or
-// neither, with a connection slot reserved here for the actor to be spawned.
-void open_here(directory_actor* self, const std::string& user,
-               std::function<void(caf::actor, bool)> done) {
-  auto& st = self->state;
-  if (!placeable(self, [self, user, done] { open_here(self, user, done); }))
-    return;
-  auto reserve = [self, user, done] {
-    auto& st = self->state;
-    auto& entry = st.users[user];
-    if (entry.total() >= st.env->settings.max_connections_per_user) {
-      if (entry.total() == 0 && !entry.session)
-        st.users.erase(user);
-      return done(nullptr, true);
-    }
-    ++entry.reserved; // (not this node's: the socket is on another)
-    done(nullptr, false);
-  };
-  auto i = st.users.find(user);
-  if (st.view.nodes.size() <= 1 || (i != st.users.end() && i->second.session))
-    return reserve();
-  find_holder(self, user, [reserve, done](caf::actor holder) {
-    if (holder)
-      return done(std::move(holder), false);
-    reserve();
-  });
-}
+using namespace directory_impl;
 
 // An application's notification to the user's session here; false (and
 // counted as dropped) when the user has none here.
@@ -231,6 +33,47 @@ bool publish(directory_actor* self, const std::string& user, std::string topic, 
   }
   self->send(i->second.session, notify_atom::value, std::move(topic), std::move(data));
   return true;
+}
+
+// A notification handed on to the directory of another node.
+void notify_at(directory_actor* self, const caf::actor& dir, caf::response_promise rp,
+               const std::string& user, std::string topic, std::string text) {
+  self->state.env->metrics->sent_to_peer(dir.node(), text.size());
+  self->request(dir, std::chrono::seconds{5}, notify_atom::value, user, std::move(topic),
+                std::move(text))
+    .then([rp](bool published) mutable { rp.deliver(published); },
+          [self, rp, user, node = dir.node()](caf::error& e) mutable {
+            log::warn("directory", "a notification handed to another node got no answer; dropped",
+                      {{"user", user},
+                       {"node", self->state.env->metrics->peer_name(node)},
+                       {"reason", self->system().render(e)}});
+            self->state.env->metrics->notifications_dropped.inc();
+            rp.deliver(false);
+          });
+}
+
+// A run handed on to the directory of another node.
+void start_at(directory_actor* self, const caf::actor& dir, const std::string& user,
+              http_call_wire call, std::function<void(caf::expected<run_outcome_wire>)> done) {
+  self->state.env->metrics->sent_to_peer(dir.node(), call.content.size());
+  self->request(dir, std::chrono::seconds{10}, start_atom::value, user, std::move(call))
+    .then([done](run_outcome_wire& w) { done(std::move(w)); },
+          [self, done, user, node = dir.node()](caf::error& e) {
+            log::warn("directory", "a run handed to another node got no answer",
+                      {{"user", user},
+                       {"node", self->state.env->metrics->peer_name(node)},
+                       {"reason", self->system().render(e)}});
+            done(std::move(e));
+          });
+}
+
+// A run in the user's session here (spawned now if there is none).
+void run_here(directory_actor* self, const std::string& user, run_request req,
+              caf::typed_response_promise<request_outcome> rp) {
+  auto& session = session_of(self, user, self->state.users[user]);
+  self->request(session, caf::infinite, start_atom::value, std::move(req))
+    .then([rp](request_outcome& out) mutable { rp.deliver(std::move(out)); },
+          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
 }
 
 caf::behavior directory(directory_actor* self, env_ptr env) {
@@ -395,70 +238,83 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     },
     [self](notify_atom, const std::string& user, std::string& topic,
            json& data) -> caf::result<bool> {
-      auto& st = self->state;
-      auto i = st.users.find(user);
-      if (i == st.users.end() || !i->second.session) {
-        // In a cluster the user's session lives at the user's home.
-        if (auto home = home_directory(self, user)) {
-          auto text = data.dump();
-          st.env->metrics->sent_to_peer(home->node(), text.size());
-          auto rp = self->make_response_promise<bool>();
-          self->request(*home, std::chrono::seconds{5}, notify_atom::value, user, std::move(topic),
-                        std::move(text))
-            .then([rp](bool published) mutable { rp.deliver(published); },
-                  [self, rp](caf::error&) mutable {
-                    self->state.env->metrics->notifications_dropped.inc();
-                    rp.deliver(false);
-                  });
-          return rp;
-        }
+      if (has_session(self, user))
+        return publish(self, user, std::move(topic), std::move(data));
+      auto rp = self->make_response_promise<bool>();
+      // In a cluster the user's session lives at the user's home (which
+      // looks further when it has none: see the handler below).
+      if (auto home = home_directory(self, user)) {
+        notify_at(self, *home, rp, user, std::move(topic), data.dump());
+        return rp;
       }
-      return publish(self, user, std::move(topic), std::move(data));
+      holder_if_home(self, user, [self, rp, user, topic, data](caf::actor holder) mutable {
+        if (holder)
+          return notify_at(self, holder, rp, user, std::move(topic), data.dump());
+        rp.deliver(publish(self, user, std::move(topic), std::move(data)));
+      });
+      return rp;
     },
     // The same from another node of the cluster (JSON as text: it crosses
-    // nodes); never sent on.
-    [self](notify_atom, const std::string& user, std::string& topic, const std::string& data) {
+    // nodes). Sent on only by the user's home, to the member that holds the
+    // session when the home has none.
+    [self](notify_atom, const std::string& user, std::string& topic,
+           std::string& data) -> caf::result<bool> {
       auto parsed = json::parse(data, nullptr, false);
       if (parsed.is_discarded() || !is_valid_user_id(user)) {
         self->state.env->metrics->notifications_dropped.inc();
         return false;
       }
-      return publish(self, user, std::move(topic), std::move(parsed));
+      if (has_session(self, user))
+        return publish(self, user, std::move(topic), std::move(parsed));
+      auto rp = self->make_response_promise<bool>();
+      holder_if_home(self, user, [self, rp, user, topic, data, parsed](caf::actor holder) mutable {
+        if (holder)
+          return notify_at(self, holder, rp, user, std::move(topic), std::move(data));
+        rp.deliver(publish(self, user, std::move(topic), std::move(parsed)));
+      });
+      return rp;
     },
     [self](start_atom, const std::string& user,
            run_request& req) -> caf::result<request_outcome> {
       // A run an application starts for a user: the user's session, spawned
       // now if the user has none (it then lingers for the grace period
-      // after the run, like after a last connection). In a cluster, at the
-      // user's home.
-      auto& st = self->state;
-      auto i = st.users.find(user);
-      if (i == st.users.end() || !i->second.session) {
-        if (auto home = home_directory(self, user)) {
-          auto rp = self->make_response_promise<request_outcome>();
-          auto request_id = req.request_id;
-          auto call = to_wire(http_call{http_run{std::move(req), stream_format::lifecycle}});
-          st.env->metrics->sent_to_peer(home->node(), call.content.size());
-          self->request(*home, std::chrono::seconds{10}, start_atom::value, user, std::move(call))
-            .then([rp](const run_outcome_wire& w) mutable { rp.deliver(from_wire(w)); },
-                  [rp, request_id](caf::error&) mutable {
-                    request_outcome out;
-                    out.error = codec::make_error(error_code::internal,
-                                                  "the run could not be started", request_id);
-                    rp.deliver(std::move(out));
-                  });
-          return rp;
-        }
-      }
+      // after the run, like after a last connection). In a cluster, where
+      // the user's session is: at home, or at the member that still holds
+      // it.
       auto rp = self->make_response_promise<request_outcome>();
-      auto& session = session_of(self, user, st.users[user]);
-      self->request(session, caf::infinite, start_atom::value, std::move(req))
-        .then([rp](request_outcome& out) mutable { rp.deliver(std::move(out)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      if (has_session(self, user)) {
+        run_here(self, user, std::move(req), rp);
+        return rp;
+      }
+      auto elsewhere = [self, user, rp](const caf::actor& dir, run_request req) mutable {
+        auto request_id = req.request_id;
+        auto call = to_wire(http_call{http_run{std::move(req), stream_format::lifecycle}});
+        start_at(self, dir, user, std::move(call),
+                 [rp, request_id](caf::expected<run_outcome_wire> w) mutable {
+                   if (w) {
+                     rp.deliver(from_wire(*w));
+                     return;
+                   }
+                   request_outcome out;
+                   out.error = codec::make_error(error_code::internal,
+                                                 "the run could not be started", request_id);
+                   rp.deliver(std::move(out));
+                 });
+      };
+      if (auto home = home_directory(self, user)) {
+        elsewhere(*home, std::move(req));
+        return rp;
+      }
+      holder_if_home(self, user, [self, user, req, rp, elsewhere](caf::actor holder) mutable {
+        if (holder)
+          return elsewhere(holder, std::move(req));
+        run_here(self, user, std::move(req), rp);
+      });
       return rp;
     },
     // The same from another node of the cluster, for a user at home here
-    // (never sent on).
+    // (sent on, as notifications are, only to a member that holds the
+    // session when this home has none).
     [self](start_atom, const std::string& user,
            const http_call_wire& call) -> caf::result<run_outcome_wire> {
       auto decoded = from_wire(call);
@@ -468,10 +324,27 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
           || run->request.content.size() > limits.max_content_bytes)
         return caf::make_error(caf::sec::invalid_argument);
       auto rp = self->make_response_promise<run_outcome_wire>();
-      auto& session = session_of(self, user, self->state.users[user]);
-      self->request(session, caf::infinite, start_atom::value, std::move(run->request))
-        .then([rp](const request_outcome& out) mutable { rp.deliver(to_wire(out)); },
-              [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      auto local = [self, user, rp](run_request req) mutable {
+        auto& session = session_of(self, user, self->state.users[user]);
+        self->request(session, caf::infinite, start_atom::value, std::move(req))
+          .then([rp](const request_outcome& out) mutable { rp.deliver(to_wire(out)); },
+                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+      };
+      if (has_session(self, user)) {
+        local(std::move(run->request));
+        return rp;
+      }
+      holder_if_home(self, user, [self, user, call, req = std::move(run->request), rp,
+                                  local](caf::actor holder) mutable {
+        if (!holder)
+          return local(std::move(req));
+        start_at(self, holder, user, call, [rp](caf::expected<run_outcome_wire> w) mutable {
+          if (w)
+            rp.deliver(std::move(*w));
+          else
+            rp.deliver(std::move(w.error()));
+        });
+      });
       return rp;
     },
     [self](retire_atom, const std::string& user) {

@@ -14,9 +14,12 @@
 //        false (and counted as dropped) when the user has none. In a
 //        cluster it goes to the user's home node as
 //   (notify_atom, user, topic, std::string JSON text) -> bool
+//        which a home without the user's session hands on, once, to the
+//        member that holds it
 //   (start_atom, std::string user, run_request) -> request_outcome
 //        a run an application starts for a user (a session is spawned
-//        if the user has none)
+//        if the user has none); in a cluster as
+//   (start_atom, user, http_call_wire) -> run_outcome_wire  (the same way)
 //   In a cluster (actors/cluster.hpp, PROTOCOL and ARCHITECTURE.md):
 //   (join_atom, user, home_atom) -> (actor, bool remote)   the session, or
 //        the home node's directory

@@ -127,3 +127,55 @@ TEST_CASE("cluster: a run or a notification an application hands to a node that 
   CHECK(users.get_future().get() == 0);
   ws->close();
 }
+
+TEST_CASE("cluster: a run or a notification for a user whose session stayed on another member when her home came back reaches that session") {
+  auto pa = free_port(), pb = free_port();
+  auto peers = list({pa, pb});
+  auto home_name = aw::home_node("dora", {"a", "b"});
+  auto away_name = home_name == "a" ? "b" : "a";
+  // Her home is not up yet: her socket's session is made on the other node.
+  auto away = std::make_unique<member>(away_name, home_name == "a" ? pb : pa, peers);
+  auto token = aw::jwt::sign("dora", secret, aw::jwt::unix_now(), 3600);
+  auto ws = aw::client::ws_client::connect("127.0.0.1", away->svc->port(), "/ws?token=" + token).client;
+  REQUIRE(ws);
+  auto hello = next_frame(*ws);
+  REQUIRE(hello["type"] == "connection_established");
+  auto home = std::make_unique<member>(home_name, home_name == "a" ? pa : pb, peers);
+  for (int i = 0; i < 100 && (away->members().size() < 2 || home->members().size() < 2); ++i)
+    std::this_thread::sleep_for(100ms);
+  REQUIRE(home->members() == names{"a", "b"});
+  REQUIRE(away->members() == names{"a", "b"});
+
+  // Asked of her home, which holds no session of hers: both reach her
+  // socket's session on the other node.
+  std::promise<aw::request_outcome> started;
+  aw::run_request req;
+  req.content = "2+2";
+  req.request_id = "app-2";
+  home->svc->start_run("dora", std::move(req),
+                       [&](aw::request_outcome out) { started.set_value(std::move(out)); });
+  auto f = started.get_future();
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  auto out = f.get();
+  REQUIRE_FALSE(out.error);
+  std::vector<json> events;
+  while (events.empty() || (events.back()["type"] != "agent_completed"
+                            && events.back()["type"] != "agent_error"))
+    events.push_back(next_frame(*ws));
+  CHECK(events.back()["type"] == "agent_completed");
+  CHECK(events.front()["run_id"] == out.run.run_id);
+  CHECK(events.front()["seq"] == hello["last_seq"].get<std::uint64_t>() + 1);
+
+  REQUIRE_FALSE(home->svc->notify("dora", aw::notification{"report.ready", {{"pages", 3}}}));
+  auto note = next_frame(*ws);
+  CHECK(note["type"] == "notification");
+  CHECK(note["data"]["pages"] == 3);
+  CHECK(note["seq"] == events.back()["seq"].get<std::uint64_t>() + 1);
+
+  // Her home opened no session of hers (there would be two).
+  std::promise<std::uint64_t> users;
+  aw::query_stats(*home->sys, home->svc->directory(),
+                  [&](std::optional<aw::directory_stats> s) { users.set_value(s ? s->users : 99); });
+  CHECK(users.get_future().get() == 0);
+  ws->close();
+}
