@@ -160,12 +160,8 @@ TEST_CASE("cluster: the options are checked together and plain links beyond loop
 }
 
 TEST_CASE("cluster: a user's sockets on any node share the session at the user's home with one seq and no other user's frame") {
-  auto pa = free_port(), pb = free_port(), pc = free_port();
-  auto peers = list({pa, pb, pc});
-  node a{"a", pa, peers};
-  node b{"b", pb, peers};
-  node c{"c", pc, peers};
-  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  linked_nodes cl{3};
+  node &a = cl[0], &b = cl[1], &c = cl[2];
   // alice is at home on a and bob on b (placement_test pins both); alice
   // connects to b and c only, bob to a and b.
   auto alice_b = greeted(b.srv->connect("alice"));
@@ -229,11 +225,8 @@ TEST_CASE("cluster: a user's sockets on any node share the session at the user's
 }
 
 TEST_CASE("cluster: a live event crosses to each other node once for all of a user's sockets there") {
-  auto pa = free_port(), pb = free_port();
-  auto peers = list({pa, pb});
-  node a{"a", pa, peers};
-  node b{"b", pb, peers};
-  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  linked_nodes cl{2};
+  node &a = cl[0], &b = cl[1];
   // Three of carol's sockets on the node that is not her home, one at home.
   auto home_name = aw::home_node("carol", {"a", "b"});
   node& home = home_name == "a" ? a : b;
@@ -319,12 +312,8 @@ TEST_CASE("cluster: a live event crosses to each other node once for all of a us
 }
 
 TEST_CASE("cluster: a user's connection limit holds across nodes and a node's own limit counts only its sockets") {
-  auto pa = free_port(), pb = free_port();
-  auto peers = list({pa, pb});
-  std::vector<std::string> limits{"--max-connections-per-user=2", "--max-connections=3"};
-  node a{"a", pa, peers, limits};
-  node b{"b", pb, peers, limits};
-  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  linked_nodes cl{2, {"--max-connections-per-user=2", "--max-connections=3"}};
+  node &a = cl[0], &b = cl[1];
   auto home_name = aw::home_node("carol", {"a", "b"});
   node& home = home_name == "a" ? a : b;
   node& away = home_name == "a" ? b : a;
@@ -367,11 +356,8 @@ TEST_CASE("cluster: a user's connection limit holds across nodes and a node's ow
 }
 
 TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and reaches the user's sockets on other nodes") {
-  auto pa = free_port(), pb = free_port();
-  auto peers = list({pa, pb});
-  node a{"a", pa, peers};
-  node b{"b", pb, peers};
-  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  linked_nodes cl{2};
+  node &a = cl[0], &b = cl[1];
   std::string user;
   for (auto u : {"alice", "bob", "carol", "dave", "erin"})
     if (aw::home_node(u, {"a", "b"}) == "a") {
@@ -410,12 +396,8 @@ TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and rea
 }
 
 TEST_CASE("cluster: when a user's home node is killed the user's sockets on other nodes get replay_gap and carry on at the new home") {
-  auto pa = free_port(), pb = free_port(), pc = free_port();
-  auto peers = list({pa, pb, pc});
-  node a{"a", pa, peers};
-  node b{"b", pb, peers};
-  node c{"c", pc, peers};
-  REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
+  linked_nodes cl{3};
+  node &a = cl[0], &b = cl[1], &c = cl[2];
   // alice and carol are at home on a, bob on b (placement_test pins them).
   auto alice_b = greeted(b.srv->connect("alice"));
   auto alice_c = greeted(c.srv->connect("alice"));
@@ -465,7 +447,7 @@ TEST_CASE("cluster: when a user's home node is killed the user's sockets on othe
 
   // a comes back. alice still has her session at her new home: a new socket
   // of hers, even on a, joins that session rather than a new one on a.
-  a.start("a", pa, peers, {});
+  a.start("a", cl.ports[0], cl.peers, {});
   REQUIRE(converged({&a, &b, &c}, {"a", "b", "c"}));
   auto alice_a = a.srv->connect("alice");
   auto hello = next_frame(*alice_a);
@@ -482,12 +464,9 @@ TEST_CASE("cluster: when a user's home node is killed the user's sockets on othe
 }
 
 TEST_CASE("cluster: an SSE run whose home node is killed ends for its client with agent_error agent_failed") {
-  auto pa = free_port(), pb = free_port();
-  auto peers = list({pa, pb});
   // Slow steps: the run is still going when its home goes.
-  node a{"a", pa, peers, {"--demo-step-ms=1000"}};
-  node b{"b", pb, peers, {"--demo-step-ms=1000"}};
-  REQUIRE(converged({&a, &b}, {"a", "b"}));
+  linked_nodes cl{2, {"--demo-step-ms=1000"}};
+  node &a = cl[0], &b = cl[1];
   std::string user;
   for (auto u : {"alice", "bob", "carol", "dave", "erin"})
     if (aw::home_node(u, {"a", "b"}) == "a") {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/command.hpp"
+#include "support/free_port.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -108,5 +109,29 @@ inline std::string list(std::initializer_list<std::uint16_t> ports) {
     out += (out.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
   return out;
 }
+
+// Nodes named a, b, c, ... on free cluster ports, each given the same peer
+// list and `extra` options, started and converged.
+struct linked_nodes {
+  explicit linked_nodes(std::size_t n, const std::vector<std::string>& extra = {}) {
+    for (std::size_t i = 0; i < n; ++i) {
+      ids.push_back(std::string(1, static_cast<char>('a' + i)));
+      ports.push_back(free_port());
+      peers += (i ? "," : "") + std::string{"127.0.0.1:"} + std::to_string(ports.back());
+    }
+    std::vector<node*> all;
+    for (std::size_t i = 0; i < n; ++i) {
+      nodes.push_back(std::make_unique<node>(ids[i], ports[i], peers, extra));
+      all.push_back(nodes.back().get());
+    }
+    REQUIRE(converged(all, ids));
+  }
+  node& operator[](std::size_t i) { return *nodes.at(i); }
+
+  names ids;
+  std::vector<std::uint16_t> ports;
+  std::string peers;
+  std::vector<std::unique_ptr<node>> nodes;
+};
 
 } // namespace aw::test
