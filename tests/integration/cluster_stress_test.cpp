@@ -185,8 +185,14 @@ void stress(const places& where) {
   // Load on every user from a few threads; c is killed in the middle. A
   // socket that was on c comes back on the next node, resuming where it was.
   std::atomic<bool> c_dead{false}, stop{false};
+  std::atomic<int> on_killed{0}; // sockets still to move off c
+  for (auto& u : all)
+    for (auto& s : u.s)
+      on_killed += s.at == killed;
   std::mutex tokens; // server_process is not shared across threads otherwise
   auto reconnect = [&](user& u, sock& s) {
+    if (s.at == killed)
+      --on_killed;
     s.at = (s.at + 1) % 3;
     if (s.at == killed)
       s.at = (s.at + 1) % 3;
@@ -254,7 +260,11 @@ void stress(const places& where) {
   auto c_pid = nodes[killed]->srv->pid();
   c_dead = true;
   REQUIRE(kill(c_pid, SIGKILL) == 0);
+  // The load goes on for 4 s, and until every socket that was on c has
+  // moved (slow under the sanitizers: each waits for its new greeting).
   std::this_thread::sleep_for(4s);
+  for (int i = 0; i < 600 && on_killed > 0; ++i)
+    std::this_thread::sleep_for(100ms);
   stop = true;
   for (auto& th : threads)
     th.join();
@@ -293,7 +303,8 @@ void stress(const places& where) {
     for (int k = 0; k < 2; ++k) {
       auto& s = u.s[k];
       if (!s.ws || s.ws->is_closed())
-        violations.push_back(u.id + ": socket " + std::to_string(k) + " closed ("
+        violations.push_back(u.id + ": socket " + std::to_string(k) + " on "
+                             + node_names[static_cast<std::size_t>(s.at)] + " closed ("
                              + std::to_string(s.ws ? s.ws->close_code() : 0) + " "
                              + (s.ws ? s.ws->read_error() : std::string{}) + ")");
       // Only a user whose home was killed starts over, once per socket that
