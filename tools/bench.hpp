@@ -1,4 +1,4 @@
-// `agentwire bench`: the load generator (bench.cpp). Its pieces that need no
+// `agentwire bench`: the load generator (bench.cpp and the bench_* files). Its pieces that need no
 // network live here so they can be tested on their own.
 #pragma once
 
