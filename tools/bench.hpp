@@ -1,5 +1,6 @@
-// `agentwire bench`: the load generator (bench.cpp and the bench_* files). Its pieces that need no
-// network live here so they can be tested on their own.
+// `agentwire bench`: the load generator (bench.cpp and the bench_* files).
+// Its pieces that need no network live here so they can be tested on their
+// own.
 #pragma once
 
 #include <array>
