@@ -1,7 +1,8 @@
 // A cluster of real server processes on loopback: membership over CAF's
 // middleman, plain and with mutually authenticated TLS; a node killed and
 // restarted; a late node; peers refused for another protocol version or a
-// certificate of another CA.
+// certificate of another CA; sessions at home, limits, re-homing, and a
+// re-homed user's threads on the PostgreSQL history every node shares.
 #include <signal.h>
 
 #include <algorithm>
@@ -21,6 +22,8 @@
 #include "support/free_port.hpp"
 #include "support/prometheus_text.hpp"
 #include "support/frames.hpp"
+#include "support/openai_stub.hpp"
+#include "support/postgres_db.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
 
@@ -500,4 +503,53 @@ TEST_CASE("cluster: an SSE run whose home node is killed ends for its client wit
   CHECK(last["seq"].get<std::uint64_t>() == before["seq"].get<std::uint64_t>() + 1);
   for (auto& ev : rest)
     CHECK(ev["run_id"] == started["run_id"]);
+}
+
+TEST_CASE("cluster: on one PostgreSQL history a user whose home is killed carries on her thread at her new home") {
+  stub up;
+  scratch_database db;
+  temp_file agents{json{{"agents",
+                         {{"llm",
+                           {{"kind", "openai"},
+                            {"base_url", up.url()},
+                            {"model", "m"},
+                            {"tools", {"calculator"}}}}}}}
+                     .dump()};
+  linked_nodes cl{2, {"--agents-file=" + agents.path, "--history-url=" + db.url}};
+  node &a = cl[0], &b = cl[1];
+  std::string user;
+  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
+    if (aw::home_node(u, {"a", "b"}) == "a") {
+      user = u;
+      break;
+    }
+  REQUIRE(!user.empty());
+  // Her socket is on b; her session, and the first turn, on a.
+  auto ws = greeted(b.srv->connect(user));
+  auto first = run_to_end(*ws, {{"type", "user_message"},
+                                {"content", "call calculator {\"expression\":\"6*7\"}"}});
+  REQUIRE(first.back()["type"] == "agent_completed");
+  std::string thread = first.back()["thread_id"];
+
+  REQUIRE(kill(a.srv->pid(), SIGKILL) == 0);
+  a.srv.reset();
+  auto gap = next_frame(*ws, 15s);
+  REQUIRE(gap["code"] == "replay_gap");
+
+  // At her new home (b) the next turn of the thread gets what a stored
+  // (with a history of its own per node, b would not know the thread).
+  auto second = run_to_end(*ws, {{"type", "user_message"}, {"content", "and times two?"},
+                                 {"thread_id", thread}});
+  REQUIRE_MESSAGE(second.back()["type"] == "agent_completed", second.back().dump());
+  auto msgs = up.requests().back()["body"]["messages"];
+  REQUIRE(msgs.size() == 5);
+  CHECK(msgs[2]["content"] == "42");
+  CHECK(msgs[4]["content"] == "and times two?");
+  auto listed = aw::client::http_request(b.srv->host(), b.srv->port(), "GET", "/v1/threads", {},
+                                         {{"Authorization", "Bearer " + b.srv->token(user)}});
+  REQUIRE(listed.status == 200);
+  auto threads = json::parse(listed.body)["threads"];
+  REQUIRE(threads.size() == 1);
+  CHECK(threads[0]["thread_id"] == thread);
+  CHECK(threads[0]["runs"] == 2);
 }
