@@ -18,6 +18,7 @@
 
 #include "support/command.hpp"
 #include "support/frames.hpp"
+#include "support/openai_stub.hpp"
 #include "support/postgres_db.hpp"
 #include "support/server_process.hpp"
 #include "support/temp_file.hpp"
@@ -33,13 +34,6 @@ aw::client::http_result api(const server_process& srv, const std::string& user,
   return aw::client::http_request("127.0.0.1", srv.port(), method, target, {},
                                   {{"Authorization", "Bearer " + srv.token(user)}});
 }
-
-struct stub {
-  stub() : proc(server_process::program{{"/usr/bin/python3", OPENAI_STUB}}) {}
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(proc.port()) + "/v1"; }
-  json requests() const { return json::parse(proc.get("/_requests").body); }
-  server_process proc;
-};
 
 std::string llm_agents(const std::string& url, int history = 40) {
   return json{{"agents",
