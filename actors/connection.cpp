@@ -448,11 +448,13 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
       static constexpr const char* phases[] = {"joining", "open", "closing", "closed"};
       outlet::depth q;
       std::uint64_t frames_out = 0;
+      const caf::node_id* remote = nullptr;
       if (auto out = st.out.lock()) {
         q = out->queued();
         frames_out = out->frames_pushed();
+        remote = out->remote_node();
       }
-      return json{{"id", st.ctx.connection_id},
+      auto snap = json{{"id", st.ctx.connection_id},
                   {"transport", "websocket"},
                   {"peer", st.ctx.peer},
                   {"state", phases[static_cast<int>(st.phase)]},
@@ -462,6 +464,11 @@ caf::behavior connection(connection_actor* self, connection_context ctx,
                   {"frames_in", st.frames_in},
                   {"frames_out", frames_out},
                   {"mailbox", self->mailbox().size()}};
+      // A socket on another node of the cluster (this actor serves it at
+      // the user's home): which node.
+      if (remote)
+        snap["node"] = st.env->metrics->peer_name(*remote);
+      return snap;
     },
     [self](kick_atom, close_code code) { close_socket(self, code); },
     [self](closed_atom) {

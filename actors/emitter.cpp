@@ -147,18 +147,6 @@ void emit(emitter_actor* self, run_event&& ev) {
     st.remote.send(frame, *st.metrics);
 }
 
-// Sockets on other nodes of the cluster, by node name.
-json remote_subscribers(const emitter_state& st) {
-  json out = json::object();
-  for (auto& sub : st.subscribers)
-    if (auto o = sub.out.lock())
-      if (auto* node = o->remote_node()) {
-        auto& n = out[st.metrics->peer_name(*node)];
-        n = n.is_number() ? n.get<std::size_t>() + 1 : 1;
-      }
-  return out;
-}
-
 caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capacity,
                       std::size_t max_bytes, metrics::registry_ptr metrics, std::string epoch) {
   auto& st = self->state;
@@ -186,7 +174,10 @@ caf::behavior emitter(emitter_actor* self, std::string user_id, std::size_t capa
                                 st.buffer.bytes(),
                                 st.buffer.empty() ? st.last_seq + 1 : st.buffer.oldest()->seq,
                                 st.subscribers.size(), self->mailbox().size(), true);
-      auto remote = remote_subscribers(st);
+      std::vector<std::weak_ptr<outlet>> outs;
+      for (auto& sub : st.subscribers)
+        outs.push_back(sub.out);
+      auto remote = remote_subscribers(*st.metrics, outs);
       if (!remote.empty())
         snap["remote_subscribers"] = std::move(remote);
       return snap;
@@ -263,10 +254,25 @@ caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
                    std::move(metrics), random_id("e"));
 }
 
+json remote_subscribers(const metrics::registry& metrics,
+                        const std::vector<std::weak_ptr<outlet>>& outs) {
+  json out = json::object();
+  for (auto& weak : outs)
+    if (auto o = weak.lock())
+      if (auto* node = o->remote_node()) {
+        auto& n = out[metrics.peer_name(*node)];
+        n = n.is_number() ? n.get<std::size_t>() + 1 : 1;
+      }
+  return out;
+}
+
 json unspawned_emitter_snapshot(const std::string& epoch, std::size_t replay_capacity,
-                                std::size_t subscribers) {
-  return snapshot_json(epoch, 0, 0, std::max<std::size_t>(replay_capacity, 1), 0, 1, subscribers,
-                       0, false);
+                                std::size_t subscribers, json remote) {
+  auto snap = snapshot_json(epoch, 0, 0, std::max<std::size_t>(replay_capacity, 1), 0, 1,
+                            subscribers, 0, false);
+  if (!remote.empty())
+    snap["remote_subscribers"] = std::move(remote);
+  return snap;
 }
 
 } // namespace aw

@@ -19,7 +19,9 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <caf/fwd.hpp>
 
@@ -27,6 +29,8 @@
 #include "messages/protocol.hpp"
 
 namespace aw {
+
+class outlet;
 
 // `epoch` is the one the session announced before its emitter existed. It
 // keeps the last `replay_capacity` events for resumes, and no more of them
@@ -41,9 +45,14 @@ caf::actor spawn_emitter(caf::actor_system& sys, std::string user_id,
                          metrics::registry_ptr metrics = std::make_shared<metrics::registry>(),
                          std::size_t replay_bytes = SIZE_MAX);
 
+// Of `outs`, the sockets on other nodes of the cluster, counted by node
+// name (an emitter snapshot's "remote_subscribers"; empty on one node).
+json remote_subscribers(const metrics::registry& metrics,
+                        const std::vector<std::weak_ptr<outlet>>& outs);
+
 // What the snapshot of an emitter says before it exists (no event yet): the
-// same fields, with "spawned": false.
+// same fields, with "spawned": false; `remote` as remote_subscribers gives it.
 json unspawned_emitter_snapshot(const std::string& epoch, std::size_t replay_capacity,
-                                std::size_t subscribers);
+                                std::size_t subscribers, json remote);
 
 } // namespace aw

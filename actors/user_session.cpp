@@ -371,9 +371,15 @@ caf::behavior user_session(session_actor* self, std::string user_id, caf::actor 
         gather(self, {st.emitter}, [part](json all) mutable {
           part("emitter", std::move(all[0]));
         });
-      else
-        part("emitter", unspawned_emitter_snapshot(st.epoch, st.env->settings.replay_capacity,
-                                                   st.waiting.size()));
+      else {
+        std::vector<std::weak_ptr<outlet>> outs;
+        for (auto& w : st.waiting)
+          outs.push_back(w.sock.out);
+        part("emitter",
+             unspawned_emitter_snapshot(st.epoch, st.env->settings.replay_capacity,
+                                        st.waiting.size(),
+                                        remote_subscribers(*st.env->metrics, outs)));
+      }
       gather(self, st.attached, [part](json all) mutable { part("connections", std::move(all)); });
       gather(self, std::move(runs), [part](json all) mutable { part("runs", std::move(all)); });
       return rp;

@@ -154,6 +154,18 @@ std::string seconds(const json& ms) {
   return buf;
 }
 
+// " (on n2 3, n3 1)": of an emitter's subscribers, the sockets on other
+// nodes of the cluster, by node.
+std::string remote_part(const json& emitter) {
+  auto remote = emitter.value("remote_subscribers", json::object());
+  if (!remote.is_object() || remote.empty())
+    return {};
+  std::string out = " (on";
+  for (auto& [node, n] : remote.items())
+    out += (out.size() > 4 ? ", " : " ") + node + " " + n.dump();
+  return out + ")";
+}
+
 std::uint64_t queued_bytes(const json& user) {
   std::uint64_t sum = 0;
   for (auto& c : user.value("connections", json::array()))
@@ -221,8 +233,8 @@ void print_tree(std::ostream& out, json snap) {
     else
       out << "  emitter  last_seq " << em.value("last_seq", 0) << "  replay "
           << em["replay"].value("events", 0) << "/" << em["replay"].value("capacity", 0)
-          << "  subscribers " << em.value("subscribers", 0) << "  mailbox "
-          << em.value("mailbox", 0) << "\n";
+          << "  subscribers " << em.value("subscribers", 0) << remote_part(em)
+          << "  mailbox " << em.value("mailbox", 0) << "\n";
     for (auto& c : u.value("connections", json::array())) {
       if (c.value("unresponsive", false)) {
         out << "  conn     did not answer in time\n";
@@ -230,6 +242,8 @@ void print_tree(std::ostream& out, json snap) {
       }
       out << "  conn     " << c.value("id", "?") << "  " << c.value("transport", "?") << "  "
           << c.value("peer", "?") << "  " << c.value("state", "?");
+      if (c.contains("node"))
+        out << "  on " << c.value("node", "?");
       if (c.contains("request"))
         out << "  " << c.value("request", "");
       if (c.contains("queue"))

@@ -171,6 +171,16 @@ TEST_CASE("cluster: a user's sockets on any node share the session at the user's
   auto alice_c = greeted(c.srv->connect("alice"));
   auto bob_a = greeted(a.srv->connect("bob"));
   auto bob_b = greeted(b.srv->connect("bob"));
+  // `agentwire inspect` at her home, before any event (her emitter is not
+  // spawned yet): her subscribers are a socket on b and one on c, and her
+  // connection actors there say which node their socket is on.
+  auto tree = run_command("AGENTWIRE_ADMIN_TOKEN=" + admin_token + " '" + AGENTWIRE_BIN
+                          + "' inspect --user alice --url http://127.0.0.1:"
+                          + std::to_string(a.srv->port()));
+  REQUIRE(tree.rc == 0);
+  CHECK_MESSAGE(tree.output.find("subscribers 2 (on b 1, c 1)") != std::string::npos, tree.output);
+  CHECK(tree.output.find("open  on b") != std::string::npos);
+  CHECK(tree.output.find("open  on c") != std::string::npos);
 
   auto events_of = [](aw::client::ws_client& ws, std::size_t n) {
     std::vector<json> out;
@@ -287,7 +297,11 @@ TEST_CASE("cluster: a live event crosses to each other node once for all of a us
   REQUIRE(carol["users"].size() == 1);
   CHECK(carol["users"][0]["emitter"]["remote_subscribers"]
         == json{{home_name == "a" ? "b" : "a", 3}});
-  CHECK(carol["users"][0]["connections"].size() == 4);
+  REQUIRE(carol["users"][0]["connections"].size() == 4);
+  int on_away = 0;
+  for (auto& conn : carol["users"][0]["connections"])
+    on_away += conn.value("node", "") == (home_name == "a" ? "b" : "a");
+  CHECK(on_away == 3);
   auto relay = admin(away, "/admin/actors")["cluster"]["relay"];
   CHECK(relay["sockets"] == 3);
   CHECK(relay["node_messages"] == run.size());
