@@ -619,10 +619,15 @@ async function refreshActors() {
       li.textContent = text;
       ul.appendChild(li);
     };
+    // In a cluster: how many of the subscribers are sockets on other nodes.
+    const remote = Object.entries(u.emitter.remote_subscribers || {})
+      .map(([node, n]) => node + " " + n).join(", ");
     item("emitter: last seq " + u.emitter.last_seq + ", replay " + u.emitter.replay.events +
-         "/" + u.emitter.replay.capacity + ", " + u.emitter.subscribers + " subscribers");
+         "/" + u.emitter.replay.capacity + ", " + u.emitter.subscribers + " subscribers" +
+         (remote ? " (on " + remote + ")" : ""));
     for (const c of u.connections)
-      item("connection " + c.id + " (" + c.transport + ", " + c.state + ", out " + c.frames_out + ")");
+      item("connection " + c.id + " (" + c.transport + ", " + c.state + ", out " + c.frames_out +
+           (c.node ? ", on " + c.node : "") + ")");
     for (const run of u.runs) {
       const d = run.agent_detail || {};
       item("run " + run.run_id + " " + run.agent + " (" + run.agent_kind + "): " + run.state +
