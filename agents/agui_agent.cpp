@@ -6,6 +6,7 @@
 
 #include "actors/log.hpp"
 #include "agents/agui_stream.hpp"
+#include "messages/json_fields.hpp"
 
 namespace aw::agents {
 
@@ -20,17 +21,17 @@ json agui_messages(const agui_options& options, const agent_run& run) {
   for (auto i = first; i < h.size(); ++i) {
     auto& m = h[i];
     if (m.role == "tool") {
-      auto call = m.extra.is_object() ? m.extra.value("call_id", std::string{}) : std::string{};
+      auto call = string_or(m.extra, "call_id");
       out.push_back({{"id", id()}, {"role", "tool"}, {"toolCallId", call}, {"content", m.content}});
     } else if (m.role == "assistant") {
       json msg{{"id", id()}, {"role", "assistant"}, {"content", m.content}};
       if (m.extra.is_array() && !m.extra.empty()) {
         json calls = json::array();
         for (auto& c : m.extra)
-          calls.push_back({{"id", c.value("call_id", std::string{})},
+          calls.push_back({{"id", string_or(c, "call_id")},
                            {"type", "function"},
                            {"function",
-                            {{"name", wire_tool_name(c.value("tool", std::string{}))},
+                            {{"name", wire_tool_name(string_or(c, "tool"))},
                              {"arguments", c.contains("input") ? c["input"].dump() : "{}"}}}});
         msg["toolCalls"] = std::move(calls);
       }

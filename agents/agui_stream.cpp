@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "agents/tool_input.hpp"
+#include "messages/json_fields.hpp"
 
 namespace aw::agents {
 
@@ -242,7 +243,7 @@ void agui_stream::on_tool_event(const json& ev, const std::string& type,
       for (auto& part : *content) {
         if (!part.is_object())
           continue;
-        auto kind = part.value("type", std::string{});
+        auto kind = string_or(part, "type");
         if (!joined.empty())
           joined += '\n';
         joined += kind == "text" && part.contains("text") && part["text"].is_string()

@@ -1,5 +1,6 @@
 #include "agents/mcp_protocol.hpp"
 
+#include "messages/json_fields.hpp"
 #include "messages/utf8.hpp"
 
 namespace aw::agents::mcp {
@@ -17,11 +18,6 @@ std::string bounded(std::string s, std::size_t max) {
   s.resize(utf8::prefix(s, max));
   s += " [cut]";
   return s;
-}
-
-const std::string* string_field(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it != obj.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
 }
 
 // A tool name a server may give: 1 to 128 bytes, no control characters or

@@ -7,6 +7,7 @@
 #include "actors/log.hpp"
 #include "agents/chat_stream.hpp"
 #include "agents/upstream.hpp"
+#include "messages/json_fields.hpp"
 
 namespace aw::agents {
 
@@ -14,17 +15,17 @@ namespace {
 
 json wire_message(const thread_message& m) {
   if (m.role == "tool") {
-    auto id = m.extra.is_object() ? m.extra.value("call_id", std::string{}) : std::string{};
+    auto id = string_or(m.extra, "call_id");
     return {{"role", "tool"}, {"tool_call_id", id}, {"content", m.content}};
   }
   json out{{"role", m.role == "assistant" ? "assistant" : "user"}, {"content", m.content}};
   if (m.role == "assistant" && m.extra.is_array() && !m.extra.empty()) {
     json calls = json::array();
     for (auto& c : m.extra)
-      calls.push_back({{"id", c.value("call_id", std::string{})},
+      calls.push_back({{"id", string_or(c, "call_id")},
                        {"type", "function"},
                        {"function",
-                        {{"name", wire_tool_name(c.value("tool", std::string{}))},
+                        {{"name", wire_tool_name(string_or(c, "tool"))},
                          {"arguments", c.contains("input") ? c["input"].dump() : "{}"}}}});
     out["tool_calls"] = std::move(calls);
     if (m.content.empty())

@@ -15,6 +15,7 @@
 #include <openssl/x509.h>
 
 #include "messages/codec.hpp"
+#include "messages/json_fields.hpp"
 
 namespace aw::jwt {
 
@@ -98,7 +99,7 @@ std::optional<std::string> decode_field(const nlohmann::json& key, const char* n
 
 // The JWK's key, or nullptr with `why`.
 EVP_PKEY* key_from_jwk(const nlohmann::json& jwk, key_type& type, std::string& why) {
-  auto kty = jwk.value("kty", std::string{});
+  auto kty = string_or(jwk, "kty");
   param_bld_ptr bld{OSSL_PARAM_BLD_new()};
   if (!bld.p)
     throw std::runtime_error("OpenSSL: out of memory");
@@ -121,8 +122,8 @@ EVP_PKEY* key_from_jwk(const nlohmann::json& jwk, key_type& type, std::string& w
       throw std::runtime_error("OpenSSL: out of memory");
     algorithm = "RSA";
   } else if (kty == "EC") {
-    if (jwk.value("crv", std::string{}) != "P-256") {
-      why = "curve " + jwk.value("crv", std::string{"(none)"}) + " (ES256 needs P-256)";
+    if (string_or(jwk, "crv") != "P-256") {
+      why = "curve " + string_or(jwk, "crv", "(none)").substr(0, 32) + " (ES256 needs P-256)";
       return nullptr;
     }
     auto x = decode_field(jwk, "x");

@@ -143,20 +143,22 @@ TEST_CASE("JWKS keys that cannot verify RS256 or ES256 are left out and each is 
   auto off_curve = jwk_of(make_ec().get(), "off");
   off_curve["y"] = off_curve["x"];
   json doc{{"keys", {jwk_of(ec384.get(), "p384"), enc, wrong_alg, bad_n, off_curve, 7,
-                     json{{"kty", "oct"}, {"k", "c2VjcmV0"}}, jwk_of(rsa.get(), "good")}}};
+                     json{{"kty", "oct"}, {"k", "c2VjcmV0"}}, jwk_of(rsa.get(), "good"),
+                     json{{"kty", 5}}, json{{"kty", "EC"}, {"crv", 7}}}}};
   std::vector<std::string> skipped;
   std::string why;
   auto keys = jwt::read_jwks(doc.dump(), skipped, why);
   REQUIRE(keys);
   REQUIRE(keys->size() == 1);
   CHECK((*keys)[0].kid() == "good");
-  CHECK(skipped.size() == 7);
+  CHECK(skipped.size() == 9); // (fields of another type are skipped keys, not a throw)
   auto said = json(skipped).dump();
   CHECK(said.find("P-384") != std::string::npos);
   CHECK(said.find("use is not") != std::string::npos);
   CHECK(said.find("alg is not RS256") != std::string::npos);
   CHECK(said.find("keys[5]: not an object") != std::string::npos);
   CHECK(said.find("key type oct") != std::string::npos);
+  CHECK(said.find("keys[9]: curve (none)") != std::string::npos);
   // A token signed by the P-384 key under that kid finds no key.
   jwt::key_set set;
   set.keys = *keys;
