@@ -292,7 +292,7 @@ void open_at(connection_actor* self, const caf::actor& home_directory) {
         self->monitor(home);
         st.phase = connection_phase::open;
       },
-      [self](caf::error& e) {
+      [self, dir = home_directory.node()](caf::error& e) {
         auto& st = self->state;
         if (e == user_limit_error()) {
           st.env->metrics->connections_rejected[metrics::idx(metrics::reject_reason::user_limit)]
@@ -302,8 +302,15 @@ void open_at(connection_actor* self, const caf::actor& home_directory) {
           return close_socket(self, close_code::try_again);
         }
         // While re-homing, the member set may not know yet that the old
-        // home is gone: ask again a little later, for up to 10 s.
-        if (st.rehomed && ++st.rehome_attempts < 40) {
+        // home is gone; and a home's node may be gone before the member set
+        // knew it (CAF drops what is sent to a dead node's actors, so the
+        // open went unanswered): ask again where the user is at home, without
+        // that node, a little later, for up to 10 s. The directory answers
+        // once the node has left the member set, or with another node.
+        auto unanswered = e == caf::sec::request_timeout;
+        if ((st.rehomed || unanswered) && ++st.rehome_attempts < 40) {
+          if (unanswered)
+            st.gone = dir;
           self->delayed_send(self, std::chrono::milliseconds{250}, home_atom::value);
           return;
         }

@@ -567,3 +567,28 @@ TEST_CASE("cluster: on one PostgreSQL history a user whose home is killed carrie
   CHECK(threads[0]["thread_id"] == thread);
   CHECK(threads[0]["runs"] == 2);
 }
+
+TEST_CASE("cluster: a socket that opens at its user's home just as that node dies is served by the new home") {
+  linked_nodes cl{2};
+  node &a = cl[0], &b = cl[1];
+  std::string user;
+  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
+    if (aw::home_node(u, {"a", "b"}) == "a") {
+      user = u;
+      break;
+    }
+  REQUIRE(!user.empty());
+  // a stops answering while still a member: b opens the socket there and
+  // hears nothing; then a dies and leaves the member set.
+  REQUIRE(kill(a.srv->pid(), SIGSTOP) == 0);
+  auto ws = b.srv->connect(user);
+  std::this_thread::sleep_for(1s);
+  REQUIRE(kill(a.srv->pid(), SIGKILL) == 0);
+  a.srv.reset();
+  // The unanswered open is asked again without a: b is her home now.
+  auto hello = next_frame(*ws, 20s);
+  CHECK_MESSAGE(hello["type"] == "connection_established", hello.dump());
+  auto run = run_to_end(*ws, {{"type", "user_message"}, {"content", "2+2"}});
+  CHECK(run.back()["type"] == "agent_completed");
+  CHECK(b.srv->stderr_text().find("did not open a connection") == std::string::npos);
+}
