@@ -375,13 +375,7 @@ TEST_CASE("cluster: a user's connection limit holds across nodes and a node's ow
 TEST_CASE("cluster: an SSE run asked of any node runs at the user's home and reaches the user's sockets on other nodes") {
   linked_nodes cl{2};
   node &a = cl[0], &b = cl[1];
-  std::string user;
-  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
-    if (aw::home_node(u, {"a", "b"}) == "a") {
-      user = u;
-      break;
-    }
-  REQUIRE(!user.empty());
+  auto user = user_at_home("a", {"a", "b"});
   auto ws = greeted(a.srv->connect(user)); // at home
   auto c = aw::client::http_connection::open("127.0.0.1", b.srv->port());
   REQUIRE(c);
@@ -484,12 +478,7 @@ TEST_CASE("cluster: an SSE run whose home node is killed ends for its client wit
   // Slow steps: the run is still going when its home goes.
   linked_nodes cl{2, {"--demo-step-ms=1000"}};
   node &a = cl[0], &b = cl[1];
-  std::string user;
-  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
-    if (aw::home_node(u, {"a", "b"}) == "a") {
-      user = u;
-      break;
-    }
+  auto user = user_at_home("a", {"a", "b"});
   auto c = aw::client::http_connection::open("127.0.0.1", b.srv->port());
   REQUIRE(c);
   REQUIRE(c->send("POST", "/v1/runs", json{{"content", "6*7"}, {"request_id", "sse-kill"}}.dump(),
@@ -531,13 +520,7 @@ TEST_CASE("cluster: on one PostgreSQL history a user whose home is killed carrie
                      .dump()};
   linked_nodes cl{2, {"--agents-file=" + agents.path, "--history-url=" + db.url}};
   node &a = cl[0], &b = cl[1];
-  std::string user;
-  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
-    if (aw::home_node(u, {"a", "b"}) == "a") {
-      user = u;
-      break;
-    }
-  REQUIRE(!user.empty());
+  auto user = user_at_home("a", {"a", "b"});
   // Her socket is on b; her session, and the first turn, on a.
   auto ws = greeted(b.srv->connect(user));
   auto first = run_to_end(*ws, {{"type", "user_message"},
@@ -571,13 +554,7 @@ TEST_CASE("cluster: on one PostgreSQL history a user whose home is killed carrie
 TEST_CASE("cluster: a socket that opens at its user's home just as that node dies is served by the new home") {
   linked_nodes cl{2};
   node &a = cl[0], &b = cl[1];
-  std::string user;
-  for (auto u : {"alice", "bob", "carol", "dave", "erin"})
-    if (aw::home_node(u, {"a", "b"}) == "a") {
-      user = u;
-      break;
-    }
-  REQUIRE(!user.empty());
+  auto user = user_at_home("a", {"a", "b"});
   // a stops answering while still a member: b opens the socket there and
   // hears nothing; then a dies and leaves the member set.
   REQUIRE(kill(a.srv->pid(), SIGSTOP) == 0);

@@ -14,6 +14,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include "actors/placement.hpp"
 #include "support/command.hpp"
 #include "support/free_port.hpp"
 #include "support/server_process.hpp"
@@ -108,6 +109,16 @@ inline std::string list(std::initializer_list<std::uint16_t> ports) {
   for (auto p : ports)
     out += (out.empty() ? "" : ",") + std::string{"127.0.0.1:"} + std::to_string(p);
   return out;
+}
+
+// A user whose home, among `members`, is `home` (from a few names; the
+// test fails when none is).
+inline std::string user_at_home(const std::string& home, const names& members) {
+  for (auto u : {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"})
+    if (aw::home_node(u, members) == home)
+      return u;
+  FAIL("no user at home on " << home);
+  return {};
 }
 
 // Nodes named a, b, c, ... on free cluster ports, each given the same peer
