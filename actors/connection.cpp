@@ -303,11 +303,12 @@ void open_at(connection_actor* self, const caf::actor& home_directory) {
         }
         // While re-homing, the member set may not know yet that the old
         // home is gone; and a home's node may be gone before the member set
-        // knew it (CAF drops what is sent to a dead node's actors, so the
-        // open went unanswered): ask again where the user is at home, without
-        // that node, a little later, for up to 10 s. The directory answers
-        // once the node has left the member set, or with another node.
-        auto unanswered = e == caf::sec::request_timeout;
+        // knew it: CAF drops what is sent to a dead node's actors (the open
+        // goes unanswered), or bounces it at once once the link is known to
+        // be down. Ask again where the user is at home, without that node, a
+        // little later, for up to 10 s. The directory answers once the node
+        // has left the member set, or with another node.
+        auto unanswered = e == caf::sec::request_timeout || e == caf::sec::request_receiver_down;
         if ((st.rehomed || unanswered) && ++st.rehome_attempts < 40) {
           if (unanswered)
             st.gone = dir;
@@ -336,7 +337,13 @@ void rehome(connection_actor* self) {
         else
           attach(self, where);
       },
-      [self](caf::error&) { close_socket(self, close_code::try_again); });
+      [self](caf::error& e) {
+        log::warn("connection", "this node's directory did not say where the user is at home",
+                  {{"user", self->state.ctx.user_id},
+                   {"conn", self->state.ctx.connection_id},
+                   {"error", self->system().render(e)}});
+        close_socket(self, close_code::try_again);
+      });
 }
 
 // A frame from a socket whose user is at home elsewhere: a refresh is served

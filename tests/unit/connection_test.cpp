@@ -9,6 +9,7 @@
 #include "actors/connection.hpp"
 #include "support/recording_outlet.hpp"
 #include "actors/directory.hpp"
+#include "actors/placement.hpp"
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -169,6 +170,44 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a clustered directory places no user bef
   auto settled = join(2s);
   REQUIRE(settled.first.has_value());
   CHECK_FALSE(*settled.first); // alone, the node is everyone's home
+  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
+}
+
+// A member whose link is known to be down before the member set drops it:
+// CAF bounces a request to its actors at once (request_receiver_down), where
+// a node that just died leaves it unanswered. Either way the socket waits for
+// the member set and opens at the next home, not closed with 1013.
+TEST_CASE_FIXTURE(test::actor_fixture, "a new socket whose home's link is down before the member set knows opens at the next home") {
+  server_settings s;
+  s.clustered = true;
+  auto env = test::make_test_env(s);
+  auto dir = spawn_directory(*sys, env);
+  auto gone = sys->spawn([] {}); // stands for the lost node's directory
+  (*self)->wait_for(gone);
+  std::string user;
+  for (int i = 0; user.empty(); ++i)
+    if (home_node("u" + std::to_string(i), {"a", "c"}) == "c")
+      user = "u" + std::to_string(i);
+  auto view = [&](std::vector<std::string> nodes, std::vector<caf::actor> dirs) {
+    cluster_view v;
+    v.self = "a";
+    v.nodes = std::move(nodes);
+    v.directories = std::move(dirs);
+    v.settled = true;
+    (*self)->send(dir, members_atom::value, std::move(v), caf::actor{});
+  };
+  view({"a", "c"}, {dir, gone});
+  REQUIRE(reserve(*self, dir, user) == admission::admitted);
+  auto out = std::make_shared<test::recording_outlet>();
+  auto conn = spawn_connection(*sys, {"c-1", user, "127.0.0.1:1", 0},
+                               std::weak_ptr<outlet>{out}, dir, env);
+  std::this_thread::sleep_for(400ms);
+  CHECK_FALSE(out->close_code_seen().has_value());
+  view({"a"}, {dir});
+  auto hello = out->wait_for("connection_established");
+  CHECK(hello["user_id"] == user);
+  CHECK_FALSE(out->close_code_seen().has_value());
+  (*self)->send(conn, closed_atom::value);
   (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
 }
 
