@@ -83,6 +83,13 @@ void internal_error(http_stream_actor* self) {
                                         "the request could not be processed"));
 }
 
+// A request the user's home node lost, or never got (its node went): 503,
+// for the client to try again.
+std::string lost_request() {
+  return codec::encode_http_error(
+    codec::make_error(error_code::overloaded, "the server lost the request; try again"));
+}
+
 void push(http_stream_actor* self, std::string message) {
   if (self->state.done)
     return;
@@ -253,8 +260,7 @@ void home_lost(http_stream_actor* self) {
   auto data_at = started ? st.last_forwarded->find("\ndata: ") : std::string::npos;
   auto* run = std::get_if<http_run>(&st.call);
   if (!started) {
-    s->respond(503, codec::encode_http_error(codec::make_error(
-                      error_code::overloaded, "the server lost the request; try again")));
+    s->respond(503, lost_request());
   } else if (run && run->format == stream_format::agui) {
     s->push(std::make_shared<const std::string>(sse::message(
       "RUN_ERROR", std::nullopt, agui::translator{{}, {}}.run_error("agent_failed", interrupted).dump())));
@@ -330,6 +336,10 @@ void forward_to(http_stream_actor* self, const caf::actor& home_directory) {
                   {{"user", self->state.ctx.user_id},
                    {"request", self->state.ctx.request_id},
                    {"error", self->system().render(e)}});
+        // Unanswered, or bounced at once: the home's node is gone and the
+        // member set does not know it yet.
+        if (e == caf::sec::request_timeout || e == caf::sec::request_receiver_down)
+          return respond(self, 503, lost_request());
         internal_error(self);
       });
 }

@@ -7,9 +7,9 @@
 
 #include "actors/cluster.hpp"
 #include "actors/connection.hpp"
+#include "support/lost_member.hpp"
 #include "support/recording_outlet.hpp"
 #include "actors/directory.hpp"
-#include "actors/placement.hpp"
 #include "messages/codec.hpp"
 
 using namespace aw;
@@ -17,13 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-admission reserve(caf::scoped_actor& self, const caf::actor& dir, const std::string& user) {
-  auto p = std::make_shared<std::promise<admission>>();
-  auto f = p->get_future();
-  self->send(dir, reserve_atom::value, user, admission_callback{[p](admission a) { p->set_value(a); }});
-  REQUIRE(f.wait_for(2s) == std::future_status::ready);
-  return f.get();
-}
+using test::reserve;
 
 directory_stats stats(caf::scoped_actor& self, const caf::actor& dir) {
   directory_stats out;
@@ -181,34 +175,18 @@ TEST_CASE_FIXTURE(test::actor_fixture, "a new socket whose home's link is down b
   server_settings s;
   s.clustered = true;
   auto env = test::make_test_env(s);
-  auto dir = spawn_directory(*sys, env);
-  auto gone = sys->spawn([] {}); // stands for the lost node's directory
-  (*self)->wait_for(gone);
-  std::string user;
-  for (int i = 0; user.empty(); ++i)
-    if (home_node("u" + std::to_string(i), {"a", "c"}) == "c")
-      user = "u" + std::to_string(i);
-  auto view = [&](std::vector<std::string> nodes, std::vector<caf::actor> dirs) {
-    cluster_view v;
-    v.self = "a";
-    v.nodes = std::move(nodes);
-    v.directories = std::move(dirs);
-    v.settled = true;
-    (*self)->send(dir, members_atom::value, std::move(v), caf::actor{});
-  };
-  view({"a", "c"}, {dir, gone});
-  REQUIRE(reserve(*self, dir, user) == admission::admitted);
+  test::lost_member cluster{*sys, *self, env};
+  REQUIRE(reserve(*self, cluster.directory, cluster.user) == admission::admitted);
   auto out = std::make_shared<test::recording_outlet>();
-  auto conn = spawn_connection(*sys, {"c-1", user, "127.0.0.1:1", 0},
-                               std::weak_ptr<outlet>{out}, dir, env);
+  auto conn = spawn_connection(*sys, {"c-1", cluster.user, "127.0.0.1:1", 0},
+                               std::weak_ptr<outlet>{out}, cluster.directory, env);
   std::this_thread::sleep_for(400ms);
   CHECK_FALSE(out->close_code_seen().has_value());
-  view({"a"}, {dir});
+  cluster.forget();
   auto hello = out->wait_for("connection_established");
-  CHECK(hello["user_id"] == user);
+  CHECK(hello["user_id"] == cluster.user);
   CHECK_FALSE(out->close_code_seen().has_value());
   (*self)->send(conn, closed_atom::value);
-  (*self)->send_exit(dir, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE_FIXTURE(test::actor_fixture, "a user's session expires after the grace period") {
