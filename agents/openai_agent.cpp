@@ -119,20 +119,30 @@ void flush_reasoning(self_ptr self) {
   st.reasoning.clear();
 }
 
+// The text pieces of one read go to the supervisor as one message (a read
+// holds several when the server is behind), in order with the reasoning.
 void take_pieces(self_ptr self, std::vector<chat_stream::piece>& pieces) {
   auto& st = self->state;
   if (!pieces.empty())
     st.up.piece_seen();
+  std::string text;
+  auto send_text = [&] {
+    if (!text.empty())
+      self->send(st.up.reporter(), text_atom::value, std::move(text));
+    text.clear();
+  };
   for (auto& p : pieces) {
     if (p.reasoning) {
+      send_text();
       st.reasoning += p.text;
       continue;
     }
     flush_reasoning(self);
     st.up.shown();
     st.turn_text += p.text;
-    self->send(st.up.reporter(), text_atom::value, std::move(p.text));
+    text += p.text;
   }
+  send_text();
 }
 
 void run_tools(self_ptr self, std::vector<chat_stream::call> calls);

@@ -210,6 +210,23 @@ TEST_CASE("llm: reasoning deltas become agent_thinking") {
   CHECK(evs.back()["result"]["text"] == "Yes.");
 }
 
+// A server behind on its upstream reads several deltas at once; they go on
+// as one event even with --text-flush=0 (the stub writes them as one chunk).
+TEST_CASE("llm: the text deltas of one read reach the client as one agent_text") {
+  stub up;
+  up.script(json::array({{{"status", 200},
+                          {"body", {chunk({{"content", "one "}}) + chunk({{"content", "two "}})
+                                      + chunk({{"content", "three"}}, "stop") + done_line}}}}));
+  server_with_agents s{agents_json(up.url())};
+  auto c = greeted(s.srv.connect("alice"));
+  auto evs = ask(*c, "count");
+  REQUIRE(evs.back()["type"] == "agent_completed");
+  auto texts = of_type(evs, "agent_text");
+  REQUIRE(texts.size() == 1);
+  CHECK(texts[0]["delta"] == "one two three");
+  CHECK(evs.back()["result"]["text"] == "one two three");
+}
+
 TEST_CASE("llm: 500 then 500 then 200 completes after two retries and 429 Retry-After is honoured") {
   stub up;
   json err{{"status", 500}, {"body", {R"({"error":{"message":"boom"}})"}}};
