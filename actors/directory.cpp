@@ -69,11 +69,11 @@ void start_at(directory_actor* self, const caf::actor& dir, const std::string& u
 
 // A run in the user's session here (spawned now if there is none).
 void run_here(directory_actor* self, const std::string& user, run_request req,
-              caf::typed_response_promise<request_outcome> rp) {
+              std::function<void(caf::expected<request_outcome>)> done) {
   auto& session = session_of(self, user, self->state.users[user]);
   self->request(session, caf::infinite, start_atom::value, std::move(req))
-    .then([rp](request_outcome& out) mutable { rp.deliver(std::move(out)); },
-          [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
+    .then([done](request_outcome& out) { done(std::move(out)); },
+          [done](caf::error& e) { done(std::move(e)); });
 }
 
 caf::behavior directory(directory_actor* self, env_ptr env) {
@@ -238,20 +238,14 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
     },
     [self](notify_atom, const std::string& user, std::string& topic,
            json& data) -> caf::result<bool> {
-      if (has_session(self, user))
-        return publish(self, user, std::move(topic), std::move(data));
       auto rp = self->make_response_promise<bool>();
-      // In a cluster the user's session lives at the user's home (which
-      // looks further when it has none: see the handler below).
-      if (auto home = home_directory(self, user)) {
-        notify_at(self, *home, rp, user, std::move(topic), data.dump());
-        return rp;
-      }
-      holder_if_home(self, user, [self, rp, user, topic, data](caf::actor holder) mutable {
-        if (holder)
-          return notify_at(self, holder, rp, user, std::move(topic), data.dump());
-        rp.deliver(publish(self, user, std::move(topic), std::move(data)));
-      });
+      locate_session(self, user, false,
+                     [self, rp, user, topic = std::move(topic),
+                      data = std::move(data)](caf::actor dir) mutable {
+                       if (dir)
+                         return notify_at(self, dir, rp, user, std::move(topic), data.dump());
+                       rp.deliver(publish(self, user, std::move(topic), std::move(data)));
+                     });
       return rp;
     },
     // The same from another node of the cluster (JSON as text: it crosses
@@ -264,52 +258,48 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
         self->state.env->metrics->notifications_dropped.inc();
         return false;
       }
-      if (has_session(self, user))
-        return publish(self, user, std::move(topic), std::move(parsed));
       auto rp = self->make_response_promise<bool>();
-      holder_if_home(self, user, [self, rp, user, topic, data, parsed](caf::actor holder) mutable {
-        if (holder)
-          return notify_at(self, holder, rp, user, std::move(topic), std::move(data));
-        rp.deliver(publish(self, user, std::move(topic), std::move(parsed)));
-      });
+      locate_session(self, user, true,
+                     [self, rp, user, topic = std::move(topic), data = std::move(data),
+                      parsed = std::move(parsed)](caf::actor dir) mutable {
+                       if (dir)
+                         return notify_at(self, dir, rp, user, std::move(topic), std::move(data));
+                       rp.deliver(publish(self, user, std::move(topic), std::move(parsed)));
+                     });
       return rp;
     },
+    // A run an application starts for a user: the user's session, spawned
+    // now if the user has none (it then lingers for the grace period after
+    // the run, like after a last connection), or the member that has it.
     [self](start_atom, const std::string& user,
            run_request& req) -> caf::result<request_outcome> {
-      // A run an application starts for a user: the user's session, spawned
-      // now if the user has none (it then lingers for the grace period
-      // after the run, like after a last connection). In a cluster, where
-      // the user's session is: at home, or at the member that still holds
-      // it.
       auto rp = self->make_response_promise<request_outcome>();
-      if (has_session(self, user)) {
-        run_here(self, user, std::move(req), rp);
-        return rp;
-      }
-      auto elsewhere = [self, user, rp](const caf::actor& dir, run_request req) mutable {
-        auto request_id = req.request_id;
-        auto call = to_wire(http_call{http_run{std::move(req), stream_format::lifecycle}});
-        start_at(self, dir, user, std::move(call),
-                 [rp, request_id](caf::expected<run_outcome_wire> w) mutable {
-                   if (w) {
-                     rp.deliver(from_wire(*w));
-                     return;
-                   }
-                   request_outcome out;
-                   out.error = codec::make_error(error_code::internal,
-                                                 "the run could not be started", request_id);
-                   rp.deliver(std::move(out));
-                 });
-      };
-      if (auto home = home_directory(self, user)) {
-        elsewhere(*home, std::move(req));
-        return rp;
-      }
-      holder_if_home(self, user, [self, user, req, rp, elsewhere](caf::actor holder) mutable {
-        if (holder)
-          return elsewhere(holder, std::move(req));
-        run_here(self, user, std::move(req), rp);
-      });
+      locate_session(self, user, false,
+                     [self, user, rp, req = std::move(req)](caf::actor dir) mutable {
+                       if (!dir)
+                         return run_here(self, user, std::move(req),
+                                         [rp](caf::expected<request_outcome> out) mutable {
+                                           if (out)
+                                             rp.deliver(std::move(*out));
+                                           else
+                                             rp.deliver(std::move(out.error()));
+                                         });
+                       auto request_id = req.request_id;
+                       auto call =
+                         to_wire(http_call{http_run{std::move(req), stream_format::lifecycle}});
+                       start_at(self, dir, user, std::move(call),
+                                [rp, request_id](caf::expected<run_outcome_wire> w) mutable {
+                                  if (w) {
+                                    rp.deliver(from_wire(*w));
+                                    return;
+                                  }
+                                  request_outcome out;
+                                  out.error = codec::make_error(
+                                    error_code::internal, "the run could not be started",
+                                    request_id);
+                                  rp.deliver(std::move(out));
+                                });
+                     });
       return rp;
     },
     // The same from another node of the cluster, for a user at home here
@@ -324,27 +314,25 @@ caf::behavior directory(directory_actor* self, env_ptr env) {
           || run->request.content.size() > limits.max_content_bytes)
         return caf::make_error(caf::sec::invalid_argument);
       auto rp = self->make_response_promise<run_outcome_wire>();
-      auto local = [self, user, rp](run_request req) mutable {
-        auto& session = session_of(self, user, self->state.users[user]);
-        self->request(session, caf::infinite, start_atom::value, std::move(req))
-          .then([rp](const request_outcome& out) mutable { rp.deliver(to_wire(out)); },
-                [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
-      };
-      if (has_session(self, user)) {
-        local(std::move(run->request));
-        return rp;
-      }
-      holder_if_home(self, user, [self, user, call, req = std::move(run->request), rp,
-                                  local](caf::actor holder) mutable {
-        if (!holder)
-          return local(std::move(req));
-        start_at(self, holder, user, call, [rp](caf::expected<run_outcome_wire> w) mutable {
-          if (w)
-            rp.deliver(std::move(*w));
-          else
-            rp.deliver(std::move(w.error()));
-        });
-      });
+      locate_session(self, user, true,
+                     [self, user, call, req = std::move(run->request),
+                      rp](caf::actor dir) mutable {
+                       if (!dir)
+                         return run_here(self, user, std::move(req),
+                                         [rp](caf::expected<request_outcome> out) mutable {
+                                           if (out)
+                                             rp.deliver(to_wire(*out));
+                                           else
+                                             rp.deliver(std::move(out.error()));
+                                         });
+                       start_at(self, dir, user, call,
+                                [rp](caf::expected<run_outcome_wire> w) mutable {
+                                  if (w)
+                                    rp.deliver(std::move(*w));
+                                  else
+                                    rp.deliver(std::move(w.error()));
+                                });
+                     });
       return rp;
     },
     [self](retire_atom, const std::string& user) {

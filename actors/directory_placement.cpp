@@ -122,4 +122,14 @@ void holder_if_home(directory_actor* self, const std::string& user,
   find_holder(self, user, std::move(done));
 }
 
+void locate_session(directory_actor* self, const std::string& user, bool from_member,
+                    std::function<void(caf::actor)> done) {
+  if (has_session(self, user))
+    return done(nullptr);
+  if (!from_member)
+    if (auto home = home_directory(self, user))
+      return done(*home);
+  holder_if_home(self, user, std::move(done));
+}
+
 } // namespace aw::directory_impl

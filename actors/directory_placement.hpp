@@ -45,4 +45,13 @@ void open_here(directory_actor* self, const std::string& user,
 void holder_if_home(directory_actor* self, const std::string& user,
                     std::function<void(caf::actor)> done);
 
+// Where a notification or an application's run for `user` goes: `done` gets
+// null for the session here (held here, or to be made here), else the
+// directory of the member that has it: the user's home, or, at a home
+// without her session, the member that holds it. `from_member`: it came
+// from another member, which hands on only from the home, so it never goes
+// back there.
+void locate_session(directory_actor* self, const std::string& user, bool from_member,
+                    std::function<void(caf::actor)> done);
+
 } // namespace aw::directory_impl
