@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -316,6 +317,65 @@ TEST_CASE("history: a full disk ends runs in internal and the server stays up") 
   CHECK(srv.get("/healthz").status == 200);
   auto metrics = srv.get("/metrics").body;
   CHECK(metrics.find("agentwire_history_write_failures_total 0") == std::string::npos);
+}
+
+namespace {
+
+// The history's files made unwritable under the running server, as a disk
+// that went read-only does to it: `chattr +i` (ext4 then refuses every
+// write, also through descriptors already open). Needs root and a file
+// system with the flag; the files are writable again when this goes.
+struct unwritable_files {
+  explicit unwritable_files(std::vector<std::string> paths) : paths_(std::move(paths)) {}
+  ~unwritable_files() { set("-i"); }
+  bool set(const std::string& flag) {
+    std::string cmd = "chattr " + flag;
+    for (auto& p : paths_)
+      cmd += " '" + p + "'";
+    return run_command(cmd + " 2>&1").rc == 0;
+  }
+  std::vector<std::string> paths_;
+};
+
+} // namespace
+
+TEST_CASE("history: a disk that goes read-only under the server ends runs in internal and the server stays up") {
+  temp_dir data;
+  {
+    std::ofstream{data.path + "/probe"} << "x";
+    unwritable_files probe{{data.path + "/probe"}};
+    if (!probe.set("+i")) {
+      std::cout << "AGENTWIRE_SKIPPED: chattr +i is not possible here (needs root and ext4)"
+                << std::endl; // ctest reports it skipped
+      return;
+    }
+  }
+  server_process srv{{"--demo-step-ms=0", "--rate-limit=0", "--data-dir=" + data.path}};
+  auto c = greeted(srv.connect("alice"));
+  auto before = run_to_end(*c, {{"type", "user_message"}, {"content", "before"}});
+  REQUIRE(before.back()["type"] == "agent_completed");
+  // The database and its write-ahead log; the log's index (-shm) is shared
+  // memory that SQLite allocates on disk before it maps it, which a disk
+  // going read-only leaves as it is.
+  std::vector<std::string> files{data.path + "/history.db", data.path + "/history.db-wal"};
+  for (auto& f : files)
+    REQUIRE(std::filesystem::exists(f));
+  unwritable_files disk{files};
+  REQUIRE(disk.set("+i"));
+
+  auto failed = run_to_end(*c, {{"type", "user_message"}, {"content", "while read-only"}});
+  CHECK(failed.back()["type"] == "agent_error");
+  CHECK(failed.back()["code"] == "internal");
+  CHECK(failed.back()["message"] == "the conversation could not be saved");
+  CHECK(srv.get("/healthz").status == 200);
+
+  // Writable again: the next run is saved, and the server never stopped.
+  REQUIRE(disk.set("-i"));
+  auto after = run_to_end(*c, {{"type", "user_message"}, {"content", "after"}});
+  CHECK(after.back()["type"] == "agent_completed");
+  auto listed = api(srv, "alice", "GET", "/v1/threads");
+  REQUIRE(listed.status == 200);
+  CHECK(json::parse(listed.body)["threads"].size() == 2);
 }
 
 TEST_CASE("history: two servers sharing a PostgreSQL history carry on each other's threads") {

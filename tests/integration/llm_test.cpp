@@ -522,6 +522,57 @@ TEST_CASE("agents file: SIGHUP re-reads it and a broken file keeps the running a
   CHECK(llm.back()["result"]["text"] == "still here");
 }
 
+// A run keeps the agents it started with: its second turn, asked of the
+// upstream after the reload, still names the old model; the next run the new.
+TEST_CASE("agents file: a run in flight during SIGHUP finishes on the agents it started with") {
+  stub up;
+  json call{{"index", 0},
+            {"id", "call_1"},
+            {"type", "function"},
+            {"function", {{"name", "calculator"}, {"arguments", R"({"expression":"6*7"})"}}}};
+  up.script(json::array({{{"status", 200},
+                          {"body", {json{{"sleep", 3000}}, chunk({{"tool_calls", {call}}}),
+                                    chunk(json::object(), "tool_calls"), done_line}}},
+                         {{"status", 200}, {"body", {chunk({{"content", "42"}}, "stop"), done_line}}}}));
+  server_with_agents s{agents_json(up.url()), {"--log-level=info"}}; // to see the reload
+  auto c = greeted(s.srv.connect("alice"));
+  send(*c, {{"type", "user_message"}, {"content", "what is 6*7?"}});
+  REQUIRE(next_frame(*c)["type"] == "agent_started");
+
+  json doc = json::parse(agents_json(up.url()));
+  doc["agents"]["llm"]["model"] = "stub-model-2";
+  {
+    std::ofstream out{s.file.path, std::ios::trunc};
+    out << doc.dump();
+  }
+  REQUIRE(kill(s.srv.pid(), SIGHUP) == 0);
+  bool reloaded = false;
+  for (int i = 0; i < 100 && !reloaded; ++i) {
+    std::this_thread::sleep_for(20ms);
+    reloaded = s.srv.stderr_text().find("agents file reloaded") != std::string::npos;
+  }
+  REQUIRE(reloaded);
+  REQUIRE(up.requests().size() == 1); // the run's second turn is still to come
+
+  std::vector<json> evs;
+  do
+    evs.push_back(next_frame(*c, 10s));
+  while (evs.back()["type"] != "agent_completed" && evs.back()["type"] != "agent_error");
+  CHECK(evs.back()["type"] == "agent_completed");
+  CHECK(evs.back()["result"]["text"] == "42");
+  CHECK(of_type(evs, "tool_completed").size() == 1);
+  auto reqs = up.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0]["body"]["model"] == "stub-model");
+  CHECK(reqs[1]["body"]["model"] == "stub-model");
+
+  auto next = ask(*c, "hello again");
+  CHECK(next.back()["type"] == "agent_completed");
+  reqs = up.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[2]["body"]["model"] == "stub-model-2");
+}
+
 TEST_CASE("agents file: the README's example files for OpenAI and Ollama and llama.cpp start a server") {
   setenv("OPENAI_API_KEY", "sk-example-not-used", 1);
   for (auto* name : {"openai.json", "ollama.json", "llamacpp.json"}) {
