@@ -161,7 +161,11 @@ void server_process::start(std::vector<std::string> argv_s, bool with_secret, lo
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
-    throw std::runtime_error("the server did not start: " + out);
+    // What it logged says why (with log_to::shared it is on the test's own
+    // stderr already).
+    auto logged = stderr_path_.empty() ? std::string{} : stderr_text();
+    throw std::runtime_error("the server did not start: " + out
+                             + (logged.empty() ? "" : "; it logged: " + logged));
   }
   // Keep draining stdout so the server never blocks on it.
   out_->text = out;
